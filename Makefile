@@ -1,0 +1,6 @@
+# The two commands of the README.
+.PHONY: demo test
+demo:   ## set up and run the server on SQLite with a simulated fleet
+	scripts/demo.sh $(ARGS)
+test:   ## set up and pass the test suite (SQLite and, when reachable, PostgreSQL)
+	scripts/test.sh $(ARGS)

@@ -1,0 +1,98 @@
+"""The event: the wire contract between the hook (hookshim) and the server (app).
+
+One event per hook call. The server imports this module (it is stdlib-only) so that the
+shim and the server hash and validate the same canonical form; the server's pydantic
+model in ``app/schemas.py`` carries the same field names.
+
+Envelope version 1. Fields (``None`` where not applicable):
+
+    v               int      envelope version, 1
+    kind            str      "hook" (a hook call) | "overflow" (marker: the spool dropped
+                             details of N calls, see ``dropped``) | "internal_error"
+    event_id        str      time-ordered UUID (UUIDv7 layout), unique per event
+    host            str      host name the shim was configured with (defaults to hostname)
+    seq             int      per-host, gapless, starts at 1, assigned by the spool
+    prev_hash       str      hash of the event with seq-1 (GENESIS_HASH for seq 1)
+    hash            str      chain_hash(event): sha256 over the canonical form, hex
+    driver          str      daemon | qemu | lxc | libxl | network | bhyve | anything else seen
+    object          str      guest / network name, "-" for daemon (undecodable bytes escaped
+                             with backslashreplace)
+    op, subop, extra str     argv[2..4] as libvirt passed them ("-" when none)
+    domain_uuid     str|None <uuid> of the domain (or network) XML, lower-case
+    started_at      str      UTC, ISO 8601 with microseconds and "Z": 2026-11-25T18:13:46.123456Z
+    duration_ms     float    whole hook call, rounded to 3 decimals
+    exit_code       int      what the shim answered libvirtd
+    outcome         str      ok | aborted | killed | failed_ignored | timed_out
+    reason          str|None one line: why the call failed / was refused
+    stderr          str|None what the shim printed on stderr (bounded)
+    xml             str|None input XML, redacted (never hashed directly, see xml_sha256)
+    xml_sha256      str|None sha256 hex of ``xml`` exactly as stored (UTF-8)
+    xml_truncated   bool     input was longer than the stdin cap; ``xml`` is cut
+    output_xml      str|None filter output (migrate/restore) when it changed the XML, redacted
+    output_xml_sha256 str|None sha256 hex of ``output_xml`` as stored
+    redactions      int      number of values redacted in xml + output_xml
+    policy          dict|None {"bundle_version": str, "decisions": [
+                                {"rule_id", "mode": enforce|warn|dryrun, "verdict": deny|allow|
+                                 mutate|error, "message", "error"}]}
+    scripts         list     adopted scripts run: [{"path", "exit_code", "duration_ms",
+                             "stderr", "timed_out"}] in run order
+    warnings        list[str] e.g. an unmanaged script found in <driver>.d/
+    dropped         int|None (kind "overflow") how many calls lost their details
+    shim            dict     {"version", "hostname", "pid"}
+
+The hash chain covers every field except ``hash`` itself and the two XML bodies; the XML
+bodies are covered through ``xml_sha256`` / ``output_xml_sha256``. So the server can
+deduplicate and compress XML separately and still verify the chain from the stored
+canonical form, and a tampered XML blob is detected by its digest.
+"""
+
+ENVELOPE_VERSION = 1
+GENESIS_HASH = "0" * 64
+
+OUTCOMES = ("ok", "aborted", "killed", "failed_ignored", "timed_out")
+KINDS = ("hook", "overflow", "internal_error")
+
+# Not part of the canonical form: the hash itself, and the bodies covered by their digests.
+UNHASHED_FIELDS = frozenset({"hash", "xml", "output_xml"})
+
+
+def canonical_bytes(event):
+    """The exact bytes that are hashed: sorted-key compact JSON, UTF-8, minus UNHASHED_FIELDS."""
+    import json  # lazy: the hook path only pays for json when it records
+
+    body = {k: v for k, v in event.items() if k not in UNHASHED_FIELDS}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def chain_hash(event):
+    """sha256 hex of the canonical form; the canonical form includes ``prev_hash``."""
+    import hashlib
+
+    return hashlib.sha256(canonical_bytes(event)).hexdigest()
+
+
+def xml_digest(text):
+    """sha256 hex of a stored XML body (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def verify_event(event, expected_prev_hash=None):
+    """Return a list of problems with one event (empty list = good).
+
+    Checks the XML digests, the event's own hash and, when given, the link to the previous
+    event's hash.
+    """
+    problems = []
+    if xml_digest(event.get("xml")) != event.get("xml_sha256"):
+        problems.append("xml_sha256 does not match xml")
+    if xml_digest(event.get("output_xml")) != event.get("output_xml_sha256"):
+        problems.append("output_xml_sha256 does not match output_xml")
+    if chain_hash(event) != event.get("hash"):
+        problems.append("hash does not match the event's canonical form")
+    if expected_prev_hash is not None and event.get("prev_hash") != expected_prev_hash:
+        problems.append("prev_hash does not link to the previous event")
+    return problems
