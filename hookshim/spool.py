@@ -1,0 +1,332 @@
+r"""The spool: a durable local queue of events in SQLite (contract section 2).
+
+One row per event, in one of the states
+
+    ready --claim--> locked --mark_sent--> sent --prune--> (deleted)
+                       |  \--release / lease expiry--> ready
+                       \--park--> parked --unpark--> ready
+
+The hook appends; the forwarder claims, marks sent, releases, parks and prunes. ``seq``,
+``prev_hash`` and ``hash`` are assigned here, inside the same ``BEGIN IMMEDIATE``
+transaction that inserts the row: SQLite's write lock serialises concurrent hook
+processes, so ``seq`` is gapless and every event chains to the one committed before it.
+The chain tail (last seq, last hash) lives in the one-row ``chain`` table, not in the
+events table, so pruning sent rows never breaks the chain.
+
+The size bound (``max_bytes``) counts the stored JSON of every row. When an event would
+exceed it the spool first deletes sent rows; if that is not enough, the call's details are
+dropped and counted in an explicit ``kind: "overflow"`` marker event (one marker absorbs
+consecutive dropped calls while the forwarder has not claimed it). Nothing is lost silently.
+"""
+
+import sqlite3
+import time
+
+from hookshim import event as _event
+
+SCHEMA_VERSION = 1
+STATES = ("ready", "locked", "sent", "parked")
+# Keys an overflow marker keeps from the call whose details it replaces.
+_MARKER_KEYS = ("v", "host", "driver", "object", "op", "subop", "extra", "domain_uuid",
+                "started_at", "duration_ms", "exit_code", "outcome", "reason", "shim")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,          -- the event's seq: rowid order is chain order
+    event_id TEXT NOT NULL UNIQUE,    -- mark_sent/release/park look rows up by it
+    state TEXT NOT NULL DEFAULT 'ready',
+    lease_until REAL,                 -- locked rows: when the forwarder's claim expires
+    created REAL NOT NULL,            -- unix time of append: oldest_unsent_age_s
+    sent_at REAL,                     -- unix time of mark_sent: prune by age
+    bytes INTEGER NOT NULL,           -- len(body): the size bound without re-reading bodies
+    error TEXT,                       -- parked rows: why the server rejected it
+    body TEXT NOT NULL                -- the wire event as JSON
+);
+-- claim() (ready/locked in seq order), stats() counts per state, list(state=...).
+CREATE INDEX IF NOT EXISTS events_state_seq ON events(state, seq);
+CREATE TABLE IF NOT EXISTS chain (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq INTEGER NOT NULL,
+    last_hash TEXT NOT NULL,
+    total_bytes INTEGER NOT NULL,     -- sum(events.bytes), kept in step on insert/delete
+    dropped INTEGER NOT NULL          -- calls whose details went into overflow markers
+);
+INSERT OR IGNORE INTO chain VALUES (1, 0, '%s', 0, 0);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+""" % _event.GENESIS_HASH
+
+
+class SpoolError(Exception):
+    """The spool cannot be opened or written (wraps sqlite3 and OS errors)."""
+
+
+def _json():
+    import json  # lazy: only paid when something is serialised
+
+    return json
+
+
+def _dumps(ev):
+    return _json().dumps(ev, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Spool:
+    """A spool file. Cheap to construct: one connection, a few PRAGMAs, no schema work
+    unless the file is new."""
+
+    def __init__(self, path, max_bytes=256 * 1024 * 1024, busy_timeout_s=60.0):
+        self.path = str(path)
+        self.max_bytes = max_bytes
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is
+            # taken before the chain tail is read (no read-then-upgrade deadlocks).
+            # timeout: SQLite's busy handler waits this long for a concurrent writer
+            # (another hook call, the forwarder) instead of failing with "database is locked".
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+            self._configure()
+        except (sqlite3.Error, OSError) as exc:
+            raise SpoolError("spool %s: %s" % (self.path, exc)) from None
+
+    def _configure(self):
+        db = self._db
+        # FULL: in WAL mode NORMAL may lose the last commits on power loss; a hook call that
+        # libvirt has been answered for must survive, so every commit fsyncs the WAL.
+        db.execute("PRAGMA synchronous=FULL")
+        # Cap the WAL file left behind after checkpoints, so the on-disk size stays near the
+        # max_bytes bound even after a burst.
+        db.execute("PRAGMA journal_size_limit=%d" % (16 * 1024 * 1024))
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._create()
+
+    def _create(self):
+        # WAL: the forwarder reads/claims while hooks append, without blocking each other,
+        # and a commit is one sequential WAL write. It is persistent in the file, so only
+        # set here, on creation. Retried: switching needs a moment of exclusive access and
+        # concurrent first-time callers may collide.
+        self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL").fetchone())
+        with self._write():
+            for statement in _SCHEMA.split(";\n"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+
+    def _retry(self, fn, attempts=50):
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02)
+
+    def _write(self):
+        return _Transaction(self._db)
+
+    # -- the hook path -------------------------------------------------------------------
+
+    def append(self, ev):
+        """Assign seq/prev_hash/hash and commit ``ev`` (a dict); returns the stored event.
+
+        When the size bound is hit the returned event is the overflow marker that absorbed
+        this call (``kind == "overflow"``).
+        """
+        try:
+            with self._write():
+                return self._append_locked(dict(ev))
+        except sqlite3.Error as exc:
+            raise SpoolError("spool %s: append failed: %s" % (self.path, exc)) from None
+
+    def _append_locked(self, ev):
+        last_seq, last_hash, total, _ = self._chain()
+        body, size = self._seal(ev, last_seq + 1, last_hash)
+        if total + size > self.max_bytes:
+            total -= self._make_room(total + size - self.max_bytes)
+            if total + size > self.max_bytes:
+                return self._overflow(ev, last_seq, last_hash)
+        self._insert(ev, body, size)
+        return ev
+
+    def _chain(self):
+        return self._db.execute(
+            "SELECT last_seq, last_hash, total_bytes, dropped FROM chain WHERE id = 1").fetchone()
+
+    def _seal(self, ev, seq, prev_hash):
+        ev["seq"], ev["prev_hash"] = seq, prev_hash
+        ev.pop("hash", None)
+        ev["hash"] = _event.chain_hash(ev)
+        body = _dumps(ev)
+        return body, len(body.encode("utf-8", "surrogatepass"))
+
+    def _insert(self, ev, body, size, state="ready"):
+        self._db.execute(
+            "INSERT INTO events (seq, event_id, state, created, bytes, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (ev["seq"], ev["event_id"], state, time.time(), size, body))
+        self._db.execute(
+            "UPDATE chain SET last_seq = ?, last_hash = ?, total_bytes = total_bytes + ?"
+            " WHERE id = 1", (ev["seq"], ev["hash"], size))
+
+    def _make_room(self, need):
+        """Delete the oldest sent rows until ``need`` bytes are freed; returns bytes freed."""
+        freed = 0
+        rows = self._db.execute(
+            "SELECT seq, bytes FROM events WHERE state = 'sent' ORDER BY seq").fetchall()
+        doomed = []
+        for seq, size in rows:
+            if freed >= need:
+                break
+            doomed.append((seq,))
+            freed += size
+        self._db.executemany("DELETE FROM events WHERE seq = ?", doomed)
+        self._db.execute("UPDATE chain SET total_bytes = total_bytes - ? WHERE id = 1", (freed,))
+        return freed
+
+    def _overflow(self, ev, last_seq, last_hash):
+        """Record ``ev`` only as a count in an overflow marker."""
+        self._db.execute("UPDATE chain SET dropped = dropped + 1 WHERE id = 1")
+        tail = self._db.execute(
+            "SELECT seq, state, bytes, body FROM events WHERE seq = ?", (last_seq,)).fetchone()
+        if tail and tail[1] == "ready":
+            marker = _json().loads(tail[3])
+            if marker.get("kind") == "overflow":
+                return self._grow_marker(marker, tail[2])
+        marker = {k: ev.get(k) for k in _MARKER_KEYS}
+        marker.update(kind="overflow", event_id=_event.new_event_id(), dropped=1,
+                      warnings=["spool full (max_bytes=%d): details of this call dropped"
+                                % self.max_bytes], scripts=[], redactions=0, policy=None,
+                      xml=None, xml_sha256=None, xml_truncated=False, output_xml=None,
+                      output_xml_sha256=None, stderr=None)
+        body, size = self._seal(marker, last_seq + 1, last_hash)
+        self._insert(marker, body, size)
+        return marker
+
+    def _grow_marker(self, marker, old_size):
+        # The marker is the chain tail and still unclaimed, so re-hashing it breaks nothing.
+        marker["dropped"] += 1
+        body, size = self._seal(marker, marker["seq"], marker["prev_hash"])
+        self._db.execute("UPDATE events SET body = ?, bytes = ? WHERE seq = ?",
+                         (body, size, marker["seq"]))
+        self._db.execute("UPDATE chain SET last_hash = ?, total_bytes = total_bytes + ?"
+                         " WHERE id = 1", (marker["hash"], size - old_size))
+        return marker
+
+    # -- the forwarder -------------------------------------------------------------------
+
+    def claim(self, limit=500, lease_s=60):
+        """Lock up to ``limit`` ready (or lease-expired) events, oldest seq first."""
+        now = time.time()
+        with self._write():
+            rows = self._db.execute(
+                "SELECT seq, body FROM events WHERE state = 'ready'"
+                " OR (state = 'locked' AND lease_until < ?) ORDER BY seq LIMIT ?",
+                (now, limit)).fetchall()
+            self._db.executemany("UPDATE events SET state = 'locked', lease_until = ?"
+                                 " WHERE seq = ?", [(now + lease_s, r[0]) for r in rows])
+        return [_json().loads(r[1]) for r in rows]
+
+    def _set_state(self, event_ids, sql, extra=()):
+        with self._write():
+            cur = self._db.executemany(sql, [tuple(extra) + (i,) for i in event_ids])
+            return cur.rowcount
+
+    def mark_sent(self, event_ids):
+        """The server acknowledged these events (stored or duplicate)."""
+        return self._set_state(event_ids, "UPDATE events SET state = 'sent', sent_at = ?,"
+                               " lease_until = NULL WHERE event_id = ? AND state != 'sent'",
+                               (time.time(),))
+
+    def release(self, event_ids):
+        """Back to ready after a transient failure."""
+        return self._set_state(event_ids, "UPDATE events SET state = 'ready', lease_until = NULL"
+                               " WHERE event_id = ? AND state = 'locked'")
+
+    def park(self, event_id, error):
+        """The server permanently rejected this event: keep it aside, forever."""
+        self._set_state([event_id], "UPDATE events SET state = 'parked', lease_until = NULL,"
+                        " error = ? WHERE event_id = ?", (str(error),))
+        self.set_meta("last_error", "parked %s: %s" % (event_id, error))
+
+    def unpark(self):
+        """All parked events back to ready (the operator fixed the cause); returns the count."""
+        with self._write():
+            return self._db.execute("UPDATE events SET state = 'ready', error = NULL"
+                                    " WHERE state = 'parked'").rowcount
+
+    def prune(self, sent_older_than_s, max_sent_rows):
+        """Delete sent rows older than the age, then the oldest beyond ``max_sent_rows``."""
+        cutoff = time.time() - sent_older_than_s
+        with self._write():
+            doomed = self._db.execute(
+                "SELECT seq, bytes FROM events WHERE state = 'sent' AND sent_at < ?",
+                (cutoff,)).fetchall()
+            keep = self._db.execute("SELECT seq, bytes FROM events WHERE state = 'sent'"
+                                    " AND sent_at >= ? ORDER BY seq", (cutoff,)).fetchall()
+            doomed += keep[:max(0, len(keep) - max_sent_rows)]
+            self._db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s, _ in doomed])
+            self._db.execute("UPDATE chain SET total_bytes = total_bytes - ? WHERE id = 1",
+                             (sum(b for _, b in doomed),))
+        return len(doomed)
+
+    # -- operators -----------------------------------------------------------------------
+
+    def stats(self):
+        """Spool health for ``hookshim status``, heartbeats and metrics."""
+        counts = dict.fromkeys(STATES, 0)
+        counts.update(self._db.execute("SELECT state, count(*) FROM events GROUP BY state"))
+        oldest = self._db.execute("SELECT min(created) FROM events"
+                                  " WHERE state IN ('ready', 'locked')").fetchone()[0]
+        last_seq, _, total, dropped = self._chain()
+        return {
+            "depth": counts["ready"] + counts["locked"],
+            "oldest_unsent_age_s": None if oldest is None else round(time.time() - oldest, 3),
+            "parked": counts["parked"], "sent": counts["sent"], "last_seq": last_seq,
+            "bytes": total, "dropped": dropped, "last_error": self.get_meta("last_error"),
+        }
+
+    def list(self, limit=100, state=None):
+        """The newest ``limit`` events (optionally of one state), in seq order."""
+        return [ev for _, ev in self.rows(limit, state)]
+
+    def rows(self, limit=100, state=None):
+        """Like ``list`` but as ``(state, event)`` pairs; parked events carry their error."""
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        rows = self._db.execute("SELECT state, error, body FROM events %s ORDER BY seq DESC"
+                                " LIMIT ?" % where, args + (limit,)).fetchall()
+        out = []
+        for row_state, error, body in reversed(rows):
+            out.append(({"state": row_state, "error": error}, _json().loads(body)))
+        return out
+
+    def set_meta(self, key, value):
+        with self._write():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key):
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def close(self):
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock up
+    front, so two writers never both read the chain tail and then race to extend it."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+        return False
