@@ -1,0 +1,174 @@
+"""Prometheus metrics: ``GET /metrics``.
+
+Each app gets its own ``CollectorRegistry`` (not prometheus_client's global default registry),
+so a test process that builds several apps never sees "Duplicated timeseries". Counters are fed
+by the ingest listener (after commit) and by an ASGI middleware that times ``POST
+/api/v1/ingest`` and counts rejected batches by status; per-host last-seen age is read from the
+database at scrape time, so it is right whichever worker answers.
+
+Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, wiped at
+deploy) before the workers start; every worker then serves the sum over all workers.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger("hookaudit.metrics")
+INGEST_PATH = "/api/v1/ingest"
+# HTTP status of a refused ingest batch -> the reason label (the contract's error cases).
+REJECT_REASONS = {400: "bad_request", 401: "unauthorized", 403: "wrong_host", 413: "too_large",
+                  422: "invalid", 429: "throttled", 503: "unavailable"}
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self, hosts_last_seen=None):
+        """``hosts_last_seen``: callable returning [(host, last_seen datetime|None)], or None."""
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.events = Counter("hookaudit_events_ingested", "Events stored by ingest",
+                              ["driver", "op", "outcome"], registry=r)
+        self.duplicates = Counter("hookaudit_events_duplicate",
+                                  "Events received again and ignored (idempotent retries)", registry=r)
+        self.ingest_latency = Histogram("hookaudit_ingest_duration_seconds",
+                                        "Time to answer POST /api/v1/ingest", ["status"],
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("hookaudit_ingest_batch_events",
+                                    "Events per accepted ingest batch (stored + duplicates)",
+                                    buckets=BATCH_BUCKETS, registry=r)
+        self.rejected = Counter("hookaudit_ingest_rejected_batches",
+                                "Ingest batches refused, by reason", ["reason"], registry=r)
+        self.gaps = Counter("hookaudit_seq_gaps", "Sequence gaps detected at ingest",
+                            ["host"], registry=r)
+        self.gap_events = Counter("hookaudit_seq_gap_missing_events",
+                                  "Events missing inside detected sequence gaps", ["host"], registry=r)
+        self.chain_failures = Counter("hookaudit_chain_failures",
+                                      "Events whose hash chain did not verify at ingest",
+                                      ["host"], registry=r)
+        self.alerts = Counter("hookaudit_alert_deliveries",
+                              "Alert delivery attempts and decisions, by result", ["result"],
+                              registry=r)
+        self._hosts_last_seen = hosts_last_seen
+        if hosts_last_seen is not None:
+            r.register(_HostAgeCollector(hosts_last_seen))
+
+    # --- feeds ---------------------------------------------------------------------------
+    def listener(self, summary: dict) -> None:
+        """Ingest listener: in-memory increments only, so it is safe to run synchronously."""
+        host = summary.get("host") or "-"
+        events = summary.get("events") or []
+        for e in events:
+            self.events.labels(e.get("driver") or "-", e.get("op") or "-", e.get("outcome") or "-").inc()
+        dups = int(summary.get("duplicates") or 0)
+        self.duplicates.inc(dups)
+        self.batch_size.observe(len(events) + dups)
+        for gap in summary.get("gaps") or []:
+            self.gaps.labels(host).inc()
+            self.gap_events.labels(host).inc(max(1, gap[-1] - gap[0] + 1))
+        if summary.get("chain_problems"):
+            self.chain_failures.labels(host).inc(len(summary["chain_problems"]))
+
+    def ingest_answered(self, status: int, seconds: float) -> None:
+        self.ingest_latency.labels(str(status)).observe(seconds)
+        if status >= 400:
+            reason = REJECT_REASONS.get(status, "server_error" if status >= 500 else "other")
+            self.rejected.labels(reason).inc()
+
+    def alert_result(self, result: str) -> None:
+        self.alerts.labels(result).inc()
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self._multiprocess_registry())
+        return generate_latest(self.registry)
+
+    def _multiprocess_registry(self) -> CollectorRegistry:
+        from prometheus_client import multiprocess
+
+        reg = CollectorRegistry()
+        multiprocess.MultiProcessCollector(reg)
+        if self._hosts_last_seen is not None:
+            reg.register(_HostAgeCollector(self._hosts_last_seen))
+        return reg
+
+
+class _HostAgeCollector:
+    """Collected at scrape time from the hosts table: seconds since each host was last seen."""
+
+    def __init__(self, hosts_last_seen):
+        self.hosts_last_seen = hosts_last_seen
+
+    def collect(self):
+        gauge = GaugeMetricFamily("hookaudit_host_last_seen_age_seconds",
+                                  "Seconds since the host's last heartbeat or ingest", labels=["host"])
+        now = datetime.now(timezone.utc)
+        try:
+            rows = self.hosts_last_seen()
+        except Exception:  # a scrape must still answer with the counters when the DB is down
+            log.exception("could not read hosts for metrics")
+            rows = []
+        for name, last_seen in rows:
+            if last_seen is not None:
+                if last_seen.tzinfo is None:
+                    last_seen = last_seen.replace(tzinfo=timezone.utc)
+                gauge.add_metric([name], max(0.0, (now - last_seen).total_seconds()))
+        yield gauge
+
+    def describe(self):
+        return []
+
+
+class IngestMetricsMiddleware:
+    """Pure ASGI middleware: times POST /api/v1/ingest and counts refused batches by status."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != INGEST_PATH or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.ingest_answered(status[0], time.perf_counter() - started)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format. Protected by a bearer token when HOOKAUDIT_METRICS_TOKEN is set."""
+    token = getattr(request.app.state.settings, "metrics_token", None)
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), str(token).encode()):
+            return Response('{"error":{"code":"unauthorized","message":"metrics token required",'
+                            '"details":null}}', status_code=401, media_type="application/json")
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install(app, hosts_last_seen=None) -> Metrics:
+    """Wire metrics into an app: registry on app.state, listener, middleware, /metrics route."""
+    metrics = Metrics(hosts_last_seen)
+    app.state.metrics = metrics
+    app.state.ingest_listeners.append(metrics.listener)
+    app.add_middleware(IngestMetricsMiddleware, metrics=metrics)
+    app.include_router(router)
+    return metrics

@@ -1,0 +1,1 @@
+"""Operations: alerts, metrics, retention, export, scale-out."""
