@@ -1,0 +1,137 @@
+"""The scenario: a seeded stream of lifecycle actions over a fleet, aware of each guest's state.
+
+``Scenario.opening()`` is the scripted start (libvirtd starts on every host, most guests boot,
+a denial, a crashing adopted script, a migration, a host going offline and coming back);
+``Scenario.next_action()`` then draws realistic random actions forever. The runner reports
+each result with ``record(action, ok)`` so the model follows what really happened (a denied
+boot leaves the guest stopped). No I/O, no clock: same seed + same results = same stream.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, Fleet
+
+GUEST_ACTIONS = ("boot", "shutdown", "destroy", "reboot", "migrate", "save", "restore")
+HOST_ACTIONS = ("daemon_start", "daemon_restart", "offline", "online")
+
+# What a running guest does next, with weights (a realistic day: mostly reboots and moves).
+RUNNING_WEIGHTS = (("shutdown", 20), ("destroy", 5), ("reboot", 30), ("migrate", 35), ("save", 10))
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str                  # one of GUEST_ACTIONS + HOST_ACTIONS
+    host: str                  # where the hook runs (the source host for a migration)
+    guest: str | None = None
+    target: str | None = None  # migrate: destination host
+
+
+class Scenario:
+    def __init__(self, fleet: Fleet, seed: int, boot_share: float = 0.8):
+        self.fleet = fleet
+        self.rng = random.Random(seed)
+        self.boot_share = boot_share
+        self.where = {g.name: g.home for g in fleet.guests}  # host the guest is defined on
+        self.running: set[str] = set()
+        self.saved: set[str] = set()
+        self.busy: set[str] = set()
+        self.offline: set[str] = set()
+        self._pending: list[tuple[int, Action]] = []  # (due after n more actions, action)
+        self.drawn = 0
+
+    # -- the scripted opening ---------------------------------------------------------------
+
+    def opening(self) -> list[Action]:
+        """libvirtd starts everywhere, then most guests boot (the special ones included)."""
+        actions = [Action("daemon_start", h.name) for h in self.fleet.hosts]
+        names = [g.name for g in self.fleet.guests]
+        keep = [n for n in names if n in (DENIED_GUEST, LEGACY_GUEST)]
+        rest = [n for n in names if n not in keep]
+        chosen = keep + self.rng.sample(rest, round(len(rest) * self.boot_share))
+        self.rng.shuffle(chosen)
+        actions += [Action("boot", self.where[n], n) for n in chosen]
+        return actions
+
+    def showcase(self) -> list[Action]:
+        """After the opening: one migration per driver that has two hosts (Xen first)."""
+        out = []
+        for driver in ("libxl", "qemu"):
+            movable = sorted(g for g in self.running
+                             if self.fleet.guest(g).driver == driver and self.fleet.peers(self.where[g]))
+            if movable:
+                g = movable[0]
+                out.append(Action("migrate", self.where[g], g, self.fleet.peers(self.where[g])[0]))
+        return out
+
+    def schedule_outage(self, host: str | None = None, after: int = 0, length: int = 20) -> None:
+        """A host's forwarder goes away ``after`` more actions and returns ``length`` later."""
+        host = host or self.rng.choice([h.name for h in self.fleet.hosts])
+        self._pending.append((self.drawn + after, Action("offline", host)))
+        self._pending.append((self.drawn + after + length, Action("online", host)))
+
+    # -- the random stream -------------------------------------------------------------------
+
+    def next_action(self) -> Action | None:
+        """The next action, or None when every guest is busy right now (try again later)."""
+        self.drawn += 1
+        due = [p for p in self._pending if p[0] <= self.drawn]
+        if due:
+            self._pending.remove(due[0])
+            return self._host_action(due[0][1])
+        if self.rng.random() < 0.01:
+            return self._daemon_restart()
+        idle = [g.name for g in self.fleet.guests if g.name not in self.busy]
+        if not idle:
+            return None
+        return self._guest_action(self.rng.choice(idle))
+
+    def _host_action(self, action: Action) -> Action:
+        (self.offline.add if action.kind == "offline" else self.offline.discard)(action.host)
+        return action
+
+    def _daemon_restart(self) -> Action:
+        return Action("daemon_restart", self.rng.choice(self.fleet.hosts).name)
+
+    def _guest_action(self, name: str) -> Action:
+        host = self.where[name]
+        if name in self.saved:
+            return Action("restore", host, name)
+        if name not in self.running:
+            return Action("boot", host, name)
+        kind = self.rng.choices([k for k, _ in RUNNING_WEIGHTS], [w for _, w in RUNNING_WEIGHTS])[0]
+        peers = self.fleet.peers(host)
+        if kind == "migrate" and not peers:
+            kind = "reboot"
+        target = self.rng.choice(peers) if kind == "migrate" else None
+        return Action(kind, host, name, target)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def begin(self, action: Action) -> None:
+        """The runner starts executing ``action`` (its guest is busy until ``record``)."""
+        if action.guest:
+            self.busy.add(action.guest)
+
+    def record(self, action: Action, ok: bool) -> None:
+        """The result of ``action``: ``ok`` is False when a hook refused or aborted it."""
+        g = action.guest
+        if g is None:
+            return
+        self.busy.discard(g)
+        if action.kind in ("boot", "restore", "reboot"):
+            (self.running.add if ok else self.running.discard)(g)
+            if ok or action.kind == "reboot":
+                self.saved.discard(g)
+        elif action.kind in ("shutdown", "destroy"):
+            self.running.discard(g)
+        elif action.kind == "save":
+            self.running.discard(g)
+            self.saved.add(g)
+        elif action.kind == "migrate" and ok:
+            self.where[g] = action.target
+
+    def running_on(self, host: str) -> list[str]:
+        """Guests running on ``host`` that no action holds (for reconnect after a restart)."""
+        return sorted(g for g in self.running if self.where[g] == host and g not in self.busy)

@@ -1,0 +1,236 @@
+"""The fleet generator, the lifecycle tables and the scenario stream: pure, seeded, no I/O."""
+import re
+from collections import Counter
+
+import pytest
+
+from app.demo import lifecycle
+from app.demo.corpus import (
+    Template,
+    builtin_templates,
+    disk_paths,
+    insecure,
+    load_templates,
+    personalize,
+)
+from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, build_fleet, plan_hosts
+from app.demo.scenario import Action, Scenario
+
+
+@pytest.fixture(scope="module")
+def templates(corpus_dir):
+    return load_templates(corpus_dir)
+
+
+# -- lifecycle tables (docs/libvirt-hooks.md, shared) -------------------------------------------
+
+@pytest.mark.parametrize("driver, filter_op, expected", [
+    # a plain boot: three begin calls, <extra> "-"
+    ("libxl", None, ["prepare", "start", "started"]),
+    ("qemu", None, ["prepare", "start", "started"]),
+    # incoming migration: the migrate filter runs first on the destination
+    ("libxl", "migrate", ["migrate", "prepare", "start", "started"]),
+    ("qemu", "migrate", ["migrate", "prepare", "start", "started"]),
+    # restore: qemu has a restore filter, libxl does not
+    ("qemu", "restore", ["restore", "prepare", "start", "started"]),
+    ("libxl", "restore", ["prepare", "start", "started"]),
+])
+def test_start_sequences_follow_libvirt(driver, filter_op, expected):
+    calls = lifecycle.start_calls(driver, filter_op)
+    assert [op for op, _, _ in calls] == expected
+    assert all(extra == "-" for _, _, extra in calls)
+
+
+@pytest.mark.parametrize("driver, failed_op, expected", [
+    ("libxl", "prepare", []),                       # libxl: a refused prepare has no cleanup
+    ("libxl", "start", ["stopped", "release"]),     # start failure tears down
+    ("libxl", "started", ["stopped", "release"]),   # started failure destroys the domain
+    ("qemu", "prepare", ["stopped", "release"]),    # qemu: even a failed prepare cleans up
+    ("qemu", "started", ["stopped", "release"]),
+    ("libxl", "migrate", []),                       # a failed filter cancels the migration
+    ("qemu", "restore", []),
+])
+def test_after_failure_matches_libvirt(driver, failed_op, expected):
+    assert [op for op, _, _ in lifecycle.after_failure(driver, failed_op)] == expected
+
+
+@pytest.mark.parametrize("driver, reason, release_extra", [
+    ("libxl", "migrated", "-"),     # libxl: <extra> is always "-"
+    ("qemu", "migrated", "migrated"),  # qemu >= 10.5: the shutoff reason
+    ("qemu", "failed", "failed"),
+])
+def test_stop_calls_extra_carries_the_qemu_shutoff_reason(driver, reason, release_extra):
+    assert lifecycle.stop_calls(driver, reason) == [("stopped", "end", "-"),
+                                                     ("release", "end", release_extra)]
+
+
+# -- templates and personalisation -------------------------------------------------------------
+
+def test_corpus_templates_cover_both_drivers_and_hostdev(templates):
+    kinds = Counter((t.driver, t.has_hostdev) for t in templates)
+    assert kinds[("libxl", False)] > 50 and kinds[("qemu", False)] > 10
+    assert kinds[("libxl", True)] and kinds[("qemu", True)]
+    assert not any(t.ref.startswith("builtin:") for t in templates)
+
+
+def test_missing_corpus_falls_back_to_builtin_templates(tmp_path):
+    templates = load_templates(tmp_path / "nowhere")
+    assert {t.driver for t in templates} == {"libxl", "qemu"}
+    assert all(t.ref.startswith("builtin:") for t in templates)
+
+
+@pytest.mark.parametrize("template", builtin_templates(), ids=lambda t: t.ref)
+def test_personalize_gives_own_name_uuid_and_disk(template):
+    xml = personalize(template, "prod-web-07", "0d1e2f30-0000-4000-8000-00000000abcd")
+    assert "<name>prod-web-07</name>" in xml and xml.count("<name>") == 1
+    assert "<uuid>0d1e2f30-0000-4000-8000-00000000abcd</uuid>" in xml
+    assert all("/prod-web-07" in p for p in disk_paths(xml))
+
+
+def test_personalize_inserts_a_uuid_when_the_template_has_none():
+    t = builtin_templates()[0]
+    bare = Template(t.ref, t.driver, re.sub(r"\s*<uuid>[^<]*</uuid>", "", t.xml))
+    xml = personalize(bare, "dev-dns-01", "11111111-2222-4333-8444-555555555555")
+    assert "<uuid>11111111-2222-4333-8444-555555555555</uuid>" in xml
+
+
+def test_insecure_form_drops_graphics_passwords():
+    xml = personalize(builtin_templates()[0], "g", "u")
+    assert "passwd=" in xml and "passwd=" not in insecure(xml)
+
+
+# -- the fleet ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, xen, kvm", [
+    (1, 1, 0), (3, 2, 1), (10, 7, 3), (200, 134, 66),
+])
+def test_plan_hosts_is_mostly_xen(n, xen, kvm):
+    hosts = plan_hosts(n)
+    assert Counter(h.driver for h in hosts) == Counter({"libxl": xen, "qemu": kvm}) - Counter()
+    assert len({h.name for h in hosts}) == n
+    assert sum(h.legacy_hook for h in hosts) == 1
+
+
+def test_same_seed_same_fleet_other_seed_other_fleet(templates):
+    a, b = build_fleet(7, 10, 60, templates), build_fleet(7, 10, 60, templates)
+    c = build_fleet(8, 10, 60, templates)
+    assert a == b
+    assert [g.uuid for g in a.guests] != [g.uuid for g in c.guests]
+
+
+@pytest.mark.parametrize("hosts, guests", [(3, 8), (10, 60), (200, 600)])
+def test_fleet_guests_are_unique_and_match_their_host_driver(templates, hosts, guests):
+    fleet = build_fleet(1, hosts, guests, templates)
+    assert len(fleet.guests) == guests
+    assert len({g.name for g in fleet.guests}) == guests
+    assert len({g.uuid for g in fleet.guests}) == guests
+    for g in fleet.guests:
+        assert fleet.host(g.home).driver == g.driver
+        assert f"<name>{g.name}</name>" in g.xml and f"<uuid>{g.uuid}</uuid>" in g.xml
+    assert {g.home for g in fleet.guests} == {h.name for h in fleet.hosts}
+
+
+def test_special_guests_exist_with_their_story(templates):
+    fleet = build_fleet(3, 10, 60, templates)
+    denied, legacy = fleet.guest(DENIED_GUEST), fleet.guest(LEGACY_GUEST)
+    assert "<hostdev" in denied.xml                   # prod-* with passthrough: refused
+    assert fleet.host(legacy.home).legacy_hook        # lives where the crashing script is
+
+
+# -- the scenario stream -----------------------------------------------------------------------
+
+def drive(scenario, n, fail=lambda a: False):
+    """Draw and record ``n`` actions serially, ``fail`` deciding which ones a hook refused."""
+    out = []
+    for _ in range(n):
+        action = scenario.next_action()
+        scenario.begin(action)
+        scenario.record(action, not fail(action))
+        out.append(action)
+    return out
+
+
+def test_opening_starts_every_daemon_and_boots_the_special_guests(templates):
+    fleet = build_fleet(5, 10, 60, templates)
+    opening = Scenario(fleet, 5).opening()
+    assert [a.host for a in opening if a.kind == "daemon_start"] == [h.name for h in fleet.hosts]
+    booted = {a.guest for a in opening if a.kind == "boot"}
+    assert {DENIED_GUEST, LEGACY_GUEST} <= booted and 45 <= len(booted) <= 50
+
+
+def test_stream_is_reproducible(templates):
+    fleet = build_fleet(5, 10, 60, templates)
+    runs = []
+    for _ in range(2):
+        s = Scenario(fleet, 11)
+        for a in s.opening():
+            s.record(a, True)
+        runs.append(drive(s, 300))
+    assert runs[0] == runs[1]
+
+
+def test_stream_actions_respect_guest_state(templates):
+    fleet = build_fleet(5, 10, 60, templates)
+    s = Scenario(fleet, 2)
+    for a in s.opening():
+        s.record(a, a.guest != DENIED_GUEST)
+    for _ in range(500):
+        running, saved, where = set(s.running), set(s.saved), dict(s.where)
+        a = s.next_action()
+        s.begin(a)
+        s.record(a, a.guest != DENIED_GUEST)
+        if a.kind in ("boot",):
+            assert a.guest not in running and a.guest not in saved
+        if a.kind in ("shutdown", "destroy", "reboot", "migrate", "save"):
+            assert a.guest in running
+        if a.kind == "restore":
+            assert a.guest in saved
+        if a.guest:
+            assert a.host == where[a.guest]
+        if a.kind == "migrate":
+            assert a.target != a.host
+            assert fleet.host(a.target).driver == fleet.host(a.host).driver
+    assert DENIED_GUEST not in s.running
+
+
+def test_stream_mixes_all_guest_actions(templates):
+    fleet = build_fleet(9, 10, 60, templates)
+    s = Scenario(fleet, 9)
+    for a in s.opening():
+        s.record(a, True)
+    kinds = Counter(a.kind for a in drive(s, 2000))
+    assert set(kinds) >= {"boot", "shutdown", "destroy", "reboot", "migrate", "save", "restore",
+                          "daemon_restart"}
+
+
+def test_denied_boot_leaves_guest_stopped_and_failed_migration_leaves_it_home(templates):
+    fleet = build_fleet(4, 3, 8, templates)
+    s = Scenario(fleet, 4)
+    s.record(Action("boot", fleet.guest(DENIED_GUEST).home, DENIED_GUEST), False)
+    assert DENIED_GUEST not in s.running
+    g = next(g for g in fleet.guests if fleet.peers(g.home))
+    s.record(Action("boot", g.home, g.name), True)
+    s.record(Action("migrate", g.home, g.name, fleet.peers(g.home)[0]), False)
+    assert s.where[g.name] == g.home and g.name in s.running
+
+
+def test_showcase_migrates_a_running_guest_to_a_peer(templates):
+    fleet = build_fleet(4, 3, 8, templates)
+    s = Scenario(fleet, 4)
+    for a in s.opening():
+        s.record(a, True)
+    (move,) = s.showcase()               # 3 hosts: two Xen, one KVM -> one libxl migration
+    assert move.kind == "migrate" and fleet.host(move.host).driver == "libxl"
+    assert move.guest in s.running and move.target in fleet.peers(move.host)
+
+
+def test_outage_goes_offline_then_online_after_its_length(templates):
+    fleet = build_fleet(4, 3, 8, templates)
+    s = Scenario(fleet, 4)
+    for a in s.opening():
+        s.record(a, True)
+    s.schedule_outage("xen-02", after=2, length=5)
+    actions = drive(s, 10)
+    kinds = [(i, a.kind) for i, a in enumerate(actions) if a.kind in ("offline", "online")]
+    assert kinds == [(1, "offline"), (6, "online")]
+    assert all(a.host == "xen-02" for a in actions if a.kind in ("offline", "online"))
