@@ -1,0 +1,280 @@
+"""A private, real libvirtd (Debian 12's 9.0.0, qemu driver, TCG guests) for end-to-end tests.
+
+libvirt hard-codes its system paths (/etc/libvirt/hooks, /etc/libvirt/qemu.conf, /run/libvirt,
+/var/lib/libvirt ...). Rather than editing the host's files, every daemon lives in its own mount
+and network namespace: a "holder" process (``unshare --mount --net``) bind-mounts a scratch tree
+over those paths (and a copy of /etc/passwd and /etc/group that has the ``libvirt-qemu`` user and
+``kvm`` group the qemu driver insists on), creates a bridge for the network tests, and sleeps.
+libvirtd is started inside it with ``nsenter`` and stopped by its pid, so it can be restarted
+(hooks are discovered at start) while guests keep running. The host's /etc/libvirt is never
+touched; the bridge exists only in the private network namespace. virsh talks to the daemon's
+private unix socket (no TCP). Needs root, util-linux ``unshare``/``nsenter`` and iproute2.
+
+Used by tests/e2e/conftest.py and bench/virsh_start.py.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+LIBVIRTD = "/usr/sbin/libvirtd"
+QEMU = "/usr/bin/qemu-system-x86_64"
+BRIDGE = "hkae2ebr0"
+# scratch sub-directory -> the system path it replaces inside the namespace
+BIND_DIRS = {
+    "etc/libvirt": "/etc/libvirt",
+    "run/libvirt": "/run/libvirt",
+    "var/lib/libvirt": "/var/lib/libvirt",
+    "var/cache/libvirt": "/var/cache/libvirt",
+    "var/log/libvirt": "/var/log/libvirt",
+}
+
+LIBVIRTD_CONF = """\
+listen_tls = 0
+listen_tcp = 0
+unix_sock_dir = "{sock}"
+unix_sock_group = "root"
+unix_sock_rw_perms = "0700"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+log_outputs = "3:file:{log}"
+"""
+# Without libvirt-daemon-system: no security driver, no cgroups, no per-guest /dev namespace,
+# no virtlogd (stdio_handler file), qemu runs as root.
+QEMU_CONF = """\
+user = "root"
+group = "root"
+security_driver = "none"
+stdio_handler = "file"
+dynamic_ownership = 0
+remember_owner = 0
+namespaces = [ ]
+cgroup_controllers = [ ]
+"""
+
+
+class LibvirtUnavailable(Exception):
+    """This machine cannot run a private libvirtd (the message says why)."""
+
+
+def check_prerequisites():
+    """Raise LibvirtUnavailable with a clear reason when a private libvirtd cannot run here."""
+    if os.geteuid() != 0:
+        raise LibvirtUnavailable("real-libvirtd tests need root (namespaces, libvirtd system mode)")
+    for tool in (LIBVIRTD, QEMU, "virsh", "unshare", "nsenter", "ip"):
+        if not shutil.which(tool):
+            raise LibvirtUnavailable(
+                f"{tool} not found: install libvirt-daemon libvirt-daemon-driver-qemu "
+                "libvirt-clients qemu-system-x86 (and util-linux, iproute2)")
+    probe = subprocess.run(["unshare", "--mount", "--net", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise LibvirtUnavailable(f"cannot create mount/network namespaces: {probe.stderr.strip()}")
+
+
+def guest_xml(name, network=None, description=None):
+    """A tiny TCG guest: no disk, 32 MiB; SeaBIOS finds nothing to boot and idles, 'running'."""
+    nic = (f"<interface type='network'><source network='{network}'/>"
+           "<model type='e1000'/></interface>") if network else ""
+    desc = f"<description>{description}</description>" if description else ""
+    return f"""<domain type='qemu'>
+  <name>{name}</name>{desc}
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <emulator>{QEMU}</emulator>{nic}
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def network_xml(name):
+    """A network without IP on the namespace's own bridge: no dnsmasq, no firewall rules."""
+    return (f"<network><name>{name}</name><forward mode='bridge'/>"
+            f"<bridge name='{BRIDGE}'/></network>")
+
+
+class VirshError(Exception):
+    def __init__(self, args, proc):
+        super().__init__(f"virsh {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        self.proc = proc
+
+
+class PrivateLibvirt:
+    """One private libvirtd. ``setup()`` once, ``start()``/``stop()`` as often as needed,
+    ``close()`` always (kills every process left in the namespace and removes the scratch tree).
+    """
+
+    def __init__(self, root=None):
+        self.root = Path(root or tempfile.mkdtemp(prefix="hkae2e-"))
+        self.sock_dir = self.root / "sock"
+        self.hooks_dir = self.root / "etc/libvirt/hooks"
+        self.uri = f"qemu+unix:///system?socket={self.sock_dir}/libvirt-sock"
+        self.log = self.root / "libvirtd.log"
+        self.holder = None
+        self.daemon = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def setup(self):
+        """Scratch tree, configs, then the namespace holder (mounts + bridge)."""
+        for sub in [*BIND_DIRS, "sock", "etc/libvirt/hooks"]:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.sock_dir.chmod(0o700)
+        conf = self.root / "etc/libvirt"
+        (conf / "libvirtd.conf").write_text(LIBVIRTD_CONF.format(sock=self.sock_dir, log=self.log))
+        (conf / "qemu.conf").write_text(QEMU_CONF)
+        for name in ("libvirt.conf", "libvirt-admin.conf"):
+            if Path("/etc/libvirt", name).exists():
+                shutil.copy(Path("/etc/libvirt", name), conf / name)
+        self._write_accounts()
+        self._start_holder()
+        return self
+
+    def _write_accounts(self):
+        passwd, group = Path("/etc/passwd").read_text(), Path("/etc/group").read_text()
+        if not any(line.startswith("kvm:") for line in group.splitlines()):
+            group += "kvm:x:64056:\n"
+        if not any(line.startswith("libvirt-qemu:") for line in group.splitlines()):
+            group += "libvirt-qemu:x:64055:\n"
+        if not any(line.startswith("libvirt-qemu:") for line in passwd.splitlines()):
+            passwd += "libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin\n"
+        (self.root / "passwd").write_text(passwd)
+        (self.root / "group").write_text(group)
+
+    def _start_holder(self):
+        for target in BIND_DIRS.values():
+            # mount points must exist on the host (empty directories; left in place)
+            Path(target).mkdir(parents=True, exist_ok=True)
+        binds = [(self.root / src, dst) for src, dst in BIND_DIRS.items()]
+        binds += [(self.root / "passwd", "/etc/passwd"), (self.root / "group", "/etc/group")]
+        script = "set -e\n" + "".join(f"mount --bind '{s}' '{d}'\n" for s, d in binds) + (
+            f"ip link set lo up\nip link add {BRIDGE} type bridge\nip link set {BRIDGE} up\n"
+            "echo ready\nexec sleep 86400\n")
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            start_new_session=True, text=True)
+        if self.holder.stdout.readline().strip() != "ready":
+            err = self.holder.stderr.read() if self.holder.wait(10) is not None else ""
+            raise LibvirtUnavailable(f"namespace setup failed: {err.strip()}")
+
+    def start(self, timeout=60):
+        """Start libvirtd in the namespace (hooks must already be in ``hooks_dir``)."""
+        assert self.daemon is None, "libvirtd already running"
+        out = open(self.root / "libvirtd.out", "ab")
+        self.daemon = subprocess.Popen(
+            ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "-F", "--",
+             LIBVIRTD, "-f", "/etc/libvirt/libvirtd.conf", "-p", str(self.root / "libvirtd.pid")],
+            cwd="/", stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        out.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"libvirtd exited {self.daemon.returncode}: {self._log_tail()}")
+            if (self.sock_dir / "libvirt-sock").exists() and self.virsh("version").returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"libvirtd did not answer within {timeout}s: {self._log_tail()}")
+
+    def stop(self, timeout=30):
+        """SIGTERM libvirtd by pid and wait (running guests survive, as with a real restart)."""
+        if self.daemon is None:
+            return
+        self.daemon.send_signal(signal.SIGTERM)
+        try:
+            self.daemon.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.daemon.kill()
+            self.daemon.wait()
+        self.daemon = None
+        (self.sock_dir / "libvirt-sock").unlink(missing_ok=True)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def close(self):
+        """Destroy guests, stop the daemon, kill whatever is left in the namespace, clean up."""
+        if self.daemon is not None:
+            for name in self.domains(all_=False):
+                self.virsh("destroy", name)
+        self.stop()
+        if self.holder is not None:
+            for pid in self._namespace_pids():
+                _kill(pid)
+            self.holder.kill()
+            self.holder.wait()
+            self.holder.stdout.close()
+            self.holder.stderr.close()
+            self.holder = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _namespace_pids(self):
+        """Every process in the holder's mount namespace except the holder (e.g. qemu)."""
+        try:
+            ns = os.readlink(f"/proc/{self.holder.pid}/ns/mnt")
+        except OSError:
+            return []
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != self.holder.pid:
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/mnt") == ns:
+                        pids.append(int(entry))
+                except OSError:
+                    continue
+        return pids
+
+    def _log_tail(self, n=2000):
+        text = ""
+        for f in (self.root / "libvirtd.out", self.log):
+            if f.exists():
+                text += f.read_text(errors="replace")[-n:]
+        return text
+
+    # -- virsh -----------------------------------------------------------------------------
+    def virsh(self, *args, timeout=120, input=None):
+        """Run virsh against this daemon; returns the CompletedProcess (never raises on exit)."""
+        return subprocess.run(["virsh", "-q", "-c", self.uri, *args], capture_output=True,
+                              text=True, timeout=timeout, input=input)
+
+    def ok(self, *args, **kw):
+        """virsh that must succeed; returns stdout."""
+        proc = self.virsh(*args, **kw)
+        if proc.returncode != 0:
+            raise VirshError(args, proc)
+        return proc.stdout
+
+    def domains(self, all_=True):
+        out = self.ok("list", "--name", *(["--all"] if all_ else []))
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def define(self, xml):
+        path = self.root / "define.xml"
+        path.write_text(xml)
+        return self.ok("define", str(path))
+
+    def define_network(self, xml):
+        path = self.root / "net.xml"
+        path.write_text(xml)
+        return self.ok("net-define", str(path))
+
+    def state(self, name):
+        return self.ok("domstate", name).strip()
+
+    def forget(self, name):
+        """Destroy (if running) and undefine a guest; quiet when it is already gone."""
+        self.virsh("destroy", name)
+        self.virsh("undefine", name)
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
