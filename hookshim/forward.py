@@ -1,0 +1,557 @@
+"""The forwarder: drain the host's spool to the server, bring the policy bundle back.
+
+Delivery guarantee: an event leaves the spool's unsent states only when the server
+acknowledged it (``mark_sent``) or rejected exactly that event for good (``park``, kept
+forever with the reason). Everything else is released and retried; the server deduplicates
+on ``event_id``, so a resend after a lost acknowledgement is harmless ("at least once" on
+the wire, "exactly once" in the store).
+
+What a server answer means here (``classify``):
+
+    200                         acknowledged: mark_sent the events the body lists
+    408 429 5xx, no answer      transient: release, retry forever with backoff (Retry-After)
+    413                         split the batch; a single event still too large is parked
+    422                         park the events named in details[].index, resend the rest
+    401 403 other 4xx           refused: release all, record last_error, back off long and
+                                re-read the token file (an operator may put a new one in place)
+
+Runs as ``hookshim forward`` (a daemon under systemd, or ``--once``) or in-process as a
+``ForwarderThread`` (single-host mode: the server forwards its own host's spool).
+"""
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+
+from hookshim import __version__
+from hookshim.transport import TokenError, Transport, TransportError
+
+log = logging.getLogger("hookshim.forward")
+
+INGEST_PATH = "/api/v1/ingest"
+HEARTBEAT_PATH = "/api/v1/heartbeat"
+BUNDLE_PATH = "/api/v1/policy-bundle"
+META_LAST_ERROR = "last_error"
+META_BUNDLE_ETAG = "bundle_etag"
+META_BUNDLE_ERROR = "bundle_error"
+PRUNE_INTERVAL_S = 300.0     # housekeeping only; cheap (an indexed DELETE of sent rows)
+REFUSED_BACKOFF_S = 300.0    # 401/403: nothing will change until an operator acts
+TOKEN_POLL_S = 1.0           # ...but a new token file is noticed within this long
+MAX_RETRY_AFTER_S = 3600.0   # a server's Retry-After is honoured, within reason
+
+
+# ---------------------------------------------------------------- pure decisions
+
+def classify(status):
+    """What an HTTP status means for a batch: ok | transient | too_large | invalid | refused."""
+    if status == 200:
+        return "ok"
+    if status in (408, 429) or status >= 500:
+        return "transient"
+    if status == 413:
+        return "too_large"
+    if status == 422:
+        return "invalid"
+    return "refused"
+
+
+def retry_after(headers):
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent/bad."""
+    value = (headers or {}).get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+class Backoff:
+    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**n)).
+
+    Full jitter spreads a fleet's retries after a server outage, so a thousand hosts do not
+    reconnect in lock-step the moment it comes back.
+    """
+
+    def __init__(self, base=0.5, cap=60.0, rng=random.random):
+        self.base, self.cap, self.rng, self.attempt = base, cap, rng, 0
+
+    def next(self):
+        ceiling = min(self.cap, self.base * (2 ** min(self.attempt, 32)))
+        self.attempt += 1
+        return self.rng() * ceiling
+
+    def reset(self):
+        self.attempt = 0
+
+
+class Attempt:
+    """Result of one delivery attempt: kind (ok|transient|refused), optional wait, error."""
+
+    __slots__ = ("kind", "wait", "error")
+
+    def __init__(self, kind, wait=None, error=None):
+        self.kind, self.wait, self.error = kind, wait, error
+
+    def __repr__(self):
+        return "Attempt(%s, wait=%s, error=%r)" % (self.kind, self.wait, self.error)
+
+
+OK = Attempt("ok")
+
+
+def describe(resp):
+    """One line for last_error from an HTTP answer: status, error code and message."""
+    body = resp.json()
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return "HTTP %d %s: %s" % (resp.status, err.get("code", ""), err.get("message", ""))
+    return "HTTP %d: %s" % (resp.status, resp.body[:200].decode("utf-8", "replace"))
+
+
+def invalid_indexes(resp, count):
+    """{index: message} from a 422 body's error.details (the contract's shape)."""
+    body = resp.json()
+    err = body.get("error") if isinstance(body, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    found = {}
+    for d in details if isinstance(details, list) else ():
+        i = d.get("index") if isinstance(d, dict) else None
+        if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count:
+            msg = "%s: %s" % (d.get("field", "?"), d.get("message", "invalid"))
+            found[i] = found[i] + "; " + msg if i in found else msg
+    return found
+
+
+def encode_batch(events, max_bytes):
+    """Encode events for POST, as many as fit in ``max_bytes`` (at least one).
+
+    Returns (body bytes, number of events included).
+    """
+    parts, size = [], 12
+    for ev in events:
+        part = json.dumps(ev, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if parts and size + len(part) + 1 > max_bytes:
+            break
+        parts.append(part)
+        size += len(part) + 1
+    return b'{"events":[' + b",".join(parts) + b"]}", len(parts)
+
+
+# ---------------------------------------------------------------- the forwarder
+
+class Forwarder:
+    """Moves events from one spool to one server; pulls the policy bundle; heartbeats.
+
+    Not thread-safe; the spool connection is opened in ``run`` so a ``ForwarderThread``
+    owns it in its own thread (sqlite3 connections belong to the thread that made them).
+    """
+
+    def __init__(self, config, *, timeout=30.0, max_backoff=60.0, lease_s=None,
+                 refused_backoff=REFUSED_BACKOFF_S, transport=None, rng=random.random):
+        if not config.server_url:
+            raise ValueError("server_url is not set in %s" % (config.path or "the config"))
+        self.config = config
+        self.transport = transport or Transport(config.server_url, config.token_file,
+                                                config.ca_file, config.verify_tls, timeout)
+        # The lease must outlive one request, or a restarted forwarder could take over a
+        # batch still in flight (harmless — the server dedupes — but wasteful).
+        self.lease_s = lease_s or max(60.0, 2 * timeout + 10)
+        self.backoff = Backoff(base=min(0.5, max_backoff), cap=max_backoff, rng=rng)
+        self.refused_backoff = refused_backoff
+        self.stopping = threading.Event()
+        self.spool = None
+        self.bundle = None
+        self._due = {"heartbeat": 0.0, "bundle": 0.0, "prune": 0.0}
+        self._failing = None  # the last_error this forwarder wrote, cleared on success
+        self.delivered = 0
+
+    def stop(self):
+        """Stop claiming; the batch in flight is finished (acknowledged or released)."""
+        self.stopping.set()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self):
+        from hookshim.spool import Spool
+
+        if self.spool is None:
+            os.makedirs(self.config.state_dir, exist_ok=True)
+            self.spool = Spool(os.path.join(self.config.state_dir, "spool.db"),
+                               max_bytes=self.config.spool_max_bytes)
+            previous = self.spool.get_meta(META_LAST_ERROR) or ""
+            self._failing = None if previous.startswith("parked ") else previous or None
+            self.bundle = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+        return self
+
+    def close(self):
+        self.transport.close()
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+    def run(self, once=False):
+        """Forward until ``stop()`` (daemon) or until the spool is drained (``once``).
+
+        Returns an exit status: 0, or with ``once`` 1 when events are left unsent.
+        """
+        self.open()
+        try:
+            while not self.stopping.is_set():
+                self.housekeeping()
+                attempt = self.step()
+                if once and attempt.kind != "ok":
+                    break
+                self._pause(attempt)
+            if once:
+                self.housekeeping(force=True, names=("heartbeat",))
+            return 1 if once and self.spool.stats()["depth"] else 0
+        finally:
+            self.close()
+
+    def _pause(self, attempt):
+        if attempt.kind == "ok":
+            self.backoff.reset()
+        elif attempt.kind == "idle":
+            self.stopping.wait(self.config.interval)
+        elif attempt.kind == "transient":
+            wait = attempt.wait if attempt.wait is not None else self.backoff.next()
+            log.warning("delivery failed (%s); retrying in %.1fs", attempt.error, wait)
+            self.stopping.wait(wait)
+        else:
+            log.error("server refused delivery (%s); events stay in the spool; retrying in"
+                      " %.0fs or when the token file changes", attempt.error, self.refused_backoff)
+            self._wait_for_operator(attempt.wait or self.refused_backoff)
+
+    def _wait_for_operator(self, seconds):
+        """Sleep ``seconds`` but wake early when the token file is replaced or edited."""
+        before = _file_signature(self.config.token_file)
+        deadline = time.monotonic() + seconds
+        while not self.stopping.wait(min(TOKEN_POLL_S, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or _file_signature(self.config.token_file) != before:
+                return
+
+    # -- one step: claim, deliver ---------------------------------------------------------
+
+    def step(self):
+        """Claim one batch and deliver it. Returns an Attempt (kind idle when nothing to do)."""
+        batch = self.spool.claim(limit=self.config.batch_size, lease_s=self.lease_s)
+        if not batch:
+            return Attempt("idle")
+        attempt = self.deliver(batch)
+        self._record(attempt)
+        return attempt
+
+    def deliver(self, batch):
+        """POST ``batch``; on return every event in it is sent, parked, or released."""
+        body, n = encode_batch(batch, self.config.batch_max_bytes)
+        if n < len(batch):
+            self.spool.release([e["event_id"] for e in batch[n:]])
+            batch = batch[:n]
+        try:
+            resp = self.transport.request("POST", INGEST_PATH, body)
+        except TokenError as exc:
+            return self._hold(batch, Attempt("refused", None, str(exc)))
+        except TransportError as exc:
+            return self._hold(batch, Attempt("transient", None, str(exc)))
+        kind = classify(resp.status)
+        if kind == "ok":
+            return self._acknowledge(batch, resp)
+        if kind == "too_large":
+            return self._split(batch, describe(resp))
+        if kind == "invalid":
+            return self._park_invalid(batch, resp)
+        return self._hold(batch, Attempt(kind, retry_after(resp.headers), describe(resp)))
+
+    def _hold(self, batch, attempt):
+        self.spool.release([e["event_id"] for e in batch])
+        return attempt
+
+    def _acknowledge(self, batch, resp):
+        """Mark sent exactly the events the server says it stored (or already had)."""
+        body = resp.json()
+        results = body.get("results") if isinstance(body, dict) else None
+        acked = {r.get("event_id") for r in results or ()
+                 if isinstance(r, dict) and r.get("status") in ("stored", "duplicate")}
+        done = [e["event_id"] for e in batch if e["event_id"] in acked]
+        rest = [e["event_id"] for e in batch if e["event_id"] not in acked]
+        self.spool.mark_sent(done)
+        self.delivered += len(done)
+        if rest:
+            self.spool.release(rest)
+            return Attempt("transient", None, "server acknowledged %d of %d events"
+                           % (len(done), len(batch)))
+        for problem in (body.get("chain_problems") or [])[:5]:
+            log.warning("server reports a chain problem: %s", problem)
+        return OK
+
+    def _split(self, batch, error):
+        """413: halve the batch until it fits; one event that never fits is parked."""
+        if len(batch) == 1:
+            self.spool.park(batch[0]["event_id"], "server refused as too large: " + error)
+            return OK
+        half = len(batch) // 2
+        first = self.deliver(batch[:half])
+        if first.kind != "ok":
+            return self._hold(batch[half:], first)
+        return self.deliver(batch[half:])
+
+    def _park_invalid(self, batch, resp):
+        """422: park the events the server named, resend the others."""
+        bad = invalid_indexes(resp, len(batch))
+        if not bad:  # no usable details: isolate the culprit by halving
+            return self._split_invalid(batch, describe(resp))
+        for i, message in sorted(bad.items()):
+            log.error("server rejected event %s (seq %s): %s; parked",
+                      batch[i]["event_id"], batch[i].get("seq"), message)
+            self.spool.park(batch[i]["event_id"], "server rejected: " + message)
+        rest = [e for i, e in enumerate(batch) if i not in bad]
+        return self.deliver(rest) if rest else OK
+
+    def _split_invalid(self, batch, error):
+        if len(batch) == 1:
+            self.spool.park(batch[0]["event_id"], "server rejected: " + error)
+            return OK
+        return self._split(batch, error)
+
+    def _record(self, attempt):
+        """Keep the spool's last_error in step: set on failure, cleared on the next success
+        (but a "parked ..." note written by ``Spool.park`` stays for the operator)."""
+        if attempt.kind in ("transient", "refused"):
+            if attempt.error != self._failing:
+                self.spool.set_meta(META_LAST_ERROR, attempt.error)
+                self._failing = attempt.error
+        elif attempt.kind == "ok" and self._failing:
+            if self.spool.get_meta(META_LAST_ERROR) == self._failing:
+                self.spool.set_meta(META_LAST_ERROR, None)
+            self._failing = None
+
+    # -- housekeeping: heartbeat, bundle, prune --------------------------------------------
+
+    def housekeeping(self, force=False, names=("heartbeat", "bundle", "prune")):
+        """Run the periodic jobs that are due. Their failures never stop delivery."""
+        intervals = {"heartbeat": self.config.heartbeat_interval,
+                     "bundle": self.config.bundle_interval, "prune": PRUNE_INTERVAL_S}
+        now = time.monotonic()
+        for name in names:
+            if force or now >= self._due[name]:
+                self._due[name] = now + intervals[name]
+                try:
+                    getattr(self, name)()
+                except Exception as exc:  # noqa: BLE001 — logged; the drain goes on
+                    log.warning("%s failed: %s", name, exc)
+
+    def heartbeat(self):
+        """Tell the server how this host's spool is doing (shown in the hosts API)."""
+        st = self.spool.stats()
+        resp = self.transport.post_json(HEARTBEAT_PATH, {
+            "host": self.config.host, "shim_version": __version__,
+            "spool_depth": st["depth"], "oldest_unsent_age_s": st["oldest_unsent_age_s"],
+            "parked": st["parked"], "last_seq": st["last_seq"], "last_error": st["last_error"]})
+        if resp.status != 200:
+            log.warning("heartbeat not accepted: %s", describe(resp))
+
+    def prune(self):
+        """Delete sent rows past retention / beyond the row cap; never an unsent one."""
+        n = self.spool.prune(self.config.sent_retention, self.config.sent_max_rows)
+        if n:
+            log.info("pruned %d sent events from the spool", n)
+
+
+# ---------------------------------------------------------------- the policy bundle
+
+class BundleRejected(Exception):
+    """The server's bundle answer is unusable; the last good bundle stays in place."""
+
+
+def parse_bundle(body):
+    """The downloaded bundle as a dict, or BundleRejected: JSON object with version + rules."""
+    try:
+        bundle = json.loads(body.decode("utf-8"))
+    except ValueError as exc:
+        raise BundleRejected("bundle is not JSON: %s" % exc) from None
+    if not isinstance(bundle, dict) or "version" not in bundle or not bundle["version"]:
+        raise BundleRejected("bundle has no version")
+    if not isinstance(bundle.get("rules"), list):
+        raise BundleRejected("bundle has no rules list")
+    return bundle
+
+
+def write_atomic(path, data, check=None):
+    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, whole.
+
+    ``check(tmp_path)`` may raise to refuse the new file before it replaces the old one.
+    """
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        os.chmod(tmp, 0o644)      # the hook (root, or the libvirt user) only reads it
+        if check:
+            check(tmp)
+        os.replace(tmp, path)     # atomic on POSIX: no reader ever sees a partial bundle
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # the rename itself survives a power cut
+    finally:
+        os.close(dfd)
+
+
+def _hook_can_load(path):
+    """Refuse a bundle the hook's own loader would refuse (it would then fail open)."""
+    from hookshim import policy
+
+    try:
+        if policy.load_bundle(path) is None:
+            raise BundleRejected("bundle vanished while being checked")
+    except policy.BundleError as exc:
+        raise BundleRejected(str(exc)) from None
+
+
+class BundlePuller:
+    """GET the policy bundle with If-None-Match; keep the last good one on any error."""
+
+    def __init__(self, transport, spool, path):
+        self.transport, self.spool, self.path = transport, spool, path
+
+    def pull(self):
+        """Returns "updated", "unchanged" or "error" (the reason goes to meta bundle_error)."""
+        try:
+            result = self._pull()
+        except (TransportError, TokenError, BundleRejected, OSError) as exc:
+            log.warning("policy bundle not updated, keeping the last good one: %s", exc)
+            self.spool.set_meta(META_BUNDLE_ERROR, str(exc))
+            return "error"
+        if self.spool.get_meta(META_BUNDLE_ERROR) is not None:
+            self.spool.set_meta(META_BUNDLE_ERROR, None)
+        return result
+
+    def _pull(self):
+        etag = self.spool.get_meta(META_BUNDLE_ETAG)
+        # Without the file, the ETag would only get a 304 for a bundle we do not have.
+        headers = {"If-None-Match": etag} if etag and os.path.exists(self.path) else {}
+        resp = self.transport.request("GET", BUNDLE_PATH, headers=headers)
+        if resp.status == 304:
+            return "unchanged"
+        if resp.status != 200:
+            raise BundleRejected(describe(resp))
+        bundle = parse_bundle(resp.body)
+        write_atomic(self.path, resp.body, check=_hook_can_load)
+        self.spool.set_meta(META_BUNDLE_ETAG, resp.headers.get("etag") or '"%s"' % bundle["version"])
+        log.info("policy bundle %s installed at %s", bundle["version"], self.path)
+        return "updated"
+
+
+def _file_signature(path):
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+# ---------------------------------------------------------------- ways to run it
+
+class ForwarderThread(threading.Thread):
+    """The forwarder inside another process — single-host mode.
+
+    The server (or the demo) runs one for the host it lives on, so nobody has to start
+    ``hookshim forward`` by hand::
+
+        fwd = ForwarderThread(load_config("/etc/hookshim/hookshim.conf"))
+        fwd.start()
+        ...
+        fwd.stop()   # finishes or releases the batch in flight, then joins
+    """
+
+    def __init__(self, config, **forwarder_kw):
+        super().__init__(name="hookshim-forwarder", daemon=True)
+        if isinstance(config, (str, os.PathLike)):
+            from hookshim.config import load_config
+
+            config = load_config(os.fspath(config))
+        self.forwarder = Forwarder(config, **forwarder_kw)
+
+    def run(self):
+        try:
+            self.forwarder.run()
+        except Exception:  # noqa: BLE001 — a thread has nobody to raise to
+            log.exception("forwarder thread stopped")
+
+    def stop(self, timeout=None):
+        self.forwarder.stop()
+        if self.is_alive():
+            self.join(timeout)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="hookshim forward",
+                                description="Ship the spool to the server; fetch the policy bundle.")
+    p.add_argument("--once", action="store_true",
+                   help="drain what is spooled now, pull the bundle, heartbeat, then exit"
+                        " (exit 1 if events are left unsent)")
+    p.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout, seconds")
+    p.add_argument("--max-backoff", type=float, default=60.0,
+                   help="cap of the retry backoff for transient errors, seconds")
+    p.add_argument("--refused-backoff", type=float, default=REFUSED_BACKOFF_S,
+                   help="wait after 401/403 (a changed token file ends it early), seconds")
+    p.add_argument("--lease", type=float, default=None,
+                   help="claim lease, seconds (default max(60, 2*timeout+10))")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(list(argv))
+
+
+def main(config_path, argv=()):
+    """``hookshim forward``: daemon until SIGTERM/SIGINT (then exit 0), or ``--once``."""
+    from hookshim.config import ConfigError, load_config
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="hookshim forward: %(levelname)s %(message)s")
+    try:
+        config = load_config(config_path)
+        fwd = Forwarder(config, timeout=args.timeout, max_backoff=args.max_backoff,
+                        lease_s=args.lease, refused_backoff=args.refused_backoff)
+    except (ConfigError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: fwd.stop())
+    log.info("forwarding %s to %s", config.host, config.server_url)
+    status = fwd.run(once=args.once)
+    log.info("stopped; %d events delivered", fwd.delivered)
+    return status
+
+
+def install_unit(config_path, unit_dir="/etc/systemd/system", python=None, out=None):
+    """Write the systemd unit for ``hookshim forward --config <config_path>``; print the
+    systemctl commands to start it. Returns the unit's path."""
+    from hookshim.systemd import install_unit as _install
+
+    return _install(config_path, unit_dir=unit_dir, python=python, out=out)
+
+
+if __name__ == "__main__":
+    _p = argparse.ArgumentParser(add_help=False)
+    _p.add_argument("--config", default="/etc/hookshim/hookshim.conf")
+    _known, _rest = _p.parse_known_args()
+    sys.exit(main(_known.config, _rest))

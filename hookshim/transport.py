@@ -1,0 +1,138 @@
+"""HTTP(S) transport for the forwarder: stdlib http.client, keep-alive, timeouts, TLS.
+
+Imported only by ``hookshim.forward`` — never on the hook path (the hook has no network).
+
+Error hierarchy:
+
+    TransportError          the request got no HTTP answer (connect, TLS, timeout, reset)
+      TransportTimeout      ... because the server did not answer within ``timeout``
+    TokenError              the host token file is missing/unreadable/empty (no request sent)
+
+An HTTP answer of any status (including 5xx) is a ``Response``, not an exception: the
+forwarder decides what a status means.
+"""
+import http.client
+import json
+import socket
+import ssl
+import urllib.parse
+
+USER_AGENT = "hookshim-forwarder"
+
+
+class TransportError(Exception):
+    """No HTTP answer: connection refused/reset, DNS, TLS failure, or timeout."""
+
+
+class TransportTimeout(TransportError):
+    """The server accepted the connection but did not answer within the timeout."""
+
+
+class TokenError(Exception):
+    """The host token file is missing, unreadable or empty (an operator must fix it)."""
+
+
+class Response:
+    """A complete HTTP answer: status, lower-cased headers, body bytes."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        """The body as JSON, or None when it is not JSON (a proxy's HTML error page, say)."""
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except ValueError:
+            return None
+
+    def __repr__(self):
+        return "Response(%d, %d bytes)" % (self.status, len(self.body))
+
+
+def read_token(token_file):
+    """The host token: first line of ``token_file``. Read on every request, not cached, so an
+    operator can drop a new token in place after a revocation without restarting anything."""
+    if not token_file:
+        return None
+    try:
+        with open(token_file, "r", encoding="utf-8") as f:
+            token = f.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenError("cannot read token_file %s: %s" % (token_file, exc)) from None
+    if not token:
+        raise TokenError("token_file %s is empty" % token_file)
+    return token
+
+
+def tls_context(ca_file=None, verify=True):
+    """Client TLS context: system trust store, or ``ca_file`` (a private CA) when given."""
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    if not verify:
+        # Operator's explicit choice (verify_tls = false), e.g. a lab; never the default.
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Transport:
+    """One keep-alive connection to the server; reconnects after any failure."""
+
+    def __init__(self, server_url, token_file=None, ca_file=None, verify_tls=True, timeout=30.0):
+        url = urllib.parse.urlsplit(server_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("server_url must be http(s)://host[:port][/prefix]: %r" % server_url)
+        self.scheme = url.scheme
+        self.host = url.hostname
+        self.port = url.port
+        self.prefix = url.path.rstrip("/")
+        self.token_file = token_file
+        self.timeout = timeout
+        self._tls = tls_context(ca_file, verify_tls) if url.scheme == "https" else None
+        self._conn = None
+
+    def _connect(self):
+        if self._tls is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                               context=self._tls)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        """Send one request; return a ``Response`` or raise ``TransportError``.
+
+        A request that fails on a reused keep-alive connection is not retried here: the
+        caller's retry loop (with backoff) owns every retry, so there is exactly one policy.
+        """
+        hdrs = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        token = read_token(self.token_file)
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            self._conn.request(method, self.prefix + path, body=body, headers=hdrs)
+            raw = self._conn.getresponse()
+            resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read())
+        except socket.timeout as exc:  # TimeoutError on 3.10+, its alias before
+            self.close()
+            raise TransportTimeout("no answer from %s within %ss" % (self.host, self.timeout)) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise TransportError("%s: %s" % (type(exc).__name__, exc)) from exc
+        if resp.headers.get("connection", "").lower() == "close":
+            self.close()
+        return resp
+
+    def post_json(self, path, payload, headers=None):
+        return self.request("POST", path, json.dumps(payload).encode("utf-8"), headers)
