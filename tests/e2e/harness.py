@@ -69,7 +69,8 @@ def check_prerequisites():
             raise LibvirtUnavailable(
                 f"{tool} not found: install libvirt-daemon libvirt-daemon-driver-qemu "
                 "libvirt-clients qemu-system-x86 (and util-linux, iproute2)")
-    probe = subprocess.run(["unshare", "--mount", "--net", "true"], capture_output=True, text=True)
+    probe = subprocess.run(["unshare", "--mount", "--net", "true"], check=False,
+                           capture_output=True, text=True)
     if probe.returncode != 0:
         raise LibvirtUnavailable(f"cannot create mount/network namespaces: {probe.stderr.strip()}")
 
@@ -166,12 +167,11 @@ class PrivateLibvirt:
     def start(self, timeout=60):
         """Start libvirtd in the namespace (hooks must already be in ``hooks_dir``)."""
         assert self.daemon is None, "libvirtd already running"
-        out = open(self.root / "libvirtd.out", "ab")
-        self.daemon = subprocess.Popen(
-            ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "-F", "--",
-             LIBVIRTD, "-f", "/etc/libvirt/libvirtd.conf", "-p", str(self.root / "libvirtd.pid")],
-            cwd="/", stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-        out.close()
+        with open(self.root / "libvirtd.out", "ab") as out:
+            self.daemon = subprocess.Popen(
+                ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "-F", "--", LIBVIRTD,
+                 "-f", "/etc/libvirt/libvirtd.conf", "-p", str(self.root / "libvirtd.pid")],
+                cwd="/", stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.daemon.poll() is not None:
@@ -240,8 +240,8 @@ class PrivateLibvirt:
     # -- virsh -----------------------------------------------------------------------------
     def virsh(self, *args, timeout=120, input=None):
         """Run virsh against this daemon; returns the CompletedProcess (never raises on exit)."""
-        return subprocess.run(["virsh", "-q", "-c", self.uri, *args], capture_output=True,
-                              text=True, timeout=timeout, input=input)
+        return subprocess.run(["virsh", "-q", "-c", self.uri, *args], check=False,
+                              capture_output=True, text=True, timeout=timeout, input=input)
 
     def ok(self, *args, **kw):
         """virsh that must succeed; returns stdout."""

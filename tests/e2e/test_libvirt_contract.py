@@ -71,7 +71,7 @@ def recording(private_libvirt):
 
 
 def test_daemon_hook_runs_at_start_with_empty_stdin_in_root_dir_and_minimal_env(recording):
-    lv, rec = recording
+    _, rec = recording
     envs = rec.envs()
     assert rec.calls()[0] == ("daemon", "-", "start", "-", "start", "")
     cwd, env = envs[0][0], dict(line.split("=", 1) for line in envs[0][1:])
