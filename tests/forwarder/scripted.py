@@ -1,6 +1,7 @@
 """A scripted HTTP server for the forwarder's protocol tests: each request is answered by a
 Python function, and every request is recorded. (The fault tests use the real app.)"""
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -35,13 +36,18 @@ def error(status, code, message, details=None, headers=None):
 class ScriptedServer:
     """``ScriptedServer(handler)``; ``handler(Request) -> (status, headers, body)``."""
 
-    def __init__(self, handler=ack_all):
+    def __init__(self, handler=ack_all, tls=None):
         self.handler = handler
         self.requests = []
+        self.connections = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                outer.connections.append(self.connection)
 
             def _serve(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -62,7 +68,15 @@ class ScriptedServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        scheme = "http"
+        if tls:  # (certfile, keyfile)
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
                                         daemon=True)
 
@@ -76,3 +90,8 @@ class ScriptedServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+        for conn in self.connections:  # a stopped server drops its keep-alive connections too
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
