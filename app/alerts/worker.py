@@ -78,6 +78,10 @@ class AlertWorker:
         self._thread = threading.Thread(target=self._run, name="hookaudit-alerts", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self.queue.put(("stop", None))

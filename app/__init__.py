@@ -1,0 +1,1 @@
+"""hookaudit server: ingest, store and query the events recorded by hookshim."""

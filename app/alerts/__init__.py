@@ -1,0 +1,43 @@
+"""Webhook alerts: rules (which facts notify) -> grouping (one alert per burst) -> worker
+(background thread: throttle claim, delivery with retries, delivery log) -> targets (JSON or
+Slack-compatible bodies). ``install(app)`` wires it into an app built by create_app."""
+from app.alerts.rules import KINDS
+from app.alerts.store import AlertStore
+from app.alerts.targets import parse_targets
+from app.alerts.worker import AlertConfig, AlertWorker
+
+
+def config_from_settings(settings) -> AlertConfig:
+    kinds = tuple(k.strip() for k in settings.alert_kinds.split(",") if k.strip())
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"HOOKAUDIT_ALERT_KINDS: unknown kind(s) {sorted(unknown)}; known: {KINDS}")
+    return AlertConfig(
+        targets=parse_targets(settings.webhook_urls), kinds=kinds,
+        group_wait_s=settings.alert_group_wait_s, window_s=settings.alert_window_s,
+        max_attempts=settings.alert_max_attempts, backoff_base_s=settings.alert_backoff_s,
+        timeout_s=settings.alert_timeout_s, silent_after_s=settings.alert_silent_after_s,
+        base_url=settings.public_url)
+
+
+def install(app) -> AlertWorker:
+    """Alert worker on app.state.alerts; listens to ingest and runs in the app's lifespan
+    only when at least one webhook is configured (otherwise there is nothing to deliver)."""
+    config = config_from_settings(app.state.settings)
+    worker = AlertWorker(config, AlertStore(app.state.db), getattr(app.state, "metrics", None))
+    app.state.alerts = worker
+    if config.targets:
+        app.state.ingest_listeners.append(worker.listener)
+        app.state.startup_hooks.append(_starter(worker))
+    from app.alerts.api import router
+
+    app.include_router(router)
+    return worker
+
+
+def _starter(worker: AlertWorker):
+    def start(_app):
+        worker.start()
+        return worker.stop
+
+    return start

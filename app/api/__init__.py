@@ -1,0 +1,1 @@
+"""JSON API routers under /api/v1; create_app includes each module's ``router``."""

@@ -1,0 +1,49 @@
+"""One Settings object for the server, read from ``HOOKAUDIT_*`` environment variables.
+
+Built by ``create_app()`` (or the CLI) and injected; nothing reads the environment at import.
+"""
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOOKAUDIT_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./hookaudit.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    ingest_max_events: int = Field(1000, ge=1, description="most events in one ingest batch (413)")
+    ingest_max_bytes: int = Field(32 * 1024 * 1024, ge=1024,
+                                  description="largest ingest request body in bytes (413)")
+    page_max: int = Field(500, ge=1, description="largest `limit` a query page accepts")
+    timeline_max_events: int = Field(20000, ge=100,
+                                     description="most events one guest timeline reads")
+    host_stale_after_s: int = Field(300, ge=1,
+                                    description="a host not seen for this long is `stale`")
+    host_lag_warn_s: int = Field(600, ge=1,
+                                 description="oldest unsent spool event older than this: `lagging`")
+    secret_key: str | None = Field(None, description="signs dashboard sessions (dashboard)")
+    session_max_age_s: int = Field(8 * 3600, ge=60, description="dashboard login lifetime (s)")
+    session_cookie_secure: bool = Field(
+        True, description="send the session cookie over HTTPS only; false only for plain-HTTP demos")
+    pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per process")
+    log_level: str = Field("info", description="uvicorn / app log level")
+    # --- operations (docs/operations.md): alerts, metrics, retention -----------------------
+    webhook_urls: str = Field("", description="comma-separated alert webhooks; slack+https://... "
+                              "or json+https://... picks the body format (else auto)")
+    alert_kinds: str = Field("aborted,killed,policy_denied,seq_gap,chain_failure,host_silent",
+                             description="which facts notify (comma-separated)")
+    alert_group_wait_s: float = Field(10.0, ge=0, description="collect a burst this long, then send")
+    alert_window_s: float = Field(300.0, ge=1, description="at most one alert per group per window")
+    alert_max_attempts: int = Field(6, ge=1, description="delivery attempts per alert and webhook")
+    alert_backoff_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt")
+    alert_timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
+    alert_silent_after_s: float = Field(900.0, ge=0,
+                                        description="alert when a host is silent this long (0 = off)")
+    public_url: str | None = Field(None, description="dashboard URL quoted in alerts")
+    metrics_token: str | None = Field(None, description="bearer token GET /metrics requires, if set")
+    retention_days: int = Field(0, ge=0, description="`hookaudit prune` keeps events this many "
+                                "days (0 = keep forever unless --days is given)")
+    retention_abort_days: int = Field(0, ge=0, description="aborted/killed/timed-out events are "
+                                      "kept this long (0 = same as retention_days)")

@@ -1,0 +1,242 @@
+"""``hookaudit demo``: a server on SQLite and a simulated fleet driving it through the real shim.
+
+Order of things: fresh state dir -> store (schema, admin, hosts + tokens) -> server -> per host
+``hookshim install`` (adopting the legacy host's own hook) -> a forwarder thread per host ->
+policy bundles pulled -> the opening (libvirtd starts, guests boot) -> a showcase migration and
+a host outage -> a brisk history burst -> a steady trickle until Ctrl-C / SIGTERM / --duration.
+Stopping: no new actions, in-flight calls finish, offline hosts come back, spools drain, the
+forwarders stop, the server stops last. Nothing is left running.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.demo.corpus import load_templates
+from app.demo.driver import Driver
+from app.demo.fleet import Fleet, build_fleet
+from app.demo.scenario import Action, Scenario
+from app.demo.simhost import SimHost, set_config_keys
+from app.demo.store import Credentials, Server, free_port, port_taken, prepare_store
+
+MARKER = ".hookaudit-demo"
+DRIVERS_EXTRA = ("daemon",)  # every host also gets the daemon hook (libvirtd start/stop)
+
+
+@dataclass
+class Options:
+    dir: Path = Path("demo-state")
+    hosts: int = 10
+    guests: int = 60
+    port: int = 8000
+    bind: str = "127.0.0.1"
+    rate: float = 2.0              # hook calls per second in the trickle
+    duration: float | None = None  # seconds after the fleet is up; None = until stopped
+    seed: int = 1
+    burst: int | None = None       # actions in the history burst; default 3 per guest
+    workers: int = 4               # hook calls in flight at once (libvirtds are concurrent)
+    forward_interval: float = 1.0  # forwarder poll interval (the shim default is 2 s)
+    outage: bool = True
+
+
+class Demo:
+    def __init__(self, opts: Options, stop: threading.Event | None = None, out=print):
+        self.opts = opts
+        self.stop = stop or threading.Event()
+        self.out = out
+        self.fleet: Fleet = build_fleet(opts.seed, opts.hosts, opts.guests, load_templates())
+        self.scenario = Scenario(self.fleet, opts.seed)
+        self.sim: dict[str, SimHost] = {}
+        self.forwarders: dict[str, object] = {}
+        self.server: Server | None = None
+        self.creds: Credentials | None = None
+        self.driver: Driver | None = None
+        self._lock = threading.Lock()
+        self.actions_done = 0
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def fresh_dir(self) -> Path:
+        """Recreate the state dir; refuse to wipe a non-empty dir that is not ours."""
+        d = self.opts.dir.resolve()
+        if d.exists() and any(d.iterdir()):
+            if not (d / MARKER).exists():
+                raise SystemExit(f"{d} exists and is not a demo state dir; choose another --dir")
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / MARKER).write_text("state of `hookaudit demo`; deleted and recreated on every run\n")
+        return d
+
+    def setup(self) -> Credentials:
+        d = self.fresh_dir()
+        port = self.opts.port or free_port(self.opts.bind)
+        if port_taken(self.opts.bind, port):
+            raise SystemExit(f"port {port} is in use; pass --port N (or --port 0 for any free one)")
+        db_url = f"sqlite:///{d / 'hookaudit.db'}"
+        names = [h.name for h in self.fleet.hosts]
+        password, admin_token, tokens = prepare_store(db_url, names)
+        self.creds = Credentials(f"http://{self.opts.bind}:{port}/", db_url, "admin", password,
+                                 admin_token, tokens)
+        self.creds.save(d / "demo.json")
+        self.server = Server(db_url, self.opts.bind, port, d / "server.log", admin_token)
+        self.server.wait_ready()
+        self._install_hosts(d)
+        self.driver = Driver(self.fleet, self.sim)
+        for name in names:
+            self.go_online(name)
+        self._wait_for_bundles()
+        return self.creds
+
+    def _install_hosts(self, d: Path) -> None:
+        """``hookshim install`` per host, as an operator would (a few in parallel)."""
+        for h in self.fleet.hosts:
+            sim = SimHost(h, d / "hosts" / h.name, (h.driver, *DRIVERS_EXTRA))
+            sim.prepare(self.creds.host_tokens[h.name])
+            self.sim[h.name] = sim
+        with ThreadPoolExecutor(self.opts.workers) as pool:
+            list(pool.map(self._install_one, self.sim.values()))
+
+    def _install_one(self, sim: SimHost) -> None:
+        proc = subprocess.run(sim.install_argv(self.server.base), capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"hookshim install failed for {sim.name}: {proc.stderr.strip()}")
+        set_config_keys(sim.config, {"host": sim.name,
+                                     "interval": f"{self.opts.forward_interval:g}",
+                                     "heartbeat_interval": "10"})
+
+    def _wait_for_bundles(self, timeout: float = 20.0) -> None:
+        """The policy bundle reaches each host through its forwarder; denials need it there."""
+        from hookshim.config import load_config
+
+        paths = [Path(load_config(str(s.config)).policy_bundle) for s in self.sim.values()]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(p.exists() for p in paths):
+            time.sleep(0.2)
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            self.out(f"warning: {len(missing)} hosts have no policy bundle yet; policies not enforced there")
+
+    # -- forwarders (a host "offline" = its forwarder stopped; the shim keeps spooling) ---------
+
+    def go_online(self, host: str) -> None:
+        from hookshim.forward import ForwarderThread
+
+        if host not in self.forwarders:
+            fwd = ForwarderThread(str(self.sim[host].config), timeout=10.0, max_backoff=2.0)
+            fwd.name = f"forwarder-{host}"
+            fwd.start()
+            self.forwarders[host] = fwd
+
+    def go_offline(self, host: str) -> None:
+        fwd = self.forwarders.pop(host, None)
+        if fwd is not None:
+            fwd.stop(timeout=15)
+
+    # -- running the scenario ----------------------------------------------------------------
+
+    def execute(self, action: Action) -> bool:
+        if action.kind == "offline":
+            self.out(f"  {action.host} goes offline (forwarder stopped; its shim keeps spooling)")
+            self.go_offline(action.host)
+        elif action.kind == "online":
+            self.out(f"  {action.host} is back online and catches up")
+            self.go_online(action.host)
+        ok = self.driver.execute(action, running_on=self._running_on)
+        with self._lock:
+            self.scenario.record(action, ok)
+            self.actions_done += 1
+        return ok
+
+    def _running_on(self, host: str) -> list[str]:
+        with self._lock:
+            return self.scenario.running_on(host)
+
+    def _submit(self, pool: ThreadPoolExecutor, action: Action) -> Future:
+        with self._lock:
+            self.scenario.begin(action)
+        return pool.submit(self.execute, action)
+
+    def run_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> None:
+        """Run independent actions concurrently and wait for all of them."""
+        futures = [self._submit(pool, a) for a in actions]
+        for f in futures:
+            f.result()
+
+    def run_stream(self, pool: ThreadPoolExecutor, count: int | None, rate: float | None,
+                   deadline: float | None) -> None:
+        """Draw actions until ``count`` ran, ``deadline`` passed or stop; ``rate`` = calls/s."""
+        inflight: set[Future] = set()
+        started, n, calls0 = time.monotonic(), 0, self.driver.stats["calls"]
+        while not self.stop.is_set() and (count is None or n < count):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if len(inflight) >= self.opts.workers:
+                done, inflight = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+                [f.result() for f in done]
+                continue
+            if rate and self.driver.stats["calls"] - calls0 > rate * (time.monotonic() - started):
+                self.stop.wait(0.05)
+                continue
+            with self._lock:
+                action = self.scenario.next_action()
+            if action is None:
+                self.stop.wait(0.1)
+                continue
+            inflight.add(self._submit(pool, action))
+            n += 1
+        for f in inflight:
+            f.result()
+
+    # -- the whole run -----------------------------------------------------------------------
+
+    def play(self) -> None:
+        """Opening, showcase, history burst, then the trickle until stopped or --duration."""
+        o = self.opts
+        deadline = None if o.duration is None else time.monotonic() + o.duration
+        burst = o.burst if o.burst is not None else 3 * o.guests
+        opening = self.scenario.opening()
+        with ThreadPoolExecutor(o.workers, thread_name_prefix="libvirtd") as pool:
+            self.run_all(pool, [a for a in opening if a.kind == "daemon_start"])
+            self.run_all(pool, [a for a in opening if a.kind != "daemon_start"])
+            self.run_all(pool, self.scenario.showcase())
+            if o.outage and len(self.fleet.hosts) > 1:
+                host = self.fleet.hosts[0].name
+                self.scenario.schedule_outage(host, after=1, length=max(10, burst // 2))
+            self.out(f"history burst: {burst} actions as fast as {o.workers} workers go")
+            self.run_stream(pool, burst, None, deadline)
+            if not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                self.out(f"steady trickle: ~{o.rate:g} hook calls/s (Ctrl-C to stop)")
+                self.run_stream(pool, None, o.rate, deadline)
+
+    def drain(self, timeout: float = 60.0) -> int:
+        """Bring every host online and wait until all spools are empty; returns what is left."""
+        from hookshim.spool import Spool
+
+        for h in self.sim:
+            self.go_online(h)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = 0
+            for s in self.sim.values():
+                sp = Spool(str(s.state_dir / "spool.db"))
+                try:
+                    left += sp.stats()["depth"]
+                finally:
+                    sp.close()
+            if left == 0 or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.3)
+
+    def shutdown(self) -> None:
+        """Forwarders first (they may still be delivering), then the server."""
+        for h in list(self.forwarders):
+            self.go_offline(h)
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

@@ -1,0 +1,216 @@
+"""The store: SQLAlchemy 2 models (SQLite and PostgreSQL), changed only through Alembic.
+
+Times are naive UTC ``DateTime`` columns (microseconds), identical on both engines.
+Every index says which query it serves.
+"""
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+    MetaData, String, Text, text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names so Alembic migrations name things the same on every engine.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+ABORT_OUTCOMES = ("aborted", "killed", "timed_out")
+_ABORTS_SQL = "outcome IN ('aborted', 'killed', 'timed_out')"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Host(Base):
+    """A virtualization host; its token is bound to its name. Heartbeat fields come last."""
+
+    __tablename__ = "hosts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # sha256 hex of the bearer token; unique: ingest authenticates by looking it up.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    shim_version: Mapped[str | None] = mapped_column(String(64))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)          # highest seq received
+    chain_head_seq: Mapped[int | None] = mapped_column(BigInteger)    # last seq of the gapless prefix
+    chain_head_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_problems: Mapped[int] = mapped_column(Integer, default=0)
+    events_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    hb_at: Mapped[datetime | None] = mapped_column(DateTime)
+    hb_spool_depth: Mapped[int | None] = mapped_column(BigInteger)
+    hb_oldest_unsent_age_s: Mapped[float | None] = mapped_column(Float)
+    hb_parked: Mapped[int | None] = mapped_column(BigInteger)
+    hb_last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    hb_last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class XmlBlob(Base):
+    """A domain XML body, stored once per sha256 (prepare/start/started carry the same XML)."""
+
+    __tablename__ = "xml_blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)          # uncompressed UTF-8 bytes
+    data: Mapped[bytes] = mapped_column(LargeBinary)    # zlib-compressed UTF-8
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """One hook call, every field of the event contract (hookshim/event.py)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Idempotent ingest: a replayed event_id is found here and not stored twice.
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    v: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    driver: Mapped[str] = mapped_column(String(64))
+    object: Mapped[str] = mapped_column(Text)
+    op: Mapped[str] = mapped_column(String(64))
+    subop: Mapped[str] = mapped_column(Text)
+    extra: Mapped[str] = mapped_column(Text)
+    domain_uuid: Mapped[str | None] = mapped_column(String(36))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    stderr: Mapped[str | None] = mapped_column(Text)
+    # sha256 of the XML body as received (the blob's key). The digest the event *claims* is in
+    # `canonical`; when the two differ the event carries a chain problem.
+    xml_blob: Mapped[str | None] = mapped_column(ForeignKey("xml_blobs.sha256"))
+    xml_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    output_xml_blob: Mapped[str | None] = mapped_column(ForeignKey("xml_blobs.sha256"))
+    redactions: Mapped[int] = mapped_column(Integer, default=0)
+    policy_bundle_version: Mapped[str | None] = mapped_column(String(128))
+    policy: Mapped[dict | None] = mapped_column(JSON)
+    scripts: Mapped[list | None] = mapped_column(JSON)
+    warnings: Mapped[list | None] = mapped_column(JSON)
+    dropped: Mapped[int | None] = mapped_column(BigInteger)
+    shim_version: Mapped[str | None] = mapped_column(String(64))
+    shim_hostname: Mapped[str | None] = mapped_column(Text)
+    shim_pid: Mapped[int | None] = mapped_column(Integer)
+    # hookshim.event.canonical_bytes of the event as received: `hookaudit verify` re-hashes
+    # this without the XML bodies, and the XML blobs are checked against their digests.
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # GET /events (no filter): newest first, keyset on (started_at, id).
+        Index("ix_events_started_at_id", "started_at", "id"),
+        # GET /events?host=...: one host's events in time order.
+        Index("ix_events_host_started", "host_id", "started_at", "id"),
+        # Timeline of a guest and GET /events?guest=<uuid>: by domain UUID across hosts.
+        Index("ix_events_domain_started", "domain_uuid", "started_at", "id"),
+        # GET /events?guest=<name>: by guest (object) name.
+        Index("ix_events_object_started", "object", "started_at", "id"),
+        # GET /aborts: partial index holding only aborted/killed/timed_out, already in order.
+        Index("ix_events_aborts", "started_at", "id",
+              postgresql_where=text(_ABORTS_SQL), sqlite_where=text(_ABORTS_SQL)),
+        # Chain checks at ingest (predecessor/successor by seq), gap closing, `verify`.
+        Index("ix_events_host_seq", "host_id", "seq"),
+    )
+
+
+class PolicyDecision(Base):
+    """One rule's verdict on one event (policy.decisions of the contract, as rows)."""
+
+    __tablename__ = "policy_decisions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Event detail page: the decisions of one event.
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(255))
+    mode: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    bundle_version: Mapped[str | None] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+    # Policy pages: a rule's recent hits ("what did rule X deny this week").
+    __table_args__ = (Index("ix_policy_decisions_rule_at", "rule_id", "at"),)
+
+
+class Guest(Base):
+    """A domain by UUID, maintained at ingest: latest name, where it is, what it is doing."""
+
+    __tablename__ = "guests"
+    domain_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    driver: Mapped[str] = mapped_column(String(64))
+    current_host: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    # GET /guests: most recently active first.
+    last_event_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_event_id: Mapped[str] = mapped_column(String(36))
+    last_op: Mapped[str] = mapped_column(String(64))
+    last_outcome: Mapped[str] = mapped_column(String(32))
+
+
+class SeqGap(Base):
+    """Missing seq range [from_seq, to_seq] of one host; closed when late events fill it."""
+
+    __tablename__ = "seq_gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    to_seq: Mapped[int] = mapped_column(BigInteger)
+    detected_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Ingest looks up a host's open gaps; the hosts page counts them.
+    __table_args__ = (Index("ix_seq_gaps_host_open", "host_id", "closed_at"),)
+
+
+class ChainProblem(Base):
+    """A hash-chain mismatch found at ingest or by `verify`; the event is stored anyway."""
+
+    __tablename__ = "chain_problems"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Hosts page / verify: problems of one host in seq order.
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    problem: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(16))            # viewer | admin
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    """A user's bearer token for the API (stored as sha256 hex)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Every API request looks its token up by hash.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

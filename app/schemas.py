@@ -1,0 +1,165 @@
+"""Pydantic models of the wire contract (same field names as hookshim/event.py) and API bodies.
+
+Ingest validates each raw event dict with ``WireEvent`` but hashes and stores the raw dict
+itself, so validation never changes what the chain covers (strict: no coercion).
+"""
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hookshim.event import ENVELOPE_VERSION, KINDS, OUTCOMES
+
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Short = Annotated[str, Field(max_length=255)]
+Word = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, Field(max_length=1024 * 1024)]
+XmlText = Annotated[str, Field(max_length=64 * 1024 * 1024)]
+UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class _Strict(BaseModel):
+    # strict: a float seq or a "1" exit_code is refused rather than silently converted.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class Decision(_Strict):
+    rule_id: Short
+    mode: Word
+    verdict: Word
+    message: Text | None = None
+    error: Text | None = None
+
+
+class PolicyInfo(_Strict):
+    bundle_version: Annotated[str, Field(max_length=128)] | None = None
+    decisions: Annotated[list[Decision], Field(max_length=1000)] = []
+
+
+class ScriptRun(_Strict):
+    path: Text
+    exit_code: Annotated[int, Field(ge=-INT32, le=INT32)] | None = None
+    duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    stderr: Text | None = None
+    timed_out: bool = False
+
+
+class ShimInfo(_Strict):
+    version: Annotated[str, Field(max_length=64)] | None = None
+    hostname: Short | None = None
+    pid: Annotated[int, Field(ge=0, le=INT32)] | None = None
+
+
+class WireEvent(_Strict):
+    """One event as the shim sends it (envelope v1)."""
+
+    v: Literal[1] = Field(description=f"envelope version ({ENVELOPE_VERSION})")
+    kind: Literal[KINDS] = "hook"  # type: ignore[valid-type]
+    event_id: Annotated[str, Field(pattern=UUID_RE)]
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    seq: Annotated[int, Field(ge=1, le=INT64)]
+    prev_hash: Hex64
+    hash: Hex64
+    driver: Word
+    object: Annotated[str, Field(max_length=4096)]
+    op: Word
+    subop: Annotated[str, Field(max_length=1024)]
+    extra: Annotated[str, Field(max_length=4096)]
+    domain_uuid: Annotated[str, Field(pattern=UUID_RE)] | None = None
+    started_at: Annotated[str, Field(max_length=40)]
+    duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    exit_code: Annotated[int, Field(ge=-INT32, le=INT32)] | None = None
+    outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
+    reason: Text | None = None
+    stderr: Text | None = None
+    xml: XmlText | None = None
+    xml_sha256: Hex64 | None = None
+    xml_truncated: bool = False
+    output_xml: XmlText | None = None
+    output_xml_sha256: Hex64 | None = None
+    redactions: Annotated[int, Field(ge=0, le=INT32)] = 0
+    policy: PolicyInfo | None = None
+    scripts: Annotated[list[ScriptRun], Field(max_length=1000)] = []
+    warnings: Annotated[list[Text], Field(max_length=1000)] = []
+    dropped: Annotated[int, Field(ge=0, le=INT64)] | None = None
+    shim: ShimInfo | None = None
+
+    @field_validator("started_at")
+    @classmethod
+    def _utc_iso(cls, value: str) -> str:
+        parse_time(value)
+        return value
+
+
+def parse_time(value: str) -> datetime:
+    """ISO 8601 UTC with a trailing Z (or +00:00) -> naive UTC datetime; ValueError otherwise."""
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None or when.utcoffset().total_seconds() != 0:
+        raise ValueError("started_at must be UTC (…Z)")
+    return when.replace(tzinfo=None)
+
+
+def iso(when: datetime | None) -> str | None:
+    """Naive UTC datetime -> the wire form 2026-11-25T18:13:46.123456Z."""
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def reject_non_finite(value: Any) -> None:
+    """json.loads accepts NaN/Infinity; the contract's canonical JSON must not carry them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("non-finite number")
+
+
+class IngestBatch(BaseModel):
+    """Request body of POST /api/v1/ingest (documentation; the handler validates per event)."""
+
+    events: list[WireEvent]
+
+
+class IngestResult(BaseModel):
+    event_id: str
+    status: Literal["stored", "duplicate"]
+
+
+class ChainProblemOut(BaseModel):
+    event_id: str
+    seq: int
+    problem: str
+
+
+class IngestResponse(BaseModel):
+    stored: int
+    duplicates: int
+    results: list[IngestResult]
+    gaps: list[tuple[int, int]]
+    chain_problems: list[ChainProblemOut]
+
+
+class Heartbeat(BaseModel):
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    shim_version: Annotated[str, Field(max_length=64)] | None = None
+    spool_depth: Annotated[int, Field(ge=0, le=INT64)] | None = None
+    oldest_unsent_age_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    parked: Annotated[int, Field(ge=0, le=INT64)] | None = None
+    last_seq: Annotated[int, Field(ge=0, le=INT64)] | None = None
+    last_error: Annotated[str, Field(max_length=65536)] | None = None
+
+
+class HeartbeatResponse(BaseModel):
+    ok: bool
+    server_time: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every API error."""
+
+    error: ErrorBody

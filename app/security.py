@@ -1,0 +1,34 @@
+"""Secrets: random bearer tokens stored as sha256, passwords hashed with argon2id."""
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+HOST_TOKEN_PREFIX = "hah_"   # host (ingest) token
+USER_TOKEN_PREFIX = "hau_"   # user (API read) token
+
+
+def new_token(prefix: str) -> str:
+    """256 random bits; the prefix tells a reader which kind of token leaked."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast unsalted hash is enough and allows lookup by hash.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,118 @@
+"""Hosts, users and their tokens: create, authenticate, revoke. Used by the CLI and deps."""
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import ApiToken, Host, User
+from app.schemas import Heartbeat
+from app.security import (HOST_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_password, new_token,
+                          token_hash, verify_password)
+from app.timeutil import utcnow
+
+ROLES = ("viewer", "admin")
+
+
+class AccountError(ValueError):
+    """A name clash or an unknown name, with a message for the operator."""
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def add_host(session: Session, name: str, rotate: bool = False) -> str:
+    """Create host ``name`` (or give it a new token with ``rotate``); returns the token once."""
+    host = session.scalar(select(Host).where(Host.name == name))
+    if host is not None and not rotate:
+        raise AccountError(f"host {name!r} exists (use --rotate for a new token)")
+    if host is None:
+        host = Host(name=name, created_at=utcnow(), chain_problems=0, events_count=0)
+        session.add(host)
+    token = new_token(HOST_TOKEN_PREFIX)
+    host.token_hash, host.revoked_at = token_hash(token), None
+    session.flush()
+    return token
+
+
+def revoke_host(session: Session, name: str) -> None:
+    host = session.scalar(select(Host).where(Host.name == name))
+    if host is None:
+        raise AccountError(f"no host {name!r}")
+    host.token_hash, host.revoked_at = None, utcnow()
+
+
+def host_for_token(session: Session, token: str) -> HostIdentity | None:
+    row = session.execute(select(Host.id, Host.name).where(
+        Host.token_hash == token_hash(token), Host.revoked_at.is_(None))).first()
+    return HostIdentity(row.id, row.name) if row else None
+
+
+def record_heartbeat(session: Session, host_id: int, hb: Heartbeat) -> None:
+    host = session.get(Host, host_id)
+    now = utcnow()
+    host.hb_at = host.last_seen_at = now
+    host.shim_version = hb.shim_version or host.shim_version
+    host.hb_spool_depth, host.hb_oldest_unsent_age_s = hb.spool_depth, hb.oldest_unsent_age_s
+    host.hb_parked, host.hb_last_seq = hb.parked, hb.last_seq
+    host.hb_last_error = hb.last_error.replace("\x00", "\\x00") if hb.last_error else None
+
+
+def add_user(session: Session, name: str, role: str, password: str | None) -> int:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise AccountError(f"user {name!r} exists")
+    user = User(name=name, role=role, created_at=utcnow(),
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    return user.id
+
+
+def create_user_token(session: Session, user_name: str, label: str | None = None) -> str:
+    user = session.scalar(select(User).where(User.name == user_name))
+    if user is None:
+        raise AccountError(f"no user {user_name!r}")
+    token = new_token(USER_TOKEN_PREFIX)
+    session.add(ApiToken(user_id=user.id, token_hash=token_hash(token), label=label,
+                         created_at=utcnow()))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> UserIdentity | None:
+    row = session.execute(
+        select(User.id, User.name, User.role).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
+               User.disabled_at.is_(None))).first()
+    return UserIdentity(row.id, row.name, row.role) if row else None
+
+
+def user_for_password(session: Session, name: str, password: str) -> UserIdentity | None:
+    """For the dashboard's login form."""
+    user = session.scalar(select(User).where(User.name == name, User.disabled_at.is_(None)))
+    if user is None or not verify_password(user.password_hash, password):
+        return None
+    return UserIdentity(user.id, user.name, user.role)
+
+
+def get_user(session: Session, user_id: int) -> UserIdentity | None:
+    """For session-cookie logins: the user behind a stored user id, if still enabled."""
+    user = session.get(User, user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return UserIdentity(user.id, user.name, user.role)

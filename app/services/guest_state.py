@@ -1,0 +1,60 @@
+"""Pure guest state machine: where a guest is and what it is doing, from its hook events."""
+
+# (op, outcome ok?) -> state. Ops as libvirt passes them (docs/libvirt-hooks.md).
+STATES = {
+    ("prepare", True): "starting",
+    ("prepare", False): "start_failed",
+    ("start", True): "starting",
+    ("start", False): "start_failed",
+    ("started", True): "running",
+    ("started", False): "killed",          # started failing destroys the guest
+    ("migrate", True): "migrating_in",
+    ("restore", True): "restoring",
+    ("restore", False): "start_failed",
+    ("reconnect", True): "running",
+    ("reconnect", False): "killed",        # a failing reconnect kills the running guest
+    ("attach", True): "running",
+    ("stopped", True): "stopping",
+    ("stopped", False): "stopping",        # failures of stopped/release are ignored by libvirt
+    ("release", True): "stopped",
+    ("release", False): "stopped",
+    ("port-created", True): "running",
+    ("port-deleted", True): "stopping",
+}
+# Network objects use start/started/stopped for the network itself.
+NETWORK_STATES = {"start": "starting", "started": "active", "stopped": "inactive"}
+ACTIVE = frozenset({"starting", "running", "migrating_in", "restoring", "stopping"})
+ARRIVALS = frozenset({"prepare", "start", "started", "migrate", "restore", "reconnect"})
+
+
+def next_state(driver: str, op: str, ok: bool) -> str | None:
+    """The state after one event, or None when the event says nothing about the state."""
+    if driver == "network":
+        return NETWORK_STATES.get(op) if ok else None
+    return STATES.get((op, ok))
+
+
+def apply_event(guest: dict | None, ev: dict) -> dict:
+    """Return the guest row after event ``ev`` (dict with host, op, outcome, started_at ...).
+
+    Events older than the guest's last event do not move it. An event from another host than
+    the current one moves the guest only when it arrives there (successful start, migration,
+    restore) or when the guest is not active: so the source's stopped/release after a
+    migration does not pull a guest back from its destination.
+    """
+    ok = ev["outcome"] == "ok"
+    if guest is None:
+        guest = {"domain_uuid": ev["domain_uuid"], "first_seen_at": ev["started_at"],
+                 "current_host": None, "state": "unknown", "last_event_at": ev["started_at"]}
+    elif ev["started_at"] < guest["last_event_at"]:
+        return guest
+    guest = dict(guest, name=ev["object"], driver=ev["driver"], last_event_at=ev["started_at"],
+                 last_event_id=ev["event_id"], last_op=ev["op"], last_outcome=ev["outcome"])
+    elsewhere = guest["current_host"] not in (None, ev["host"])
+    moves = not elsewhere or guest["state"] not in ACTIVE or (ok and ev["op"] in ARRIVALS)
+    state = next_state(ev["driver"], ev["op"], ok)
+    if moves and state is not None:
+        guest["state"], guest["current_host"] = state, ev["host"]
+    elif guest["current_host"] is None:
+        guest["current_host"] = ev["host"]
+    return guest

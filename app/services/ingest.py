@@ -1,0 +1,366 @@
+"""Ingest: validate a host's batch, store it atomically and idempotently, verify its chain.
+
+One transaction per batch, with the host's row locked, so two app processes ingesting the
+same host serialize (gaps and chain links stay consistent) while different hosts proceed in
+parallel. Shared rows (XML blobs, guests) are written in sorted key order: no deadlocks.
+"""
+import json
+import logging
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.errors import ApiError
+from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
+from app.schemas import WireEvent, parse_time, reject_non_finite
+from app.services import chain
+from app.services.guest_state import apply_event
+from app.timeutil import utcnow
+from hookshim.event import verify_event, xml_digest
+
+log = logging.getLogger("hookaudit.ingest")
+SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
+                  "domain_uuid", "started_at", "policy")
+
+
+@dataclass
+class IngestResult:
+    response: dict
+    summary: dict = field(default_factory=dict)
+
+
+# ---- parsing and validation (before any database work) -------------------------------------
+
+def parse_batch(body: bytes, max_events: int) -> list[dict]:
+    """The raw event dicts of a request body; 413 past the count limit, 422 when malformed."""
+    try:
+        doc = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
+        raise ApiError(422, "validation_error", 'body must be {"events": [...]}',
+                       [{"index": None, "event_id": None, "field": "events",
+                         "message": "a list of events is required"}])
+    events = doc["events"]
+    if len(events) > max_events:
+        raise ApiError(413, "batch_too_large",
+                       f"{len(events)} events in one batch, at most {max_events}")
+    return events
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def check_batch(events: list, host: str) -> None:
+    """403 when an event claims another host; 422 naming each invalid event and field."""
+    for raw in events:
+        if isinstance(raw, dict) and isinstance(raw.get("host"), str) and raw["host"] != host:
+            raise ApiError(403, "wrong_host",
+                           f"event {raw.get('event_id')!r} claims host {raw['host']!r}; "
+                           f"this token belongs to {host!r}")
+    details = []
+    for index, raw in enumerate(events):
+        details.extend(_event_errors(index, raw))
+    if details:
+        raise ApiError(422, "validation_error", f"{len(details)} problem(s) in the batch", details)
+
+
+def _event_errors(index: int, raw) -> list[dict]:
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    event_id = event_id if isinstance(event_id, str) else None
+    base = {"index": index, "event_id": event_id}
+    try:
+        WireEvent.model_validate(raw)
+        _check_text(raw, "")
+    except ValidationError as exc:
+        return [dict(base, field=".".join(map(str, e["loc"])), message=e["msg"])
+                for e in exc.errors()]
+    except ValueError as exc:
+        path, _, msg = str(exc).partition(": ")
+        return [dict(base, field=path, message=msg)]
+    return []
+
+
+def _check_text(value, path: str) -> None:
+    """Strings must be encodable (the canonical form is UTF-8) and numbers finite."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{path}: contains an unpaired surrogate") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path)
+            _check_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{path}.{i}")
+    else:
+        try:
+            reject_non_finite(value)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+
+# ---- storing ---------------------------------------------------------------------------------
+
+def ingest(db: Database, host_id: int, events: list[dict]) -> IngestResult:
+    """Store one validated batch of ``host_id`` in one transaction; see the module docstring."""
+    now = utcnow()
+    try:
+        with db.session(write=True) as session:
+            host = _lock_host(session, host_id)
+            return _ingest_locked(session, host, events, now)
+    except IntegrityError as exc:
+        # Only reachable when another host already used one of these event_ids.
+        log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
+        raise ApiError(409, "conflict", "an event_id of this batch belongs to another host") from None
+
+
+def _lock_host(session: Session, host_id: int) -> Host:
+    stmt = select(Host).where(Host.id == host_id)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one()
+
+
+def _ingest_locked(session: Session, host: Host, events: list[dict], now: datetime):
+    unique = {}
+    for raw in events:
+        unique.setdefault(raw["event_id"], raw)
+    existing = _existing_ids(session, list(unique))
+    new = sorted((e for i, e in unique.items() if i not in existing), key=lambda e: e["seq"])
+    problems = _verify(session, host.id, new)
+    _store_blobs(session, new, now)
+    ids = _insert_events(session, host.id, new, problems, now)
+    _insert_decisions(session, new, ids)
+    flagged = _record_problems(session, host.id, problems, now)
+    open_gaps = _update_gaps(session, host, [e["seq"] for e in new], now)
+    _update_host(session, host, new, len(flagged), open_gaps, now)
+    _update_guests(session, host.name, new)
+    stored_ids = {e["event_id"] for e in new}
+    results = [{"event_id": e["event_id"],
+                "status": "stored" if e["event_id"] in stored_ids and e is unique[e["event_id"]]
+                else "duplicate"} for e in events]
+    response = {"stored": len(new), "duplicates": len(events) - len(new), "results": results,
+                "gaps": [list(g) for g in open_gaps[:100]], "chain_problems": flagged}
+    summary = {"host": host.name, "events": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in new],
+               "gaps": response["gaps"], "chain_problems": flagged}
+    return IngestResult(response, summary)
+
+
+def _existing_ids(session: Session, event_ids: list[str]) -> set[str]:
+    if not event_ids:
+        return set()
+    rows = session.execute(select(Event.event_id).where(Event.event_id.in_(event_ids)))
+    return {r[0] for r in rows}
+
+
+def _verify(session: Session, host_id: int, new: list[dict]) -> list[tuple[dict, str]]:
+    """Own hash and XML digests of each new event, and links with its neighbours."""
+    problems = [(e, p) for e in new for p in verify_event(e)]
+    if not new:
+        return problems
+    seqs = [e["seq"] for e in new]
+    cols = (Event.event_id, Event.seq, Event.hash, Event.prev_hash)
+    stmt = select(*cols).where(Event.host_id == host_id)
+    if seqs[-1] - seqs[0] < 2 * len(seqs):   # contiguous batch: one index range
+        stmt = stmt.where(Event.seq.between(seqs[0] - 1, seqs[-1] + 1))
+    else:
+        stmt = stmt.where(Event.seq.in_(sorted(chain.neighbour_seqs(seqs))))
+    stored: dict[int, list[dict]] = {}
+    for row in session.execute(stmt).mappings():
+        stored.setdefault(row["seq"], []).append(dict(row))
+    batch = {}
+    for e in new:
+        if e["seq"] in batch:
+            problems.append((e, f"seq {e['seq']} already used by event {batch[e['seq']]['event_id']}"))
+        else:
+            batch[e["seq"]] = e
+    return problems + chain.link_problems(batch, stored)
+
+
+def _store_blobs(session: Session, new: list[dict], now: datetime) -> None:
+    bodies = {}
+    for e in new:
+        for key in ("xml", "output_xml"):
+            if e.get(key) is not None:
+                bodies.setdefault(xml_digest(e[key]), e[key])
+    if not bodies:
+        return
+    have = set(session.scalars(select(XmlBlob.sha256).where(XmlBlob.sha256.in_(list(bodies)))))
+    rows = []
+    for sha in sorted(set(bodies) - have):   # sorted: concurrent batches lock in one order
+        data = bodies[sha].encode("utf-8", "surrogatepass")
+        rows.append({"sha256": sha, "size": len(data), "data": zlib.compress(data, 6),
+                     "created_at": now})
+    if rows:
+        session.execute(_insert_ignore(session, XmlBlob, ["sha256"]), rows)
+
+
+def _insert_ignore(session: Session, model, keys: list[str]):
+    """INSERT ... ON CONFLICT DO NOTHING for either engine (a concurrent batch won the race)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model).on_conflict_do_nothing(index_elements=keys)
+
+
+def _clean(value):
+    # PostgreSQL text cannot hold NUL; the exact value stays in the canonical form.
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+def _event_row(e: dict, host_id: int, chain_ok: bool, now: datetime) -> dict:
+    from hookshim.event import canonical_bytes
+
+    policy, shim = e.get("policy") or None, e.get("shim") or {}
+    return {
+        "event_id": e["event_id"], "host_id": host_id, "v": e["v"], "kind": e.get("kind", "hook"),
+        "seq": e["seq"], "prev_hash": e["prev_hash"], "hash": e["hash"], "driver": e["driver"],
+        "object": _clean(e["object"]), "op": e["op"], "subop": _clean(e["subop"]),
+        "extra": _clean(e["extra"]), "domain_uuid": (e.get("domain_uuid") or None) and
+        e["domain_uuid"].lower(), "started_at": parse_time(e["started_at"]),
+        "duration_ms": e.get("duration_ms"), "exit_code": e.get("exit_code"),
+        "outcome": e["outcome"], "reason": _clean(e.get("reason")),
+        "stderr": _clean(e.get("stderr")), "xml_blob": xml_digest(e.get("xml")),
+        "xml_truncated": bool(e.get("xml_truncated")),
+        "output_xml_blob": xml_digest(e.get("output_xml")),
+        "redactions": e.get("redactions") or 0,
+        "policy_bundle_version": policy and policy.get("bundle_version"),
+        "policy": _json_clean(policy), "scripts": _json_clean(e.get("scripts") or []),
+        "warnings": _json_clean(e.get("warnings") or []), "dropped": e.get("dropped"),
+        "shim_version": shim.get("version"), "shim_hostname": _clean(shim.get("hostname")),
+        "shim_pid": shim.get("pid"), "canonical": canonical_bytes(e), "chain_ok": chain_ok,
+        "received_at": now,
+    }
+
+
+def _json_clean(value):
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_clean(v) for v in value]
+    return value
+
+
+def _insert_events(session, host_id, new, problems, now) -> dict[str, int]:
+    """Insert the new events; returns event_id -> row id."""
+    if not new:
+        return {}
+    bad = {id(e) for e, _ in problems}
+    rows = [_event_row(e, host_id, id(e) not in bad, now) for e in new]
+    stmt = insert(Event).returning(Event.id, Event.event_id)
+    return {eid: pk for pk, eid in session.execute(stmt, rows)}
+
+
+def _insert_decisions(session: Session, new: list[dict], ids: dict[str, int]) -> None:
+    rows = []
+    for e in new:
+        policy = e.get("policy") or {}
+        for d in policy.get("decisions") or ():
+            rows.append({"event_id": ids[e["event_id"]], "rule_id": _clean(d["rule_id"]),
+                         "mode": _clean(d["mode"]), "verdict": _clean(d["verdict"]),
+                         "message": _clean(d.get("message")), "error": _clean(d.get("error")),
+                         "bundle_version": _clean(policy.get("bundle_version")),
+                         "at": parse_time(e["started_at"])})
+    if rows:
+        session.execute(insert(PolicyDecision), rows)
+
+
+def _record_problems(session, host_id, problems, now) -> list[dict]:
+    flagged = [{"event_id": e["event_id"], "seq": e["seq"], "problem": p} for e, p in problems]
+    if not flagged:
+        return flagged
+    session.execute(insert(ChainProblem),
+                    [dict(f, host_id=host_id, detected_at=now) for f in flagged])
+    # A stored successor whose link broke only now is flagged as well (it is not in the batch).
+    session.execute(update(Event).where(Event.event_id.in_({f["event_id"] for f in flagged}))
+                    .values(chain_ok=False))
+    return flagged
+
+
+def _update_gaps(session: Session, host: Host, seqs: list[int], now) -> list[tuple[int, int]]:
+    """Open gaps for seqs past the highest seen, shrink or close gaps late events fill."""
+    prev_max = host.last_seq or 0
+    gaps = session.scalars(select(SeqGap).where(SeqGap.host_id == host.id,
+                                                SeqGap.closed_at.is_(None))
+                           .order_by(SeqGap.from_seq)).all()
+    late = [s for s in seqs if s <= prev_max]
+    result = []
+    for gap in gaps:
+        left = chain.fill_gap((gap.from_seq, gap.to_seq), late) if late else [(gap.from_seq, gap.to_seq)]
+        if not left:
+            gap.closed_at = now
+            continue
+        gap.from_seq, gap.to_seq = left[0]
+        for lo, hi in left[1:]:
+            session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi, detected_at=gap.detected_at))
+        result.extend(left)
+    for lo, hi in chain.new_gaps(prev_max, seqs):
+        session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi, detected_at=now))
+        result.append((lo, hi))
+    return sorted(result)
+
+
+def _update_host(session, host: Host, new: list[dict], n_problems: int, open_gaps, now) -> None:
+    host.last_seen_at = now
+    if not new:
+        return
+    host.last_seq = max(host.last_seq or 0, new[-1]["seq"])
+    host.events_count = (host.events_count or 0) + len(new)
+    host.chain_problems = (host.chain_problems or 0) + n_problems
+    version = (new[-1].get("shim") or {}).get("version")
+    host.shim_version = version or host.shim_version
+    head = (open_gaps[0][0] - 1) if open_gaps else host.last_seq
+    if head != host.chain_head_seq:
+        by_seq = {e["seq"]: e["hash"] for e in new}
+        host.chain_head_seq = head
+        host.chain_head_hash = by_seq.get(head) or session.scalar(
+            select(Event.hash).where(Event.host_id == host.id, Event.seq == head).limit(1))
+
+
+def _update_guests(session: Session, host_name: str, new: list[dict]) -> None:
+    by_uuid: dict[str, list[dict]] = {}
+    for e in new:
+        if e.get("domain_uuid"):
+            ev = dict(e, host=host_name, domain_uuid=e["domain_uuid"].lower(),
+                      started_at=parse_time(e["started_at"]), object=_clean(e["object"]))
+            by_uuid.setdefault(ev["domain_uuid"], []).append(ev)
+    if not by_uuid:
+        return
+    uuids = sorted(by_uuid)   # sorted: concurrent batches lock guest rows in one order
+    stmt = select(Guest.__table__).where(Guest.domain_uuid.in_(uuids)).order_by(Guest.domain_uuid)
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    current = {r["domain_uuid"]: dict(r) for r in session.execute(stmt).mappings()}
+    inserts, updates = [], []
+    for uuid in uuids:
+        guest = current.get(uuid)
+        for ev in sorted(by_uuid[uuid], key=lambda x: x["started_at"]):
+            guest = apply_event(guest, ev)
+        (updates if uuid in current else inserts).append(guest)
+    if inserts:
+        session.execute(_insert_ignore(session, Guest, ["domain_uuid"]), inserts)
+    if updates:
+        _bulk_update_guests(session, updates)
+
+
+def _bulk_update_guests(session: Session, rows: list[dict]) -> None:
+    cols = ("name", "driver", "current_host", "state", "last_event_at", "last_event_id",
+            "last_op", "last_outcome")
+    table = Guest.__table__
+    stmt = (update(table).where(table.c.domain_uuid == bindparam("_uuid"))
+            .values({c: bindparam("_" + c) for c in cols}))
+    session.connection().execute(stmt, [{"_uuid": r["domain_uuid"],
+                                         **{"_" + c: r[c] for c in cols}} for r in rows])

@@ -1,0 +1,305 @@
+"""Retention: delete old events in bounded batches while keeping every host's chain verifiable.
+
+Per host, only a *prefix* of the chain is pruned (seq 1..S, all older than the cutoff), and the
+host's newest event is always kept so ingest can still link the next one. At the cut the last
+pruned (seq, hash) is stored as a checkpoint, MAC'd with the server's secret key (plain sha256
+when none is configured, which detects corruption but not forgery); ``verify`` starts each host's
+chain from its checkpoint instead of the genesis hash. Aborted/killed/timed-out events may be
+kept longer (``abort_days``): inside the pruned prefix they stay as verifiable islands (their own
+hash still matches their canonical form) and are swept when their own retention ends.
+Every run is recorded in ``retention_runs``.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String,
+                        Text, delete, func, select, update)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models import ABORT_OUTCOMES, Base, BigId, Event, Host, XmlBlob
+from hookshim.event import GENESIS_HASH, chain_hash
+
+log = logging.getLogger("hookaudit.retention")
+
+# Blob collection asks "is this digest still referenced?" after each pruned batch.
+Index("ix_events_xml_blob", Event.xml_blob)
+Index("ix_events_output_xml_blob", Event.output_xml_blob)
+
+
+class ChainCheckpoint(Base):
+    """Where a host's stored chain now starts: the last pruned event's seq and hash."""
+
+    __tablename__ = "chain_checkpoints"
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    mac_kind: Mapped[str] = mapped_column(String(16))   # hmac-sha256 | sha256
+    pruned_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RetentionRun(Base):
+    """The audit record of one prune: who, when, which cutoffs, what was deleted per host."""
+
+    __tablename__ = "retention_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    cutoff: Mapped[datetime] = mapped_column(DateTime)
+    abort_cutoff: Mapped[datetime] = mapped_column(DateTime)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))      # running | done | failed
+    events_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    xml_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    chain_problems: Mapped[int] = mapped_column(Integer, default=0)
+    hosts: Mapped[dict | None] = mapped_column(JSON)     # host -> {from_seq, to_seq, deleted, ...}
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass
+class HostResult:
+    from_seq: int = 0
+    to_seq: int = 0
+    deleted: int = 0
+    kept_aborts: int = 0
+    xml_deleted: int = 0
+    problems: list = field(default_factory=list)
+
+
+def _naive_utc(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def checkpoint_mac(host: str, seq: int, hash_: str, secret: str | None) -> tuple[str, str]:
+    msg = f"hookaudit-checkpoint\n{host}\n{seq}\n{hash_}".encode()
+    if secret:
+        return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest(), "hmac-sha256"
+    return hashlib.sha256(msg).hexdigest(), "sha256"
+
+
+def chain_start(session, host: Host, secret: str | None) -> tuple[int, str, list[str]]:
+    """(seq, hash) a host's stored chain continues from, and problems with the checkpoint.
+
+    ``verify`` calls this instead of assuming (0, GENESIS_HASH)."""
+    cp = session.get(ChainCheckpoint, host.id)
+    if cp is None:
+        return 0, GENESIS_HASH, []
+    expected, kind = checkpoint_mac(host.name, cp.seq, cp.hash, secret if cp.mac_kind != "sha256" else None)
+    problems = []
+    if kind != cp.mac_kind:
+        problems.append(f"checkpoint at seq {cp.seq} is {cp.mac_kind}-signed but no secret key is set")
+    elif not hmac.compare_digest(expected, cp.mac):
+        problems.append(f"checkpoint at seq {cp.seq} does not match its MAC (tampered, or the secret key changed)")
+    return cp.seq, cp.hash, problems
+
+
+def _cut_seq(s, host_id: int, cutoff: datetime) -> int:
+    """Last seq of the prunable prefix: before the first event at/after the cutoff, and never
+    the host's newest event (ingest links the next event to it)."""
+    newest = s.scalar(select(func.max(Event.seq)).where(Event.host_id == host_id)) or 0
+    first_kept = s.scalar(select(func.min(Event.seq)).where(
+        Event.host_id == host_id, Event.started_at >= cutoff))
+    cut = newest - 1 if first_kept is None else first_kept - 1
+    return min(cut, newest - 1)
+
+
+def _collect_blobs(s, digests: set) -> int:
+    """Delete the XML bodies among ``digests`` that no event references any more."""
+    if not digests:
+        return 0
+    unreferenced = (select(XmlBlob.sha256).where(XmlBlob.sha256.in_(digests))
+                    .where(~select(Event.id).where(Event.xml_blob == XmlBlob.sha256).exists())
+                    .where(~select(Event.id).where(Event.output_xml_blob == XmlBlob.sha256).exists()))
+    gone = list(s.scalars(unreferenced))
+    if gone:
+        s.execute(delete(XmlBlob).where(XmlBlob.sha256.in_(gone)))
+    return len(gone)
+
+
+_COLS = (Event.id, Event.seq, Event.prev_hash, Event.hash, Event.canonical, Event.outcome,
+         Event.started_at, Event.xml_blob, Event.output_xml_blob)
+
+
+def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
+    if chain_hash(json.loads(row.canonical)) != row.hash:
+        return f"seq {row.seq}: hash does not match the stored canonical form"
+    if row.seq == cur_seq:
+        return f"seq {row.seq}: sequence number used twice"
+    if row.seq != cur_seq + 1:
+        return f"seq {row.seq}: events {cur_seq + 1}..{row.seq - 1} are missing before it"
+    if row.prev_hash != cur_hash:
+        return f"seq {row.seq}: prev_hash does not link to seq {cur_seq}"
+    return None
+
+
+def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -> None:
+    mac, kind = checkpoint_mac(host.name, seq, hash_, secret)
+    now = _naive_utc(datetime.now(timezone.utc))
+    cp = s.get(ChainCheckpoint, host.id)
+    if cp is None:
+        s.add(ChainCheckpoint(host_id=host.id, seq=seq, hash=hash_, mac=mac, mac_kind=kind,
+                              pruned_events=pruned, updated_at=now))
+    else:
+        cp.seq, cp.hash, cp.mac, cp.mac_kind, cp.updated_at = seq, hash_, mac, kind, now
+        cp.pruned_events += pruned
+
+
+def _delete_events(s, host_id: int, rows) -> int:
+    """Delete events (their policy decisions cascade) and the XML only they referenced."""
+    if not rows:
+        return 0
+    s.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
+    s.execute(update(Host).where(Host.id == host_id)
+              .values(events_count=func.coalesce(Host.events_count, 0) - len(rows)))
+    return _collect_blobs(s, {d for r in rows for d in (r.xml_blob, r.output_xml_blob) if d})
+
+
+@dataclass
+class Plan:
+    cutoff: datetime
+    abort_cutoff: datetime
+    batch_size: int = 2000
+    dry_run: bool = False
+    force: bool = False          # prune past chain problems too (they stay in the run record)
+    secret: str | None = None
+
+
+def _prune_batch(db, host: Host, pos: list, cut: int, plan: Plan, res: HostResult) -> bool:
+    """One short transaction: up to batch_size events of the prefix. False when done/stopped."""
+    with db.session(write=True) as s:
+        rows = s.execute(select(*_COLS).where(Event.host_id == host.id, Event.seq > pos[0],
+                                              Event.seq <= cut)
+                         .order_by(Event.seq, Event.id).limit(plan.batch_size)).all()
+        doomed, stop, consumed = [], False, 0
+        for row in rows:
+            problem = _link_problem(row, *pos)
+            if problem:
+                res.problems.append(problem)
+                if not plan.force:
+                    stop = True
+                    break
+            pos[:] = [row.seq, row.hash]
+            consumed += 1
+            if row.outcome in ABORT_OUTCOMES and row.started_at >= plan.abort_cutoff:
+                res.kept_aborts += 1
+            else:
+                doomed.append(row)
+        res.deleted += len(doomed)
+        if not plan.dry_run and consumed:
+            res.xml_deleted += _delete_events(s, host.id, doomed)
+            _save_checkpoint(s, host, pos[0], pos[1], len(doomed), plan.secret)
+    res.to_seq = pos[0]
+    return bool(rows) and not stop and len(rows) == plan.batch_size
+
+
+def _sweep_islands(db, host: Host, upto_seq: int, plan: Plan, res: HostResult) -> None:
+    """Events kept inside the pruned prefix (long-retention aborts) whose own time is up."""
+    while not plan.dry_run:
+        with db.session(write=True) as s:
+            rows = s.execute(select(*_COLS).where(
+                Event.host_id == host.id, Event.seq <= upto_seq,
+                Event.started_at < plan.abort_cutoff).limit(plan.batch_size)).all()
+            res.deleted += len(rows)
+            res.xml_deleted += _delete_events(s, host.id, rows)
+        if len(rows) < plan.batch_size:
+            return
+
+
+def prune_host(db, host: Host, plan: Plan) -> HostResult:
+    with db.session() as s:
+        seq, hash_, problems = chain_start(s, host, plan.secret)
+        cut = _cut_seq(s, host.id, plan.cutoff)
+    res = HostResult(from_seq=seq + 1, to_seq=seq, problems=problems)
+    if problems and not plan.force:
+        return res  # a checkpoint that does not verify: touch nothing, report it
+    pos = [seq, hash_]
+    while cut > pos[0] and _prune_batch(db, host, pos, cut, plan, res):
+        pass
+    _sweep_islands(db, host, pos[0], plan, res)
+    return res
+
+
+def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
+    """Cutoffs from HOOKAUDIT_RETENTION_DAYS / HOOKAUDIT_RETENTION_ABORT_DAYS."""
+    now = _naive_utc(now or datetime.now(timezone.utc))
+    days = overrides.pop("days", None) or settings.retention_days
+    abort_days = overrides.pop("abort_days", None) or settings.retention_abort_days or days
+    return Plan(cutoff=now - timedelta(days=days),
+                abort_cutoff=now - timedelta(days=max(days, abort_days)),
+                secret=settings.secret_key, **overrides)
+
+
+def prune(db, plan: Plan, actor: str = "cli") -> dict:
+    """Prune every host; returns (and records in retention_runs) what was done."""
+    now = _naive_utc(datetime.now(timezone.utc))
+    with db.session(write=True) as s:
+        run = RetentionRun(started_at=now, actor=actor[:255], cutoff=plan.cutoff,
+                           abort_cutoff=plan.abort_cutoff, dry_run=plan.dry_run, status="running")
+        s.add(run)
+        s.flush()
+        run_id = run.id
+        hosts = list(s.scalars(select(Host).order_by(Host.id)))
+    results, error = {}, None
+    try:
+        for host in hosts:
+            results[host.name] = prune_host(db, host, plan).__dict__
+    except Exception as exc:  # recorded, then re-raised: a failed prune must be visible
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _finish_run(db, run_id, results, error)
+    return run_summary(db, run_id)
+
+
+def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
+    touched = {h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]}
+    with db.session(write=True) as s:
+        run = s.get(RetentionRun, run_id)
+        run.finished_at = _naive_utc(datetime.now(timezone.utc))
+        run.status = "failed" if error else "done"
+        run.error = error
+        run.events_deleted = sum(r["deleted"] for r in results.values())
+        run.xml_deleted = sum(r["xml_deleted"] for r in results.values())
+        run.chain_problems = sum(len(r["problems"]) for r in results.values())
+        run.hosts = touched
+
+
+def run_summary(db, run_id: int) -> dict:
+    with db.session() as s:
+        return _run_dict(s.get(RetentionRun, run_id))
+
+
+def list_runs(db, limit: int = 50) -> list[dict]:
+    with db.session() as s:
+        q = select(RetentionRun).order_by(RetentionRun.id.desc()).limit(limit)
+        return [_run_dict(r) for r in s.scalars(q)]
+
+
+def _run_dict(run: RetentionRun) -> dict:
+    def iso(dt):
+        return dt.isoformat() + "Z" if dt else None
+
+    return {"id": run.id, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+            "actor": run.actor, "cutoff": iso(run.cutoff), "abort_cutoff": iso(run.abort_cutoff),
+            "dry_run": run.dry_run, "status": run.status, "events_deleted": run.events_deleted,
+            "xml_deleted": run.xml_deleted, "chain_problems": run.chain_problems,
+            "hosts": run.hosts or {}, "error": run.error}
+
+
+def reclaim_space(db) -> None:
+    """Give freed pages back: VACUUM on SQLite (rewrites the file: run it off-peak), plain
+    VACUUM ANALYZE on PostgreSQL (no exclusive lock; space is reused, the files rarely shrink)."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if db.is_sqlite:
+            conn.exec_driver_sql("VACUUM")
+        else:
+            for table in ("events", "xml_blobs", "policy_decisions"):
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}")

@@ -1,0 +1,83 @@
+"""Jinja2 environment and the one way pages are rendered.
+
+Autoescape is on for every template: guest names, XML, stderr and reasons come from hosts and
+tenants. A page response always says ``Vary: HX-Request`` because the same URL answers a full
+page to a browser and only the rows partial to htmx.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from app.web import session
+from app.web.explain import explain
+from app.web.xmlview import diff_html, xml_html
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _time(value) -> Markup:
+    """``<time>`` in UTC; hookaudit.js adds the viewer's local time as a tooltip."""
+    if value is None or value == "":
+        return Markup('<span class="muted">–</span>')
+    if isinstance(value, datetime):
+        value = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = str(value)
+    short = text[:19].replace("T", " ")
+    return Markup('<time datetime="%s" title="UTC">%s</time>') % (text, short)
+
+
+def _duration(ms) -> str:
+    if ms is None:
+        return "–"
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def _outcome(value) -> Markup:
+    value = value or "unknown"
+    return Markup('<span class="badge o-%s">%s</span>') % (value, value.replace("_", " "))
+
+
+def _ago(seconds) -> str:
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h"
+
+
+def make_env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(time=_time, duration=_duration, outcome=_outcome, ago=_ago)
+    env.globals.update(explain=explain, xml_html=xml_html, diff_html=diff_html, escape=escape)
+    return env
+
+
+def env_of(request: Request) -> Environment:
+    state = request.app.state
+    if getattr(state, "jinja_env", None) is None:
+        state.jinja_env = make_env()
+    return state.jinja_env
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(request: Request, template: str, context: dict, status: int = 200,
+           headers: dict | None = None) -> HTMLResponse:
+    """Render ``template`` with the request, user and CSRF token in the context."""
+    ctx = {"request": request, "user": getattr(request.state, "web_user", None),
+           "csrf_token": session.csrf_token(request), "path": request.url.path, **context}
+    html = env_of(request).get_template(template).render(ctx)
+    response = HTMLResponse(html, status_code=status, headers=headers)
+    response.headers["Vary"] = "HX-Request"
+    # Pages hold audit data: never cache them in a shared proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return session.persist(request, response)
