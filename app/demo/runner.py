@@ -166,7 +166,13 @@ class Demo:
         """Run independent actions concurrently and wait for all of them."""
         futures = [self._submit(pool, a) for a in actions]
         for f in futures:
-            f.result()
+            while not f.done():
+                if self.stop.wait(0.1):
+                    for g in futures:
+                        g.cancel()   # not started yet: libvirtd never got to them
+                    break
+            if not f.cancelled():
+                f.result()
 
     def run_stream(self, pool: ThreadPoolExecutor, count: int | None, rate: float | None,
                    deadline: float | None) -> None:
