@@ -10,11 +10,14 @@ from importlib import import_module
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app import alerts, metrics
+from app.services import retention  # noqa: F401  (its tables belong to Base.metadata)
 from app.config import Settings
 from app.db import Database
 from app.deps import bearer_user
 from app.errors import install_error_handlers
 from app.schemas import IngestBatch
+from app.web import install as install_dashboard
 
 log = logging.getLogger("hookaudit")
 
@@ -59,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for name in ROUTERS:
         app.include_router(import_module(name).router)
+    install_dashboard(app)   # pages, session-cookie login, static files (app/web)
+    metrics.install(app)   # operations (docs/operations.md): GET /metrics, ingest counters
+    alerts.install(app)    # operations: webhook alerts worker, /api/v1/alerts
     app.openapi = lambda: _openapi(app)
     return app
 

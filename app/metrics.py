@@ -164,9 +164,22 @@ def metrics_endpoint(request: Request) -> Response:
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def install(app, hosts_last_seen=None) -> Metrics:
+def hosts_last_seen(db) -> list[tuple[str, datetime | None]]:
+    """(name, latest of heartbeat and ingest) of every host not revoked."""
+    from sqlalchemy import select
+
+    from app.models import Host
+
+    with db.session() as s:
+        rows = s.execute(select(Host.name, Host.last_seen_at, Host.hb_at)
+                         .where(Host.revoked_at.is_(None))).all()
+    return [(name, max([t for t in (seen, hb) if t is not None], default=None))
+            for name, seen, hb in rows]
+
+
+def install(app) -> Metrics:
     """Wire metrics into an app: registry on app.state, listener, middleware, /metrics route."""
-    metrics = Metrics(hosts_last_seen)
+    metrics = Metrics(lambda: hosts_last_seen(app.state.db))
     app.state.metrics = metrics
     app.state.ingest_listeners.append(metrics.listener)
     app.add_middleware(IngestMetricsMiddleware, metrics=metrics)

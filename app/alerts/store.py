@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.alerts import targets as targets_mod
 from app.alerts.grouping import Alert
-from app.models import Base, BigId, Host
+from app.models import Base, BigId
 
 
 class AlertDelivery(Base):
@@ -92,12 +92,9 @@ class AlertStore:
                 row.delivered_at = row.last_attempt_at
 
     def hosts_last_seen(self) -> list[tuple[str, datetime | None]]:
-        """(name, latest of heartbeat and ingest) for every host not revoked."""
-        with self.db.session() as s:
-            rows = s.execute(select(Host.name, Host.last_seen_at, Host.hb_at)
-                             .where(Host.revoked_at.is_(None))).all()
-        return [(name, max([t for t in (seen, hb) if t is not None], default=None))
-                for name, seen, hb in rows]
+        from app.metrics import hosts_last_seen
+
+        return hosts_last_seen(self.db)
 
     def list_deliveries(self, limit: int = 50, before_id: int | None = None) -> list[dict]:
         q = select(AlertDelivery).order_by(AlertDelivery.id.desc()).limit(limit)
