@@ -1,0 +1,70 @@
+"""Alerts end to end: ingest -> listener -> worker -> a real HTTP receiver on loopback."""
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.models import Base
+from tests.factories import make_chain, post_events
+from tests.ops.receiver import Receiver
+
+FAST = dict(alert_group_wait_s=0.3, alert_window_s=120, alert_backoff_s=0.05,
+            alert_timeout_s=0.5, alert_max_attempts=5, alert_silent_after_s=0)
+
+
+@pytest.fixture
+def receiver():
+    # first attempt: HTTP 500; second: no answer within the timeout; then it recovers
+    with Receiver(["fail", "timeout"], hang_s=1.5) as r:
+        yield r
+
+
+@pytest.fixture
+def settings(db_url, receiver) -> Settings:
+    return Settings(database_url=db_url, secret_key="test-secret", webhook_urls=receiver.url, **FAST)
+
+
+def aborted_burst(host: str, n: int) -> list[dict]:
+    return make_chain(host, n, ops=("prepare",), outcome="aborted", exit_code=1,
+                      reason="hook exit 1: bridge br9 missing")
+
+
+def test_a_burst_of_aborts_arrives_once_after_failure_and_timeout(client, host_a, admin, receiver):
+    events = aborted_burst(host_a.name, 12)
+    for i in range(0, 12, 4):  # three batches of one burst
+        assert post_events(client, host_a, events[i:i + 4]).status_code == 200
+    [alert] = receiver.wait_for(1)
+    time.sleep(1.0)  # anything else that was going to arrive, would have by now
+    assert len(receiver.delivered) == 1
+    assert (alert["kind"], alert["host"], alert["count"]) == ("aborted", "host-a", 12)
+    assert receiver.requests == ["fail", "timeout", "ok"]
+    [row] = admin.client.get("/api/v1/alerts/deliveries").json()["items"]
+    assert (row["status"], row["attempts"], row["count"]) == ("delivered", 3, 12)
+
+
+def test_ok_events_send_nothing(client, host_a, receiver):
+    assert post_events(client, host_a, make_chain(host_a.name, 5)).status_code == 200
+    time.sleep(1.0)
+    assert receiver.requests == []
+
+
+def test_send_test_is_admin_only_and_delivered(client, admin, viewer, receiver):
+    assert viewer.client.post("/api/v1/alerts/test").status_code == 403
+    resp = admin.client.post("/api/v1/alerts/test")
+    assert resp.status_code == 202 and len(resp.json()["queued"]) == 1
+    [alert] = receiver.wait_for(1)
+    assert alert["test"] is True and alert["kind"] == "test"
+
+
+def test_two_app_processes_send_a_shared_burst_once(settings, host_a, receiver):
+    """Two apps on one database (as two workers): each sees half the burst, one alert goes out."""
+    events = aborted_burst(host_a.name, 6)
+    other = create_app(settings)
+    with TestClient(other) as c2, TestClient(create_app(settings)) as c1:
+        assert post_events(c1, host_a, events[:3]).status_code == 200
+        assert post_events(c2, host_a, events[3:]).status_code == 200
+        receiver.wait_for(1)
+        time.sleep(1.5)
+    assert len(receiver.delivered) == 1
