@@ -1,0 +1,73 @@
+"""GET /metrics scraped and parsed with prometheus_client's own parser."""
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.main import create_app
+from tests.factories import make_chain, make_event, post_events
+
+
+def scrape(client) -> dict:
+    """{(sample name, frozenset(labels)): value}"""
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(resp.text) for s in fam.samples}
+
+
+def test_ingest_counters_by_driver_op_outcome_and_batch_size(client, host_a):
+    events = make_chain(host_a.name, 4, ops=("prepare", "start"))
+    events[3] = make_chain(host_a.name, 1, start_seq=4, prev_hash=events[2]["hash"],
+                           ops=("start",), outcome="aborted")[0]
+    assert post_events(client, host_a, events).status_code == 200
+    m = scrape(client)
+    labels = lambda op, outcome: frozenset({"driver": "libxl", "op": op, "outcome": outcome}.items())
+    assert m[("hookaudit_events_ingested_total", labels("prepare", "ok"))] == 2
+    assert m[("hookaudit_events_ingested_total", labels("start", "aborted"))] == 1
+    assert m[("hookaudit_ingest_batch_events_count", frozenset())] == 1
+    assert m[("hookaudit_ingest_batch_events_sum", frozenset())] == 4
+    assert m[("hookaudit_ingest_duration_seconds_count", frozenset({"status": "200"}.items()))] == 1
+
+
+def test_rejected_batches_are_counted_by_reason(client, host_a, host_b):
+    post_events(client, host_a, [make_event(host=host_b.name)])            # 403 wrong host
+    client.post("/api/v1/ingest", json={"events": []}, headers={"Authorization": "Bearer nope"})
+    post_events(client, host_a, [{"event_id": "x"}])                      # 422 invalid
+    m = scrape(client)
+    for reason in ("wrong_host", "unauthorized", "invalid"):
+        assert m[("hookaudit_ingest_rejected_batches_total", frozenset({"reason": reason}.items()))] == 1
+
+
+def test_gaps_and_chain_failures_are_counted_per_host(client, host_a):
+    events = make_chain(host_a.name, 6)
+    tampered = dict(events[5], hash="f" * 64)
+    assert post_events(client, host_a, events[:2] + events[4:5] + [tampered]).status_code == 200
+    m = scrape(client)
+    host = frozenset({"host": "host-a"}.items())
+    assert m[("hookaudit_seq_gaps_total", host)] == 1
+    assert m[("hookaudit_seq_gap_missing_events_total", host)] == 2
+    assert m[("hookaudit_chain_failures_total", host)] >= 1
+
+
+def test_host_last_seen_age_is_read_at_scrape_time(client, host_a, host_b):
+    post_events(client, host_a, make_chain(host_a.name, 1))
+    m = scrape(client)
+    ages = {dict(lbl)["host"]: v for (name, lbl), v in m.items()
+            if name == "hookaudit_host_last_seen_age_seconds"}
+    assert set(ages) == {"host-a"} and 0 <= ages["host-a"] < timedelta(hours=1).total_seconds()
+
+
+def test_each_app_has_its_own_registry(settings, client, host_a):
+    post_events(client, host_a, make_chain(host_a.name, 2))
+    second = create_app(settings)   # would raise "Duplicated timeseries" on a shared registry
+    assert second.state.metrics.registry is not client.app.state.metrics.registry
+    assert second.state.metrics.events._metrics == {}
+
+
+def test_metrics_token_when_configured(settings, db_url):
+    from fastapi.testclient import TestClient
+
+    app = create_app(settings.model_copy(update={"metrics_token": "s3cret"}))
+    with TestClient(app) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
