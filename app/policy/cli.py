@@ -1,0 +1,82 @@
+"""``hookaudit policy lint|test|compile DIR``: the policy commands, delegated to from app/cli.py.
+
+Exit codes: 0 clean (warnings allowed), 1 errors / failing cases, 2 usage.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from app.policy.compiler import compile_dir, dump_bundle
+from app.policy.testing import run_dir
+
+
+def lint_command(directory, out=sys.stdout) -> int:
+    bundle, findings = compile_dir(directory)
+    for f in findings:
+        print(f, file=out)
+    if bundle is None:
+        print(f"{directory}: policy lint failed", file=out)
+        return 1
+    print(f"{directory}: {len(bundle['rules'])} rule(s) ok, bundle version {bundle['version']}",
+          file=out)
+    return 0
+
+
+def test_command(directory, out=sys.stdout) -> int:
+    findings, results = run_dir(directory)
+    for f in findings:
+        print(f, file=out)
+    if any(f.level == "error" for f in findings):
+        print(f"{directory}: the policies do not compile; no test ran", file=out)
+        return 1
+    for r in results:
+        print(f"{'PASS' if r.ok else 'FAIL'} {r.file}: {r.name}", file=out)
+        for p in r.problems:
+            print(f"     {p}", file=out)
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed", file=out)
+    return 1 if failed or not results else 0
+
+
+def compile_command(directory, output, out=sys.stdout) -> int:
+    bundle, findings = compile_dir(directory)
+    for f in findings:
+        print(f, file=out)
+    if bundle is None:
+        return 1
+    Path(output).write_bytes(dump_bundle(bundle))
+    print(f"wrote bundle {bundle['version']} to {output}", file=out)
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``policy lint|test|compile`` on an argparse subparsers object."""
+    policy = subparsers.add_parser("policy", help="lint, test and compile policy directories")
+    sub = policy.add_subparsers(dest="policy_command", required=True)
+    for name, helptext in (("lint", "validate the policies and check the guard rails"),
+                           ("test", "run DIR/tests/*.yaml against the compiled policies")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("dir", type=Path)
+    p = sub.add_parser("compile", help="write the compiled bundle JSON")
+    p.add_argument("dir", type=Path)
+    p.add_argument("-o", "--output", required=True)
+    policy.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.policy_command == "lint":
+        return lint_command(args.dir)
+    if args.policy_command == "test":
+        return test_command(args.dir)
+    return compile_command(args.dir, args.output)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hookaudit")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
