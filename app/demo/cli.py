@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import signal
-import time
 import sys
 import threading
+import time
 from pathlib import Path
 
 from app.demo.runner import Demo, Options
@@ -74,6 +74,11 @@ def banner(demo: Demo) -> str:
     ])
 
 
+def _tick(demo: Demo, stop: threading.Event, every: float = 30.0) -> None:
+    while not stop.wait(every):
+        print(f"  [{time.strftime('%H:%M:%S')}] {demo.status()}", flush=True)
+
+
 def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _on_signals(stop)
@@ -87,6 +92,8 @@ def main(args: argparse.Namespace) -> int:
 
             probe = LagProbe(demo.server.base, demo.creds.admin_token)
             probe.start()
+        ticker = threading.Thread(target=_tick, args=(demo, stop), daemon=True)
+        ticker.start()
         demo.play()
         stop.set()
         left = demo.drain()

@@ -9,6 +9,7 @@ forwarders stop, the server stops last. Nothing is left running.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import threading
@@ -22,7 +23,7 @@ from app.demo.driver import Driver
 from app.demo.fleet import Fleet, build_fleet
 from app.demo.scenario import Action, Scenario
 from app.demo.simhost import SimHost, set_config_keys
-from app.demo.store import Credentials, Server, free_port, port_taken, prepare_store
+from app.demo.store import Credentials, Server, free_port, port_taken, prepare_store, repo_env
 
 MARKER = ".hookaudit-demo"
 DRIVERS_EXTRA = ("daemon",)  # every host also gets the daemon hook (libvirtd start/stop)
@@ -74,6 +75,7 @@ class Demo:
 
     def setup(self) -> Credentials:
         d = self.fresh_dir()
+        self._log_to(d / "demo.log")
         port = self.opts.port or free_port(self.opts.bind)
         if port_taken(self.opts.bind, port):
             raise SystemExit(f"port {port} is in use; pass --port N (or --port 0 for any free one)")
@@ -92,23 +94,35 @@ class Demo:
         self._wait_for_bundles()
         return self.creds
 
+    def _log_to(self, path: Path) -> None:
+        """Forwarder chatter (retries while a host is offline...) goes to a file, not the console."""
+        self._log_handler = logging.FileHandler(path)
+        self._log_handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+        log = logging.getLogger("hookshim")
+        log.addHandler(self._log_handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
     def _install_hosts(self, d: Path) -> None:
         """``hookshim install`` per host, as an operator would (a few in parallel)."""
         for h in self.fleet.hosts:
             sim = SimHost(h, d / "hosts" / h.name, (h.driver, *DRIVERS_EXTRA))
-            sim.prepare(self.creds.host_tokens[h.name])
+            sim.prepare(self.creds.host_tokens[h.name], self.server.base, self._shim_settings())
             self.sim[h.name] = sim
         with ThreadPoolExecutor(self.opts.workers) as pool:
             list(pool.map(self._install_one, self.sim.values()))
 
     def _install_one(self, sim: SimHost) -> None:
         proc = subprocess.run(sim.install_argv(self.server.base), capture_output=True, text=True,
-                              check=False)
+                              env=repo_env(), check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"hookshim install failed for {sim.name}: {proc.stderr.strip()}")
-        set_config_keys(sim.config, {"host": sim.name,
-                                     "interval": f"{self.opts.forward_interval:g}",
-                                     "heartbeat_interval": "10"})
+        # The installer may rewrite the config: make sure this host's settings survive it.
+        set_config_keys(sim.config, sim.settings(self.server.base, self._shim_settings()))
+
+    def _shim_settings(self) -> dict[str, str]:
+        return {"interval": f"{self.opts.forward_interval:g}", "heartbeat_interval": "10"}
 
     def _wait_for_bundles(self, timeout: float = 20.0) -> None:
         """The policy bundle reaches each host through its forwarder; denials need it there."""
@@ -246,3 +260,14 @@ class Demo:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if getattr(self, "_log_handler", None) is not None:
+            logging.getLogger("hookshim").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def status(self) -> str:
+        s = self.driver.stats if self.driver else {}
+        offline = ", ".join(sorted(self.scenario.offline)) or "none"
+        return (f"{self.actions_done} actions, {s.get('calls', 0)} hook calls"
+                f" ({s.get('failed', 0)} refused/failed, {s.get('rewrites', 0)} rewritten),"
+                f" {len(self.scenario.running)} guests running, offline: {offline}")

@@ -17,6 +17,9 @@ GUEST_ACTIONS = ("boot", "shutdown", "destroy", "reboot", "migrate", "save", "re
 HOST_ACTIONS = ("daemon_start", "daemon_restart", "offline", "online")
 
 # What a running guest does next, with weights (a realistic day: mostly reboots and moves).
+# Chance that a guest whose last start was refused is the one picked again (someone retries).
+RETRY_REFUSED = 0.15
+
 RUNNING_WEIGHTS = (("shutdown", 20), ("destroy", 5), ("reboot", 30), ("migrate", 35), ("save", 10))
 
 
@@ -38,6 +41,7 @@ class Scenario:
         self.saved: set[str] = set()
         self.busy: set[str] = set()
         self.offline: set[str] = set()
+        self.refused: set[str] = set()  # last start was refused: operators retry only now and then
         self._pending: list[tuple[int, Action]] = []  # (due after n more actions, action)
         self.drawn = 0
 
@@ -85,7 +89,11 @@ class Scenario:
         idle = [g.name for g in self.fleet.guests if g.name not in self.busy]
         if not idle:
             return None
-        return self._guest_action(self.rng.choice(idle))
+        name = self.rng.choice(idle)
+        if name in self.refused and self.rng.random() > RETRY_REFUSED:
+            fresh = [n for n in idle if n not in self.refused]
+            name = self.rng.choice(fresh) if fresh else name
+        return self._guest_action(name)
 
     def _host_action(self, action: Action) -> Action:
         (self.offline.add if action.kind == "offline" else self.offline.discard)(action.host)
@@ -122,6 +130,7 @@ class Scenario:
         self.busy.discard(g)
         if action.kind in ("boot", "restore", "reboot"):
             (self.running.add if ok else self.running.discard)(g)
+            (self.refused.discard if ok else self.refused.add)(g)
             if ok or action.kind == "reboot":
                 self.saved.discard(g)
         elif action.kind in ("shutdown", "destroy"):

@@ -59,16 +59,23 @@ class SimHost:
     def name(self) -> str:
         return self.host.name
 
-    def prepare(self, token: str) -> None:
-        """Directories, the host token, and the legacy host's pre-existing hook script."""
+    def prepare(self, token: str, server_url: str, settings: dict[str, str]) -> None:
+        """Directories, token, config, and the legacy host's pre-existing hook script."""
         for d in (self.hooks_dir, self.state_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.token_file.write_text(token + "\n")
         self.token_file.chmod(0o600)
+        set_config_keys(self.config, self.settings(server_url, settings))
         legacy = self.hooks_dir / self.host.driver
         if self.host.legacy_hook and not self.installed():
             legacy.write_text(LEGACY_SCRIPT)
             legacy.chmod(0o755)
+
+    def settings(self, server_url: str, extra: dict[str, str]) -> dict[str, str]:
+        """The config keys this host needs (its name is not the machine's hostname)."""
+        return {"host": self.name, "state_dir": str(self.state_dir),
+                "hooks_dir": str(self.hooks_dir), "server_url": server_url,
+                "token_file": str(self.token_file), **extra}
 
     def installed(self) -> bool:
         return self.config.exists() and all((self.hooks_dir / d).exists() for d in self.drivers)

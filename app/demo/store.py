@@ -16,6 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ADMIN_USER = "admin"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def repo_env(**extra: str) -> dict[str, str]:
+    """The environment for our child processes: they import app/hookshim from this checkout
+    even when it is not installed (a plain clone run with ``python -m``)."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)
 
 
 @dataclass
@@ -87,7 +95,7 @@ class Server:
 
     def __init__(self, db_url: str, bind: str, port: int, log_path: Path, secret_key: str):
         self.base = f"http://{bind}:{port}"
-        env = dict(os.environ, HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key)
+        env = repo_env(HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key)
         argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
                 "--host", bind, "--port", str(port), "--log-level", "warning", "--no-access-log"]
         self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()

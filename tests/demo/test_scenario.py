@@ -234,3 +234,13 @@ def test_outage_goes_offline_then_online_after_its_length(templates):
     kinds = [(i, a.kind) for i, a in enumerate(actions) if a.kind in ("offline", "online")]
     assert kinds == [(1, "offline"), (6, "online")]
     assert all(a.host == "xen-02" for a in actions if a.kind in ("offline", "online"))
+
+
+def test_refused_guests_are_retried_only_now_and_then(templates):
+    fleet = build_fleet(6, 3, 8, templates)
+    s = Scenario(fleet, 6)
+    for a in s.opening():
+        s.record(a, a.guest not in (DENIED_GUEST, LEGACY_GUEST))
+    picks = Counter(a.guest for a in drive(s, 1000, fail=lambda a: a.guest in (DENIED_GUEST, LEGACY_GUEST)))
+    others = [n for g, n in picks.items() if g not in (DENIED_GUEST, LEGACY_GUEST, None)]
+    assert 0 < picks[DENIED_GUEST] < min(others) / 2
