@@ -64,8 +64,8 @@ def banner(demo: Demo) -> str:
     c, f = demo.creds, demo.fleet
     xen = sum(h.driver == "libxl" for h in f.hosts)
     return "\n".join([
-        f"hookaudit demo: {len(f.hosts)} hosts ({xen} Xen/libxl, {len(f.hosts) - xen} KVM/qemu),"
-        f" {len(f.guests)} guests, state in {demo.opts.dir}",
+        (f"hookaudit demo: {len(f.hosts)} hosts ({xen} Xen/libxl, {len(f.hosts) - xen} KVM/qemu),"
+         f" {len(f.guests)} guests, state in {demo.opts.dir}"),
         f"  dashboard  {c.url}",
         f"  login      {c.admin_user} / {c.admin_password}",
         f"  API token  {c.admin_token}",

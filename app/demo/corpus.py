@@ -88,6 +88,14 @@ def personalize(template: Template, name: str, uuid: str) -> str:
     return _DISK_SOURCE.sub(disk, xml)
 
 
+def describe(xml: str, text: str) -> str:
+    """Give the guest a ``<description>`` (after its uuid) unless it has one."""
+    if "<description>" in xml:
+        return xml
+    m = _UUID.search(xml)
+    return f"{xml[:m.end()]}\n  <description>{text}</description>{xml[m.end():]}"
+
+
 def insecure(xml: str) -> str:
     """The XML as libvirt formats it for every op but migrate: without graphics passwords."""
     return _PASSWD.sub("", xml)

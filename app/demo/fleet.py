@@ -10,7 +10,7 @@ import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass
 
-from app.demo.corpus import Template, personalize
+from app.demo.corpus import Template, describe, personalize
 
 # Guest names read like a real estate: environment, role, number. prod-* matters to policies.
 ENVIRONMENTS = (("prod", 4), ("staging", 2), ("dev", 2), ("ci", 1))
@@ -19,6 +19,11 @@ ROLES = ("web", "api", "db", "cache", "mq", "etl", "mail", "dns", "ldap", "build
 # The special guests every fleet has, so the demo always shows these stories:
 DENIED_GUEST = "prod-gpu-01"      # prod + <hostdev>: the example policy refuses its start
 LEGACY_GUEST = "dev-legacy-01"    # the pre-existing site hook on its host crashes for it
+
+
+OLD_XEN_STORE = "/var/lib/xen/images/"   # policies/migration.yaml rewrites it on migrate
+OLD_STORE_WEIGHT = 4
+DESCRIBED_SHARE = 0.7  # the rest draw the example "require-description" warning
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,16 @@ class Fleet:
 
 
 def plan_hosts(n: int) -> list[Host]:
-    """About two thirds Xen dom0s (the libxl hook first), the rest KVM; the 2nd Xen host is legacy."""
+    """About two thirds Xen dom0s (the libxl hook first), the rest KVM; the 2nd dom0 is legacy.
+
+    dom0s are named by rack, eight to a rack starting at rack 7 (the example maintenance-window
+    policy covers ``dom0-rack7-*``).
+    """
     kvm = n // 3
     xen = n - kvm
-    width = max(2, len(str(n)))
-    hosts = [Host(f"xen-{i:0{width}d}", "libxl", legacy_hook=(i == min(2, xen))) for i in range(1, xen + 1)]
+    hosts = [Host(f"dom0-rack{7 + (i - 1) // 8}-{(i - 1) % 8 + 1:02d}", "libxl",
+                  legacy_hook=(i == min(2, xen))) for i in range(1, xen + 1)]
+    width = max(2, len(str(kvm)))
     hosts += [Host(f"kvm-{i:0{width}d}", "qemu") for i in range(1, kvm + 1)]
     return hosts
 
@@ -96,9 +106,14 @@ def _make_guest(rng: random.Random, name: str, i: int, hosts: list[Host],
     wanted_hostdev = name == DENIED_GUEST
     pool = [t for t in templates if t.driver == home.driver and t.has_hostdev == wanted_hostdev]
     pool = pool or [t for t in templates if t.driver == home.driver]
-    template = rng.choice(pool)
+    # Guests on the old dom0 image store are favoured: the example migrate policy moves them.
+    weights = [OLD_STORE_WEIGHT if OLD_XEN_STORE in t.xml else 1 for t in pool]
+    template = rng.choices(pool, weights)[0]
     uuid = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
-    return Guest(name, uuid, home.driver, home.name, template.ref, personalize(template, name, uuid))
+    xml = personalize(template, name, uuid)
+    if rng.random() < DESCRIBED_SHARE:
+        xml = describe(xml, f"{name}: owner team-{name.split('-')[1]}, ticket OPS-{rng.randint(1000, 9999)}")
+    return Guest(name, uuid, home.driver, home.name, template.ref, xml)
 
 
 def _home_for(name: str, i: int, hosts: list[Host]) -> Host:

@@ -101,7 +101,7 @@ class Server:
         self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent)  # noqa: PLW1509 — prctl only
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ from app.demo import lifecycle
 from app.demo.corpus import (
     Template,
     builtin_templates,
+    describe,
     disk_paths,
     insecure,
     load_templates,
@@ -94,6 +95,18 @@ def test_personalize_inserts_a_uuid_when_the_template_has_none():
     assert "<uuid>11111111-2222-4333-8444-555555555555</uuid>" in xml
 
 
+def test_describe_adds_one_description_after_the_uuid():
+    xml = describe(personalize(builtin_templates()[0], "g", "u-1"), "owner: team-web")
+    assert "<uuid>u-1</uuid>\n  <description>owner: team-web</description>" in xml
+    assert describe(xml, "other").count("<description>") == 1
+
+
+def test_fleet_describes_most_guests(templates):
+    fleet = build_fleet(2, 10, 60, templates)
+    described = sum("<description>" in g.xml for g in fleet.guests)
+    assert 30 < described < 60
+
+
 def test_insecure_form_drops_graphics_passwords():
     xml = personalize(builtin_templates()[0], "g", "u")
     assert "passwd=" in xml and "passwd=" not in insecure(xml)
@@ -109,6 +122,16 @@ def test_plan_hosts_is_mostly_xen(n, xen, kvm):
     assert Counter(h.driver for h in hosts) == Counter({"libxl": xen, "qemu": kvm}) - Counter()
     assert len({h.name for h in hosts}) == n
     assert sum(h.legacy_hook for h in hosts) == 1
+
+
+@pytest.mark.parametrize("n, names", [
+    (3, ["dom0-rack7-01", "dom0-rack7-02", "kvm-01"]),
+    # eight dom0s to a rack, from rack 7 (the example maintenance-window policy's rack)
+    (13, [f"dom0-rack7-{i:02d}" for i in range(1, 9)] + ["dom0-rack8-01"]
+     + [f"kvm-{i:02d}" for i in range(1, 5)]),
+])
+def test_hosts_are_named_by_rack(n, names):
+    assert [h.name for h in plan_hosts(n)] == names
 
 
 def test_same_seed_same_fleet_other_seed_other_fleet(templates):
@@ -229,11 +252,11 @@ def test_outage_goes_offline_then_online_after_its_length(templates):
     s = Scenario(fleet, 4)
     for a in s.opening():
         s.record(a, True)
-    s.schedule_outage("xen-02", after=2, length=5)
+    s.schedule_outage("dom0-rack7-02", after=2, length=5)
     actions = drive(s, 10)
     kinds = [(i, a.kind) for i, a in enumerate(actions) if a.kind in ("offline", "online")]
     assert kinds == [(1, "offline"), (6, "online")]
-    assert all(a.host == "xen-02" for a in actions if a.kind in ("offline", "online"))
+    assert all(a.host == "dom0-rack7-02" for a in actions if a.kind in ("offline", "online"))
 
 
 def test_refused_guests_are_retried_only_now_and_then(templates):
