@@ -75,10 +75,14 @@ def check_prerequisites():
         raise LibvirtUnavailable(f"cannot create mount/network namespaces: {probe.stderr.strip()}")
 
 
-def guest_xml(name, network=None, description=None):
-    """A tiny TCG guest: no disk, 32 MiB; SeaBIOS finds nothing to boot and idles, 'running'."""
+def guest_xml(name, network=None, description=None, disk=None):
+    """A tiny TCG guest, 32 MiB, no disk unless ``disk`` (a raw image path): SeaBIOS finds
+    nothing to boot and idles, and the guest is 'running'."""
     nic = (f"<interface type='network'><source network='{network}'/>"
            "<model type='e1000'/></interface>") if network else ""
+    if disk:
+        nic += (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                f"<source file='{disk}'/><target dev='hda' bus='ide'/></disk>")
     desc = f"<description>{description}</description>" if description else ""
     return f"""<domain type='qemu'>
   <name>{name}</name>{desc}
@@ -264,6 +268,11 @@ class PrivateLibvirt:
         path.write_text(xml)
         return self.ok("net-define", str(path))
 
+    def qemu_cmdline(self, name):
+        """The running guest's qemu command line (argv list), read from /proc."""
+        pid = (self.root / f"run/libvirt/qemu/{name}.pid").read_text().strip()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
     def state(self, name):
         return self.ok("domstate", name).strip()
 
@@ -271,6 +280,16 @@ class PrivateLibvirt:
         """Destroy (if running) and undefine a guest; quiet when it is already gone."""
         self.virsh("destroy", name)
         self.virsh("undefine", name)
+
+
+def wait_for(condition, timeout=30.0, interval=0.1):
+    """Poll ``condition`` until it is true (returns True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
 
 
 def _kill(pid):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.e2e.harness import guest_xml, network_xml
+from tests.e2e.harness import guest_xml, network_xml, wait_for
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
 
@@ -133,21 +133,27 @@ def test_network_hooks_and_port_created_deleted_around_a_guest_with_an_interface
     assert "<name>hkc-nic</name>" in port  # the port's owner is the guest
 
 
-def test_daemon_restart_calls_shutdown_start_and_reconnect_for_the_running_guest(recording):
+def test_daemon_restart_calls_shutdown_start_port_created_again_and_reconnect(recording):
     lv, rec = recording
-    lv.define(guest_xml("hkc-keep"))
+    lv.define_network(network_xml("hkc-net2"))
+    lv.ok("net-start", "hkc-net2")
+    lv.define(guest_xml("hkc-keep", network="hkc-net2"))
     lv.ok("start", "hkc-keep")
     rec.clear()
     lv.restart()
+    # reconnect runs in a per-guest thread: it may come after the daemon already answers
+    assert wait_for(lambda: len(list(rec.dir.glob("*.argv"))) >= 4)
     calls = rec.calls()
     assert [c[:5] for c in calls] == [
         ("daemon", "-", "shutdown", "-", "shutdown"),
         ("daemon", "-", "start", "-", "start"),
+        ("network", "hkc-net2", "port-created", "begin", "-"),  # the running guest's port
         ("qemu", "hkc-keep", "reconnect", "begin", "-"),
     ]
-    assert "<name>hkc-keep</name>" in calls[2][5]
+    assert "<name>hkc-keep</name>" in calls[3][5]
     assert lv.state("hkc-keep") == "running"
     lv.ok("destroy", "hkc-keep")
+    lv.ok("net-destroy", "hkc-net2")
     rec.clear()
 
 
