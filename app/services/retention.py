@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String,
                         Text, delete, func, select, update)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models import ABORT_OUTCOMES, Base, BigId, Event, Host, XmlBlob
@@ -111,17 +112,42 @@ def _cut_seq(s, host_id: int, cutoff: datetime) -> int:
     return min(cut, newest - 1)
 
 
+def _unreferenced(candidates=None):
+    q = (select(XmlBlob.sha256)
+         .where(~select(Event.id).where(Event.xml_blob == XmlBlob.sha256).exists())
+         .where(~select(Event.id).where(Event.output_xml_blob == XmlBlob.sha256).exists()))
+    return q if candidates is None else q.where(XmlBlob.sha256.in_(sorted(candidates)))
+
+
 def _collect_blobs(s, digests: set) -> int:
-    """Delete the XML bodies among ``digests`` that no event references any more."""
+    """Delete the XML bodies among ``digests`` that no event references any more.
+
+    Rows are locked in sha256 order (as ingest writes them: no lock-order deadlock). If a
+    concurrent ingest references one of them again, the foreign key refuses the delete; the
+    savepoint keeps the pruned batch, and ``collect_orphan_blobs`` gets the rest later."""
     if not digests:
         return 0
-    unreferenced = (select(XmlBlob.sha256).where(XmlBlob.sha256.in_(digests))
-                    .where(~select(Event.id).where(Event.xml_blob == XmlBlob.sha256).exists())
-                    .where(~select(Event.id).where(Event.output_xml_blob == XmlBlob.sha256).exists()))
-    gone = list(s.scalars(unreferenced))
-    if gone:
-        s.execute(delete(XmlBlob).where(XmlBlob.sha256.in_(gone)))
+    try:
+        with s.begin_nested():
+            gone = list(s.scalars(_unreferenced(digests).order_by(XmlBlob.sha256).with_for_update()))
+            if gone:
+                s.execute(delete(XmlBlob).where(XmlBlob.sha256.in_(gone)))
+    except IntegrityError:
+        log.info("an XML body was referenced again during pruning; left for the orphan sweep")
+        return 0
     return len(gone)
+
+
+def collect_orphan_blobs(db, batch_size: int = 1000) -> int:
+    """Sweep every unreferenced XML body (after an interrupted prune); batched, short locks."""
+    total = 0
+    while True:
+        with db.session(write=True) as s:
+            found = set(s.scalars(_unreferenced().limit(batch_size)))
+            deleted = _collect_blobs(s, found)
+        total += deleted
+        if len(found) < batch_size or not deleted:  # not deleted: referenced again, stop
+            return total
 
 
 _COLS = (Event.id, Event.seq, Event.prev_hash, Event.hash, Event.canonical, Event.outcome,
@@ -297,9 +323,14 @@ def _run_dict(run: RetentionRun) -> dict:
 def reclaim_space(db) -> None:
     """Give freed pages back: VACUUM on SQLite (rewrites the file: run it off-peak), plain
     VACUUM ANALYZE on PostgreSQL (no exclusive lock; space is reused, the files rarely shrink)."""
+    if db.is_sqlite:
+        raw = db.engine.raw_connection()  # pysqlite in autocommit (isolation_level None)
+        try:
+            raw.driver_connection.execute("VACUUM")
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # shrink the WAL too
+        finally:
+            raw.close()
+        return
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if db.is_sqlite:
-            conn.exec_driver_sql("VACUUM")
-        else:
-            for table in ("events", "xml_blobs", "policy_decisions"):
-                conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
+        for table in ("events", "xml_blobs", "policy_decisions"):
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
