@@ -10,7 +10,8 @@ from app.policy.compiler import compile_dir, dump_bundle
 from app.policy.testing import run_dir
 
 
-def lint_command(directory, out=sys.stdout) -> int:
+def lint_command(directory, out=None) -> int:
+    out = out or sys.stdout
     bundle, findings = compile_dir(directory)
     for f in findings:
         print(f, file=out)
@@ -22,7 +23,8 @@ def lint_command(directory, out=sys.stdout) -> int:
     return 0
 
 
-def test_command(directory, out=sys.stdout) -> int:
+def test_command(directory, out=None) -> int:
+    out = out or sys.stdout
     findings, results = run_dir(directory)
     for f in findings:
         print(f, file=out)
@@ -38,7 +40,8 @@ def test_command(directory, out=sys.stdout) -> int:
     return 1 if failed or not results else 0
 
 
-def compile_command(directory, output, out=sys.stdout) -> int:
+def compile_command(directory, output, out=None) -> int:
+    out = out or sys.stdout
     bundle, findings = compile_dir(directory)
     for f in findings:
         print(f, file=out)
