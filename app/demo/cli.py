@@ -79,19 +79,24 @@ def _tick(demo: Demo, stop: threading.Event, every: float = 30.0) -> None:
         print(f"  [{time.strftime('%H:%M:%S')}] {demo.status()}", flush=True)
 
 
+def _start_probe(demo: Demo):
+    from app.demo.lag import LagProbe
+
+    probe = LagProbe(demo.server.base, demo.creds.admin_token)
+    probe.start()
+    return probe
+
+
 def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _on_signals(stop)
     demo = Demo(options(args), stop, out=lambda s: print(s, flush=True))
-    probe = None
+    probes = []
+    if getattr(args, "measure_lag", False):
+        demo.on_trickle = lambda: probes.append(_start_probe(demo))
     try:
         demo.setup()
         print(banner(demo), flush=True)
-        if getattr(args, "measure_lag", False):
-            from app.demo.lag import LagProbe
-
-            probe = LagProbe(demo.server.base, demo.creds.admin_token)
-            probe.start()
         ticker = threading.Thread(target=_tick, args=(demo, stop), daemon=True)
         ticker.start()
         demo.play()
@@ -100,13 +105,15 @@ def main(args: argparse.Namespace) -> int:
         calls, failed = demo.driver.stats["calls"], demo.driver.stats["failed"]
         print(f"done: {demo.actions_done} actions, {calls} hook calls ({failed} refused or"
               f" failed); {left} events left unsent", flush=True)
-        if probe is not None:
-            time.sleep(2 * probe.interval)
+        for probe in probes:
+            time.sleep(2 * probe.interval)   # let the probe see the last deliveries
+            probe.stop()
             print(probe.report(), flush=True)
+            demo.lag = probe.result()
     except KeyboardInterrupt:
         print("interrupted: skipping the drain", flush=True)
     finally:
-        if probe is not None:
+        for probe in probes:
             probe.stop()
         demo.shutdown()
     return 0

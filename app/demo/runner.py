@@ -59,6 +59,7 @@ class Demo:
         self.driver: Driver | None = None
         self._lock = threading.Lock()
         self.actions_done = 0
+        self.on_trickle = None   # called when the steady trickle begins (lag measurement)
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -232,6 +233,8 @@ class Demo:
             self.run_stream(pool, burst, None, deadline)
             if not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 self.out(f"steady trickle: ~{o.rate:g} hook calls/s (Ctrl-C to stop)")
+                if self.on_trickle:
+                    self.on_trickle()
                 self.run_stream(pool, None, o.rate, deadline)
 
     def drain(self, timeout: float = 60.0) -> int:
