@@ -85,7 +85,7 @@ class SimHost:
         return [sys.executable, "-m", "hookshim.cli", "install",
                 "--hooks-dir", str(self.hooks_dir), "--state-dir", str(self.state_dir),
                 "--config", str(self.config), "--server", server_url,
-                "--token-file", str(self.token_file), *self.drivers]
+                "--token-file", str(self.token_file), "--no-unit", *self.drivers]
 
     def call(self, driver: str, obj: str, op: str, subop: str, extra: str, stdin: str) -> CallResult:
         """Run the installed launcher for ``driver`` the way libvirtd does, and wait for it."""
