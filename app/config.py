@@ -29,6 +29,8 @@ class Settings(BaseSettings):
         True, description="send the session cookie over HTTPS only; false only for plain-HTTP demos")
     pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per process")
     log_level: str = Field("info", description="uvicorn / app log level")
+    policy_dir: str | None = Field(None, description="policy YAML directory compiled into the "
+                                   "bundle of /api/v1/policy-bundle; unset: an empty bundle")
     # --- operations (docs/operations.md): alerts, metrics, retention -----------------------
     webhook_urls: str = Field("", description="comma-separated alert webhooks; slack+https://... "
                               "or json+https://... picks the body format (else auto)")

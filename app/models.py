@@ -6,8 +6,19 @@ Every index says which query it serves.
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-    MetaData, String, Text, text,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -44,7 +55,7 @@ class Host(Base):
     shim_version: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_seq: Mapped[int | None] = mapped_column(BigInteger)          # highest seq received
-    chain_head_seq: Mapped[int | None] = mapped_column(BigInteger)    # last seq of the gapless prefix
+    chain_head_seq: Mapped[int | None] = mapped_column(BigInteger)  # end of gapless prefix
     chain_head_hash: Mapped[str | None] = mapped_column(String(64))
     chain_problems: Mapped[int] = mapped_column(Integer, default=0)
     events_count: Mapped[int] = mapped_column(BigInteger, default=0)

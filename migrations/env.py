@@ -3,7 +3,6 @@ from alembic import context
 
 from app.db import make_engine, normalize_url
 from app.models import Base
-import app.alerts.store, app.services.retention  # noqa: E401,F401  operations' tables
 
 config = context.config
 target_metadata = Base.metadata

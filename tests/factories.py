@@ -5,12 +5,12 @@
     post_events(client, host, events)    POST them to /api/v1/ingest with the host's token
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hookshim.event import GENESIS_HASH, chain_hash, xml_digest
 
 DEFAULT_UUID = "6c0a1e44-9a4c-4a57-9c1c-1f0c2f7d1a01"
-BASE_TIME = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 LIFECYCLE = ("prepare", "start", "started", "stopped", "release")
 
 
@@ -23,12 +23,13 @@ def event_id_at(when: datetime) -> str:
     """A time-ordered UUID (UUIDv7 layout) for ``when``."""
     ms = int(when.timestamp() * 1000)
     rand = uuid.uuid4().int & ((1 << 74) - 1)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    value = ((ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
+             | (rand & ((1 << 62) - 1)))
     return str(uuid.UUID(int=value))
 
 
 def iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def make_event(rehash: bool = True, **overrides) -> dict:
@@ -68,10 +69,10 @@ def make_chain(host: str, n: int, start_seq: int = 1, prev_hash: str = GENESIS_H
     for i in range(n):
         op = ops[i % len(ops)]
         subop = "end" if op in ("stopped", "release") else "begin"
-        fields = {"subop": subop, **overrides}
-        ev = make_event(host=host, seq=start_seq + i, prev_hash=prev_hash, op=op,
-                        started_at=start + i * step,
-                        shim={"version": "0.1.0", "hostname": host, "pid": 4242}, **fields)
+        fields = {"host": host, "seq": start_seq + i, "prev_hash": prev_hash, "op": op,
+                  "subop": subop, "started_at": start + i * step,
+                  "shim": {"version": "0.1.0", "hostname": host, "pid": 4242}, **overrides}
+        ev = make_event(**fields)
         events.append(ev)
         prev_hash = ev["hash"]
     return events

@@ -1,4 +1,48 @@
-"""Placeholder; filled in by the query API step."""
-from fastapi import APIRouter
+"""GET /api/v1/events (+ CSV/NDJSON export), /api/v1/events/{event_id}, /api/v1/aborts."""
+from typing import Annotated
 
-router = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from app.deps import CurrentUser, DbDep, SessionDep
+from app.errors import ApiError
+from app.schemas import ErrorResponse
+from app.schemas_query import AbortQuery, EventDetail, EventFilters, EventPage, EventQuery
+from app.services import events as svc
+from app.services.export import MEDIA_TYPES, chunks
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 422)}
+FILTER_FIELDS = set(EventFilters.model_fields)
+
+
+@router.get("/events", response_model=EventPage, responses={
+    **ERRORS, 200: {"content": {"text/csv": {}, "application/x-ndjson": {}},
+                    "description": "a page (json) or every matching event (csv, ndjson)"}})
+def get_events(params: Annotated[EventQuery, Query()], session: SessionDep, db: DbDep,
+               _user: CurrentUser):
+    """Events matching the filters, newest first; `format=csv|ndjson` streams all of them."""
+    filters = EventFilters(**params.model_dump(include=FILTER_FIELDS))
+    if params.format == "json":
+        return svc.list_events(session, filters, params)
+    rows = svc.iter_events(db, filters, params.order)
+    return StreamingResponse(chunks(params.format, rows), media_type=MEDIA_TYPES[params.format],
+                             headers={"Content-Disposition":
+                                      f'attachment; filename="events.{params.format}"'})
+
+
+@router.get("/aborts", response_model=EventPage, responses=ERRORS)
+def get_aborts(params: Annotated[AbortQuery, Query()], session: SessionDep, _user: CurrentUser):
+    """Calls that aborted, killed or timed out, newest first (same filters as /events)."""
+    filters = EventFilters(**params.model_dump(include=FILTER_FIELDS))
+    return svc.list_aborts(session, filters, params)
+
+
+@router.get("/events/{event_id}", response_model=EventDetail,
+            responses={**ERRORS, 404: {"model": ErrorResponse}})
+def get_event(event_id: str, session: SessionDep, _user: CurrentUser):
+    """One event with its XML, filter output, their diff, policy decisions, chain problems."""
+    event = svc.get_event(session, event_id)
+    if event is None:
+        raise ApiError(404, "not_found", f"no event {event_id!r}")
+    return event

@@ -1,4 +1,37 @@
-"""Placeholder; filled in by the query API step."""
-from fastapi import APIRouter
+"""GET /api/v1/guests, /api/v1/guests/{domain_uuid}, /api/v1/guests/{domain_uuid}/timeline."""
+from typing import Annotated
 
-router = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Query
+
+from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.errors import ApiError
+from app.schemas import ErrorResponse
+from app.schemas_query import GuestOut, GuestPage, GuestQuery, Timeline
+from app.services import guests as svc
+
+router = APIRouter(prefix="/api/v1", tags=["guests"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
+
+
+@router.get("/guests", response_model=GuestPage, responses=ERRORS)
+def get_guests(params: Annotated[GuestQuery, Query()], session: SessionDep, _user: CurrentUser):
+    """Guests by domain UUID, most recently active first."""
+    return svc.list_guests(session, params)
+
+
+@router.get("/guests/{domain_uuid}", response_model=GuestOut, responses=ERRORS)
+def get_guest(domain_uuid: str, session: SessionDep, _user: CurrentUser):
+    guest = svc.get_guest(session, domain_uuid)
+    if guest is None:
+        raise ApiError(404, "not_found", f"no guest {domain_uuid!r}")
+    return guest
+
+
+@router.get("/guests/{domain_uuid}/timeline", response_model=Timeline, responses=ERRORS)
+def get_timeline(domain_uuid: str, session: SessionDep, settings: SettingsDep,
+                 _user: CurrentUser):
+    """Boots grouped prepare→release per host, across hosts, migrations linked."""
+    timeline = svc.guest_timeline(session, domain_uuid, settings.timeline_max_events)
+    if timeline is None:
+        raise ApiError(404, "not_found", f"no guest {domain_uuid!r}")
+    return timeline

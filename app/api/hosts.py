@@ -1,4 +1,25 @@
-"""Placeholder; filled in by the query API step."""
+"""GET /api/v1/hosts and /api/v1/hosts/{name}: hosts with their health."""
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/api/v1")
+from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.errors import ApiError
+from app.schemas import ErrorResponse
+from app.schemas_query import HostDetail, HostHealth
+from app.services import hosts as svc
+
+router = APIRouter(prefix="/api/v1", tags=["hosts"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
+
+
+@router.get("/hosts", response_model=list[HostHealth], responses=ERRORS)
+def get_hosts(session: SessionDep, settings: SettingsDep, _user: CurrentUser):
+    """Every host: last seen, forwarder lag, open gaps, chain status, shim version."""
+    return svc.list_hosts(session, settings)
+
+
+@router.get("/hosts/{name}", response_model=HostDetail, responses=ERRORS)
+def get_host(name: str, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
+    host = svc.get_host(session, settings, name)
+    if host is None:
+        raise ApiError(404, "not_found", f"no host {name!r}")
+    return host

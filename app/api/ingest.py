@@ -6,11 +6,17 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import DbDep, HostDep, SettingsDep
 from app.errors import ApiError
-from app.schemas import ErrorResponse, Heartbeat, HeartbeatResponse, IngestBatch, IngestResponse
+from app.schemas import (
+    ErrorResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    IngestBatch,
+    IngestResponse,
+    iso,
+)
 from app.services import accounts
 from app.services.ingest import check_batch, ingest, parse_batch
 from app.timeutil import utcnow
-from app.schemas import iso
 
 log = logging.getLogger("hookaudit.ingest")
 router = APIRouter(prefix="/api/v1", tags=["hosts"])
@@ -59,7 +65,8 @@ def notify_listeners(app, summary: dict) -> None:
 def post_heartbeat(body: Heartbeat, host: HostDep, db: DbDep):
     """The forwarder's periodic status; shown on the hosts API."""
     if body.host != host.name:
-        raise ApiError(403, "wrong_host", f"heartbeat for {body.host!r} with the token of {host.name!r}")
+        raise ApiError(403, "wrong_host",
+                       f"heartbeat for {body.host!r} with the token of {host.name!r}")
     with db.session(write=True) as session:
         accounts.record_heartbeat(session, host.id, body)
     return {"ok": True, "server_time": iso(utcnow())}

@@ -6,8 +6,14 @@ from sqlalchemy.orm import Session
 
 from app.models import ApiToken, Host, User
 from app.schemas import Heartbeat
-from app.security import (HOST_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_password, new_token,
-                          token_hash, verify_password)
+from app.security import (
+    HOST_TOKEN_PREFIX,
+    USER_TOKEN_PREFIX,
+    hash_password,
+    new_token,
+    token_hash,
+    verify_password,
+)
 from app.timeutil import utcnow
 
 ROLES = ("viewer", "admin")

@@ -121,7 +121,8 @@ def ingest(db: Database, host_id: int, events: list[dict]) -> IngestResult:
     except IntegrityError as exc:
         # Only reachable when another host already used one of these event_ids.
         log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
-        raise ApiError(409, "conflict", "an event_id of this batch belongs to another host") from None
+        raise ApiError(409, "conflict",
+                       "an event_id of this batch belongs to another host") from None
 
 
 def _lock_host(session: Session, host_id: int) -> Host:
@@ -181,7 +182,8 @@ def _verify(session: Session, host_id: int, new: list[dict]) -> list[tuple[dict,
     batch = {}
     for e in new:
         if e["seq"] in batch:
-            problems.append((e, f"seq {e['seq']} already used by event {batch[e['seq']]['event_id']}"))
+            other = batch[e["seq"]]["event_id"]
+            problems.append((e, f"seq {e['seq']} already used by event {other}"))
         else:
             batch[e["seq"]] = e
     return problems + chain.link_problems(batch, stored)
@@ -299,13 +301,15 @@ def _update_gaps(session: Session, host: Host, seqs: list[int], now) -> list[tup
     late = [s for s in seqs if s <= prev_max]
     result = []
     for gap in gaps:
-        left = chain.fill_gap((gap.from_seq, gap.to_seq), late) if late else [(gap.from_seq, gap.to_seq)]
+        span = (gap.from_seq, gap.to_seq)
+        left = chain.fill_gap(span, late) if late else [span]
         if not left:
             gap.closed_at = now
             continue
         gap.from_seq, gap.to_seq = left[0]
         for lo, hi in left[1:]:
-            session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi, detected_at=gap.detected_at))
+            session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi,
+                               detected_at=gap.detected_at))
         result.extend(left)
     for lo, hi in chain.new_gaps(prev_max, seqs):
         session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi, detected_at=now))
@@ -346,14 +350,32 @@ def _update_guests(session: Session, host_name: str, new: list[dict]) -> None:
     current = {r["domain_uuid"]: dict(r) for r in session.execute(stmt).mappings()}
     inserts, updates = [], []
     for uuid in uuids:
-        guest = current.get(uuid)
-        for ev in sorted(by_uuid[uuid], key=lambda x: x["started_at"]):
+        guest, evs = current.get(uuid), sorted(by_uuid[uuid], key=lambda x: x["started_at"])
+        if guest is not None and evs[0]["started_at"] < guest["last_event_at"]:
+            # Late arrival (another host's events came first): replay the recent history.
+            guest, evs = None, _recent_events(session, uuid) or evs
+            guest_first_seen = current[uuid]["first_seen_at"]
+        else:
+            guest_first_seen = None
+        for ev in evs:
             guest = apply_event(guest, ev)
+        if guest_first_seen is not None:
+            guest["first_seen_at"] = min(guest_first_seen, guest["first_seen_at"])
         (updates if uuid in current else inserts).append(guest)
     if inserts:
         session.execute(_insert_ignore(session, Guest, ["domain_uuid"]), inserts)
     if updates:
         _bulk_update_guests(session, updates)
+
+
+def _recent_events(session: Session, uuid: str, n: int = 50) -> list[dict]:
+    """The guest's last ``n`` events (already including this batch), oldest first."""
+    rows = session.execute(
+        select(Event.event_id, Host.name.label("host"), Event.domain_uuid, Event.object,
+               Event.driver, Event.op, Event.outcome, Event.started_at)
+        .join(Host, Host.id == Event.host_id).where(Event.domain_uuid == uuid)
+        .order_by(Event.started_at.desc(), Event.id.desc()).limit(n)).mappings().all()
+    return [dict(r) for r in reversed(rows)]
 
 
 def _bulk_update_guests(session: Session, rows: list[dict]) -> None:

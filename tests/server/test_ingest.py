@@ -117,7 +117,8 @@ def test_broken_link_is_flagged_on_the_successor_when_a_late_event_arrives(clien
 
 def test_policy_decisions_are_stored_as_rows(app, client, host_a):
     policy = {"bundle_version": "b1", "decisions": [
-        {"rule_id": "no-pci", "mode": "enforce", "verdict": "deny", "message": "no", "error": None}]}
+        {"rule_id": "no-pci", "mode": "enforce", "verdict": "deny", "message": "no",
+         "error": None}]}
     post_events(client, host_a, make_chain("host-a", 1, policy=policy, outcome="aborted"))
     with app.state.db.session() as s:
         row = s.scalars(select(PolicyDecision)).one()

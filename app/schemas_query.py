@@ -1,0 +1,200 @@
+"""Query parameters and response models of the audit query API (the OpenAPI of /api/v1)."""
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Value = Annotated[str, Field(min_length=1, max_length=256)]
+Values = Annotated[list[Value], Field(max_length=50)]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _plain_text(value):
+    """Filter values are compared as text; control characters can only be mistakes (or worse)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                raise ValueError("control characters are not allowed")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("invalid unicode") from None
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+class EventFilters(BaseModel):
+    """Filters shared by the events list, its exports, the aborts page and the CLI."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: Values = Field([], description="host name(s)")
+    guest: Values = Field([], description="guest name(s) or domain UUID(s)")
+    driver: Values = Field([], description="libvirt driver(s): libxl, qemu, lxc, network, ...")
+    op: Values = Field([], description="hook operation(s): prepare, start, started, ...")
+    outcome: list[Literal["ok", "aborted", "killed", "failed_ignored", "timed_out"]] = Field(
+        [], max_length=5)
+    since: datetime | None = Field(None, description="started_at >= since (UTC if no zone)")
+    until: datetime | None = Field(None, description="started_at < until (UTC if no zone)")
+    q: Annotated[str, Field(max_length=256)] | None = Field(
+        None, description="text contained in reason or stderr (case-insensitive)")
+
+    _text = field_validator("host", "guest", "driver", "op", "q")(_plain_text)
+    _times = field_validator("since", "until")(_utc)
+
+
+class PageParams(BaseModel):
+    cursor: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="next_cursor of the previous page")
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    order: Literal["desc", "asc"] = Field("desc", description="by (started_at, id)")
+
+
+class EventQuery(EventFilters, PageParams):
+    format: Literal["json", "csv", "ndjson"] = Field(
+        "json", description="csv / ndjson stream every matching event (no paging)")
+
+
+class AbortQuery(EventFilters, PageParams):
+    pass
+
+
+class EventSummary(BaseModel):
+    event_id: str
+    host: str
+    seq: int
+    kind: str
+    driver: str
+    object: str
+    op: str
+    subop: str
+    extra: str
+    domain_uuid: str | None
+    started_at: str
+    duration_ms: float | None
+    exit_code: int | None
+    outcome: str
+    reason: str | None
+    stderr: str | None
+    xml_sha256: str | None
+    output_xml_sha256: str | None
+    xml_truncated: bool
+    redactions: int
+    policy_bundle_version: str | None
+    dropped: int | None
+    shim_version: str | None
+    chain_ok: bool
+    received_at: str
+
+
+class EventPage(BaseModel):
+    items: list[EventSummary]
+    next_cursor: str | None
+
+
+class DecisionOut(BaseModel):
+    rule_id: str
+    mode: str
+    verdict: str
+    message: str | None
+    error: str | None
+    bundle_version: str | None
+
+
+class ProblemOut(BaseModel):
+    event_id: str
+    seq: int
+    problem: str
+    detected_at: str
+
+
+class EventDetail(EventSummary):
+    prev_hash: str
+    hash: str
+    policy: dict[str, Any] | None
+    decisions: list[DecisionOut]
+    scripts: list[dict[str, Any]]
+    warnings: list[str]
+    shim: dict[str, Any]
+    xml: str | None
+    output_xml: str | None
+    xml_diff: str | None = Field(description="unified diff input XML -> filter output")
+    chain_problems: list[ProblemOut]
+
+
+class GuestOut(BaseModel):
+    domain_uuid: str
+    name: str
+    driver: str
+    current_host: str | None
+    state: str
+    first_seen_at: str
+    last_event_at: str
+    last_event_id: str
+    last_op: str
+    last_outcome: str
+
+
+class GuestQuery(PageParams):
+    model_config = ConfigDict(extra="forbid")
+    q: Annotated[str, Field(max_length=256)] | None = Field(None, description="name contains")
+    host: Value | None = Field(None, description="current host")
+    state: Value | None = None
+    _text = field_validator("q", "host", "state")(_plain_text)
+
+
+class GuestPage(BaseModel):
+    items: list[GuestOut]
+    next_cursor: str | None
+
+
+class BootOut(BaseModel):
+    index: int
+    host: str
+    via: str = Field(description="start | migration | restore | reconnect | unknown")
+    started_at: str
+    ended_at: str | None
+    status: str = Field(description="running | ended | aborted | killed")
+    end_reason: str | None = Field(description="release's extra, e.g. shutdown, migrated")
+    migrated_from: int | None = Field(description="index of the source boot")
+    migrated_to: int | None = Field(description="index of the destination boot")
+    events: list[EventSummary]
+
+
+class Timeline(BaseModel):
+    guest: GuestOut
+    boots: list[BootOut]
+    truncated: bool = Field(description="the guest has more events than the server reads")
+
+
+class HostHealth(BaseModel):
+    name: str
+    health: str = Field(description="ok | never_seen | stale | lagging | gaps | chain_broken | "
+                                    "revoked")
+    revoked: bool
+    created_at: str
+    shim_version: str | None
+    last_seen_at: str | None
+    seen_ago_s: float | None
+    last_seq: int | None
+    chain_head_seq: int | None
+    events_count: int
+    open_gaps: list[tuple[int, int]]
+    missing_events: int
+    chain_problems: int
+    chain_status: Literal["ok", "broken"]
+    heartbeat_at: str | None
+    spool_depth: int | None
+    oldest_unsent_age_s: float | None
+    parked: int | None
+    last_error: str | None
+
+
+class HostDetail(HostHealth):
+    problems: list[ProblemOut]

@@ -1,0 +1,166 @@
+"""Events: filtered pages (keyset on started_at, id), streaming exports, one event in full."""
+import base64
+import difflib
+import re
+import zlib
+from collections.abc import Iterator
+
+from sqlalchemy import Select, select, text, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from app.db import Database
+from app.errors import ApiError
+from app.models import ABORT_OUTCOMES, ChainProblem, Event, Host, PolicyDecision, XmlBlob
+from app.schemas import iso
+from app.schemas_query import EventFilters, PageParams
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+SUMMARY_COLUMNS = (
+    Event.id, Event.event_id, Host.name.label("host"), Event.seq, Event.kind, Event.driver,
+    Event.object, Event.op, Event.subop, Event.extra, Event.domain_uuid, Event.started_at,
+    Event.duration_ms, Event.exit_code, Event.outcome, Event.reason, Event.stderr,
+    Event.xml_blob.label("xml_sha256"), Event.output_xml_blob.label("output_xml_sha256"),
+    Event.xml_truncated, Event.redactions, Event.policy_bundle_version, Event.dropped,
+    Event.shim_version, Event.chain_ok, Event.received_at,
+)
+EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"]
+# Literal SQL so PostgreSQL can prove the partial index ix_events_aborts applies even with a
+# generic (prepared) plan.
+ABORTS_CLAUSE = text("events.outcome IN ('aborted', 'killed', 'timed_out')")
+assert set(ABORT_OUTCOMES) == {"aborted", "killed", "timed_out"}
+
+
+def encode_cursor(row) -> str:
+    raw = f"{iso(row.started_at)}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str):
+    from app.schemas import parse_time
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, pk = raw.partition("|")
+        return parse_time(when), int(pk)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+def summary(row) -> dict:
+    data = dict(row._mapping)
+    data.pop("id", None)
+    data["started_at"], data["received_at"] = iso(data["started_at"]), iso(data["received_at"])
+    return data
+
+
+def base_query(session: Session, f: EventFilters) -> Select:
+    """SELECT summary columns with every filter of ``f`` applied (no order, no paging)."""
+    stmt = select(*SUMMARY_COLUMNS).join(Host, Host.id == Event.host_id)
+    if f.host:
+        # Resolve names first: `host_id = ANY(ids)` keeps the (host_id, started_at) index usable.
+        ids = list(session.scalars(select(Host.id).where(Host.name.in_(f.host))))
+        stmt = stmt.where(Event.host_id.in_(ids))
+    if f.guest:
+        uuids = [g.lower() for g in f.guest if UUID_RE.match(g)]
+        names = [g for g in f.guest if not UUID_RE.match(g)]
+        stmt = stmt.where((Event.domain_uuid.in_(uuids)) | (Event.object.in_(names)))
+    for column, values in ((Event.driver, f.driver), (Event.op, f.op), (Event.outcome, f.outcome)):
+        if values:
+            stmt = stmt.where(column.in_(values))
+    if f.since:
+        stmt = stmt.where(Event.started_at >= f.since)
+    if f.until:
+        stmt = stmt.where(Event.started_at < f.until)
+    if f.q:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%"
+        stmt = stmt.where(Event.reason.ilike(pattern, escape="\\")
+                          | Event.stderr.ilike(pattern, escape="\\"))
+    return stmt
+
+
+def _ordered(stmt: Select, order: str) -> Select:
+    if order == "asc":
+        return stmt.order_by(Event.started_at.asc(), Event.id.asc())
+    return stmt.order_by(Event.started_at.desc(), Event.id.desc())
+
+
+def page(session: Session, stmt: Select, p: PageParams) -> dict:
+    """One keyset page of ``stmt``: items plus the cursor of the next page (None at the end)."""
+    if p.cursor:
+        key = decode_cursor(p.cursor)
+        cols = tuple_(Event.started_at, Event.id)
+        stmt = stmt.where(cols > tuple_(*key) if p.order == "asc" else cols < tuple_(*key))
+    rows = session.execute(_ordered(stmt, p.order).limit(p.limit + 1)).all()
+    more = len(rows) > p.limit
+    rows = rows[:p.limit]
+    return {"items": [summary(r) for r in rows],
+            "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
+
+
+def list_events(session: Session, f: EventFilters, p: PageParams) -> dict:
+    return page(session, base_query(session, f), p)
+
+
+def list_aborts(session: Session, f: EventFilters, p: PageParams) -> dict:
+    """Aborted, killed and timed-out calls, newest first (served by ix_events_aborts)."""
+    return page(session, base_query(session, f).where(ABORTS_CLAUSE), p)
+
+
+def iter_events(db: Database, f: EventFilters, order: str = "desc",
+                batch: int = 2000) -> Iterator[dict]:
+    """Every matching event, streamed from a server-side cursor (exports, CLI)."""
+    with db.session() as session:
+        stmt = _ordered(base_query(session, f), order).execution_options(yield_per=batch)
+        for row in session.execute(stmt):
+            yield summary(row)
+
+
+def _blob(session: Session, sha: str | None) -> str | None:
+    if sha is None:
+        return None
+    data = session.scalar(select(XmlBlob.data).where(XmlBlob.sha256 == sha))
+    return None if data is None else zlib.decompress(data).decode("utf-8", "surrogatepass")
+
+
+def xml_diff(before: str | None, after: str | None) -> str | None:
+    if before is None or after is None:
+        return None
+    lines = difflib.unified_diff(before.splitlines(True), after.splitlines(True),
+                                 "input.xml", "output.xml")
+    return "".join(lines)
+
+
+def get_event(session: Session, event_id: str) -> dict | None:
+    """One event in full: XML bodies, filter output, their diff, decisions, chain problems."""
+    if not UUID_RE.match(event_id):
+        return None
+    row = session.execute(select(*SUMMARY_COLUMNS, Event.prev_hash, Event.hash, Event.policy,
+                                 Event.scripts, Event.warnings, Event.shim_hostname,
+                                 Event.shim_pid).join(Host, Host.id == Event.host_id)
+                          .where(Event.event_id == event_id.lower())).first()
+    if row is None:
+        return None
+    data = summary(row)
+    data["shim"] = {"version": data["shim_version"], "hostname": data.pop("shim_hostname"),
+                    "pid": data.pop("shim_pid")}
+    data["scripts"], data["warnings"] = data["scripts"] or [], data["warnings"] or []
+    data["xml"] = _blob(session, row.xml_sha256)
+    data["output_xml"] = _blob(session, row.output_xml_sha256)
+    data["xml_diff"] = xml_diff(data["xml"], data["output_xml"])
+    data["decisions"] = _decisions(session, row.id)
+    data["chain_problems"] = problems_for(session, [data["event_id"]])
+    return data
+
+
+def _decisions(session: Session, pk: int) -> list[dict]:
+    d = aliased(PolicyDecision)
+    rows = session.execute(select(d.rule_id, d.mode, d.verdict, d.message, d.error,
+                                  d.bundle_version).where(d.event_id == pk).order_by(d.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def problems_for(session: Session, event_ids: list[str]) -> list[dict]:
+    rows = session.execute(select(ChainProblem.event_id, ChainProblem.seq, ChainProblem.problem,
+                                  ChainProblem.detected_at)
+                           .where(ChainProblem.event_id.in_(event_ids)).order_by(ChainProblem.id))
+    return [dict(r._mapping, detected_at=iso(r.detected_at)) for r in rows]

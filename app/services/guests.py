@@ -1,0 +1,143 @@
+"""Guests: the list, one guest, and its timeline of boots across hosts."""
+import base64
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from app.errors import ApiError
+from app.models import Event, Guest
+from app.schemas import iso, parse_time
+from app.schemas_query import EventFilters, GuestQuery
+from app.services.events import base_query, summary
+
+# Ops that begin a boot on a host, and how the boot began.
+BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",
+              "reconnect": "reconnect"}
+# After these, a following `prepare` belongs to the same boot (incoming migration / restore).
+JOINS_PREPARE = frozenset({"migrate", "restore"})
+
+
+def guest_dict(row) -> dict:
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    for key in ("first_seen_at", "last_event_at"):
+        data[key] = iso(data[key])
+    return data
+
+
+def _cursor(row) -> str:
+    raw = f"{iso(row.last_event_at)}|{row.domain_uuid}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, uuid = raw.partition("|")
+        return parse_time(when), uuid
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+def list_guests(session: Session, p: GuestQuery) -> dict:
+    """Guests, most recently active first (ix_guests_last_event_at), keyset paged."""
+    g = Guest.__table__.c
+    stmt = select(Guest.__table__)
+    if p.q:
+        stmt = stmt.where(g.name.ilike("%" + p.q.replace("\\", "\\\\").replace("%", "\\%")
+                                       .replace("_", "\\_") + "%", escape="\\"))
+    if p.host:
+        stmt = stmt.where(g.current_host == p.host)
+    if p.state:
+        stmt = stmt.where(g.state == p.state)
+    key = tuple_(g.last_event_at, g.domain_uuid)
+    if p.cursor:
+        stmt = stmt.where(key > tuple_(*_decode(p.cursor)) if p.order == "asc"
+                          else key < tuple_(*_decode(p.cursor)))
+    order = (g.last_event_at.asc(), g.domain_uuid.asc()) if p.order == "asc" else \
+        (g.last_event_at.desc(), g.domain_uuid.desc())
+    rows = session.execute(stmt.order_by(*order).limit(p.limit + 1)).all()
+    more = len(rows) > p.limit
+    rows = rows[:p.limit]
+    return {"items": [guest_dict(r) for r in rows],
+            "next_cursor": _cursor(rows[-1]) if more and rows else None}
+
+
+def get_guest(session: Session, domain_uuid: str) -> dict | None:
+    row = session.execute(select(Guest.__table__)
+                          .where(Guest.domain_uuid == domain_uuid.lower())).first()
+    return guest_dict(row) if row else None
+
+
+def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000) -> dict | None:
+    """The guest's boots in time order, each a prepare→release run of events on one host;
+    a boot that began with an incoming migration is linked to the boot it came from."""
+    guest = get_guest(session, domain_uuid)
+    if guest is None:
+        return None
+    stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]]))
+    stmt = stmt.order_by(Event.started_at, Event.id).limit(max_events + 1)
+    events = [summary(r) for r in session.execute(stmt)]
+    truncated = len(events) > max_events
+    return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
+
+
+def group_boots(events: list[dict]) -> list[dict]:
+    """Pure: events (time order, any hosts) -> boots with migrations stitched."""
+    boots: list[dict] = []
+    open_on: dict[str, dict] = {}   # host -> its open boot
+    for ev in events:
+        boot = open_on.get(ev["host"])
+        if _starts_new_boot(boot, ev):
+            if boot is not None:
+                _close(boot, None, None)
+            boot = _open(boots, open_on, ev)
+        boot["events"].append(ev)
+        _advance(boot, ev, open_on)
+    return boots
+
+
+def _starts_new_boot(boot: dict | None, ev: dict) -> bool:
+    if boot is None:
+        return True
+    if ev["op"] not in BOOT_START:
+        return False
+    joins = ev["op"] == "prepare" and boot["events"][-1]["op"] in JOINS_PREPARE
+    return not joins
+
+
+def _open(boots: list[dict], open_on: dict, ev: dict) -> dict:
+    boot = {"index": len(boots), "host": ev["host"], "via": BOOT_START.get(ev["op"], "unknown"),
+            "started_at": ev["started_at"], "ended_at": None, "status": "running",
+            "end_reason": None, "migrated_from": None, "migrated_to": None, "events": []}
+    if ev["op"] == "migrate":
+        source = next((b for h, b in open_on.items() if h != ev["host"]), None)
+        if source is not None:
+            boot["migrated_from"], source["migrated_to"] = source["index"], boot["index"]
+    boots.append(boot)
+    open_on[ev["host"]] = boot
+    return boot
+
+
+def _advance(boot: dict, ev: dict, open_on: dict) -> None:
+    failed = ev["outcome"] != "ok"
+    if ev["op"] in ("prepare", "start", "migrate", "restore") and failed \
+            and ev["outcome"] != "failed_ignored":
+        boot["status"] = "aborted"
+    elif ev["op"] in ("started", "reconnect") and ev["outcome"] == "killed":
+        boot["status"] = "killed"
+    if ev["op"] == "release" or (ev["op"] == "migrate" and failed):
+        _close(boot, ev["started_at"], ev["extra"] if ev["extra"] != "-" else None)
+        open_on.pop(ev["host"], None)
+    elif ev["op"] == "prepare" and failed and ev["driver"] == "libxl":
+        # libxl: a refused prepare is not followed by stopped/release (docs/libvirt-hooks.md).
+        _close(boot, ev["started_at"], None)
+        open_on.pop(ev["host"], None)
+
+
+def _close(boot: dict, at: str | None, reason: str | None) -> None:
+    boot["ended_at"] = at or boot["events"][-1]["started_at"]
+    boot["end_reason"] = reason
+    if boot["status"] == "running":
+        boot["status"] = "ended"
+
+

@@ -1,0 +1,77 @@
+"""Hosts with their health: last seen, forwarder lag, sequence gaps, chain status."""
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.models import ChainProblem, Host, SeqGap
+from app.schemas import iso
+from app.timeutil import utcnow
+
+GAPS_SHOWN = 20
+
+
+def health(host: Host, open_gaps: list, now: datetime, settings: Settings) -> str:
+    """One word for the hosts page, worst first."""
+    if host.revoked_at is not None:
+        return "revoked"
+    if host.chain_problems:
+        return "chain_broken"
+    if host.last_seen_at is None:
+        return "never_seen"
+    if (now - host.last_seen_at).total_seconds() > settings.host_stale_after_s:
+        return "stale"
+    if open_gaps:
+        return "gaps"
+    if (host.hb_oldest_unsent_age_s or 0) > settings.host_lag_warn_s:
+        return "lagging"
+    return "ok"
+
+
+def host_dict(host: Host, gaps: list[SeqGap], now: datetime, settings: Settings) -> dict:
+    spans = [(g.from_seq, g.to_seq) for g in gaps]
+    seen = host.last_seen_at
+    return {
+        "name": host.name, "health": health(host, spans, now, settings),
+        "revoked": host.revoked_at is not None, "created_at": iso(host.created_at),
+        "shim_version": host.shim_version, "last_seen_at": iso(seen),
+        "seen_ago_s": None if seen is None else round((now - seen).total_seconds(), 3),
+        "last_seq": host.last_seq, "chain_head_seq": host.chain_head_seq,
+        "events_count": host.events_count or 0, "open_gaps": spans[:GAPS_SHOWN],
+        "missing_events": sum(hi - lo + 1 for lo, hi in spans),
+        "chain_problems": host.chain_problems or 0,
+        "chain_status": "broken" if host.chain_problems else "ok",
+        "heartbeat_at": iso(host.hb_at), "spool_depth": host.hb_spool_depth,
+        "oldest_unsent_age_s": host.hb_oldest_unsent_age_s, "parked": host.hb_parked,
+        "last_error": host.hb_last_error,
+    }
+
+
+def _open_gaps(session: Session, host_ids: list[int]) -> dict[int, list[SeqGap]]:
+    gaps: dict[int, list[SeqGap]] = {}
+    if host_ids:
+        rows = session.scalars(select(SeqGap).where(SeqGap.host_id.in_(host_ids),
+                                                    SeqGap.closed_at.is_(None))
+                               .order_by(SeqGap.host_id, SeqGap.from_seq))
+        for gap in rows:
+            gaps.setdefault(gap.host_id, []).append(gap)
+    return gaps
+
+
+def list_hosts(session: Session, settings: Settings) -> list[dict]:
+    hosts = session.scalars(select(Host).order_by(Host.name)).all()
+    gaps, now = _open_gaps(session, [h.id for h in hosts]), utcnow()
+    return [host_dict(h, gaps.get(h.id, []), now, settings) for h in hosts]
+
+
+def get_host(session: Session, settings: Settings, name: str, problems_limit: int = 100):
+    host = session.scalar(select(Host).where(Host.name == name))
+    if host is None:
+        return None
+    data = host_dict(host, _open_gaps(session, [host.id]).get(host.id, []), utcnow(), settings)
+    rows = session.execute(select(ChainProblem).where(ChainProblem.host_id == host.id)
+                           .order_by(ChainProblem.seq, ChainProblem.id).limit(problems_limit))
+    data["problems"] = [{"event_id": p.event_id, "seq": p.seq, "problem": p.problem,
+                         "detected_at": iso(p.detected_at)} for (p,) in rows]
+    return data

@@ -1,0 +1,55 @@
+"""Pure cores, table-driven: sequence gaps, guest states, boot grouping."""
+import pytest
+
+from app.services.chain import fill_gap, new_gaps
+from app.services.guest_state import next_state
+from app.services.guests import group_boots
+
+
+@pytest.mark.parametrize("prev_max, seqs, gaps", [
+    (0, [1, 2, 3], []),                  # gapless start
+    (0, [2, 3], [(1, 1)]),               # the first event is missing
+    (3, [4, 7, 8, 10], [(5, 6), (9, 9)]),  # two holes in one batch
+    (5, [2, 3], []),                     # late events open nothing
+])
+def test_new_gaps(prev_max, seqs, gaps):
+    assert new_gaps(prev_max, seqs) == gaps
+
+
+@pytest.mark.parametrize("gap, seqs, left", [
+    ((3, 4), [3, 4], []),                # filled: closed
+    ((3, 6), [4], [(3, 3), (5, 6)]),     # split in two
+    ((3, 6), [3], [(4, 6)]),             # shrunk from the left
+    ((3, 6), [6, 9], [(3, 5)]),          # seqs outside the gap are ignored
+])
+def test_fill_gap(gap, seqs, left):
+    assert fill_gap(gap, seqs) == left
+
+
+@pytest.mark.parametrize("driver, op, ok, state", [
+    ("libxl", "prepare", True, "starting"),
+    ("libxl", "prepare", False, "start_failed"),   # refused start
+    ("qemu", "started", True, "running"),
+    ("qemu", "reconnect", False, "killed"),        # failing reconnect kills the guest
+    ("libxl", "release", False, "stopped"),        # release failures are ignored by libvirt
+    ("network", "started", True, "active"),        # networks have their own words
+    ("qemu", "migrate", False, None),              # refused incoming migration: no change
+])
+def test_next_state(driver, op, ok, state):
+    assert next_state(driver, op, ok) == state
+
+
+def ev(host, op, t, outcome="ok", driver="libxl", extra="-"):
+    return {"host": host, "op": op, "started_at": f"2026-01-01T00:00:{t:02d}.000000Z",
+            "outcome": outcome, "driver": driver, "extra": extra}
+
+
+def test_refused_libxl_prepare_is_a_closed_aborted_boot_and_the_retry_a_new_one():
+    boots = group_boots([ev("a", "prepare", 1, "aborted"), ev("a", "prepare", 2),
+                         ev("a", "start", 3)])
+    assert [(b["status"], len(b["events"])) for b in boots] == [("aborted", 1), ("running", 2)]
+
+
+def test_refused_incoming_migration_ends_the_destination_boot_only():
+    boots = group_boots([ev("a", "prepare", 1), ev("b", "migrate", 2, "aborted")])
+    assert [(b["host"], b["status"]) for b in boots] == [("a", "running"), ("b", "aborted")]
