@@ -28,6 +28,7 @@ ROUTERS = [
     "app.api.events",
     "app.api.guests",
     "app.api.hosts",
+    "app.api.policies",
 ]
 
 

@@ -1,0 +1,90 @@
+"""Policies over HTTP: the bundle for forwarders, rules with hit counts, what-if replays.
+
+    GET  /api/v1/policy-bundle                      host token; ETag = bundle version, 304
+    GET  /api/v1/policies                           rules + deny/warn/dryrun hits 24h/7d
+    GET  /api/v1/policies/{rule_id}/evaluate?event_id=...   the rule against a stored event
+    POST /api/v1/policies/evaluate {event_id, rule}  a draft rule (YAML as JSON) against one
+"""
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
+from app.errors import ApiError
+from app.policy import service as svc
+from app.policy.compiler import compile_rule
+from app.policy.lint import lint_rule
+from app.policy.schema import Rule, as_list
+from app.schemas import ErrorResponse
+from app.services.events import get_event
+
+router = APIRouter(prefix="/api/v1", tags=["policies"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
+
+
+@router.get("/policy-bundle", responses={304: {"description": "unchanged"},
+                                         503: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
+def get_policy_bundle(request: Request, settings: SettingsDep, _host: HostDep,
+                      if_none_match: str | None = Header(None)):
+    """The compiled bundle the forwarder installs for the hook (ETag: its version)."""
+    try:
+        version, data = svc.served_bundle(svc.cache_for(request.app.state, settings))
+    except svc.BundleUnavailable as exc:
+        raise ApiError(503, "policy_bundle_invalid", "the policy directory has errors; hosts "
+                       "keep their last good bundle", [f.as_dict() for f in exc.findings]) from None
+    etag = f'"{version}"'
+    if if_none_match and _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(data, media_type="application/json", headers={"ETag": etag})
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+@router.get("/policies", responses=ERRORS)
+def get_policies(request: Request, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
+    """Every rule of the current bundle with its hits (deny/warn/dryrun/mutate/error, 24h/7d)."""
+    return svc.list_policies(session, svc.cache_for(request.app.state, settings))
+
+
+@router.get("/policies/{rule_id}/evaluate", responses=ERRORS)
+def evaluate_rule(rule_id: str, event_id: str, request: Request, session: SessionDep,
+                  settings: SettingsDep, _user: CurrentUser):
+    """What rule ``rule_id`` would do to stored event ``event_id``: verdict and XML diff."""
+    bundle, _, _ = svc.cache_for(request.app.state, settings).get()
+    rule = svc.find_rule(bundle, rule_id)
+    if rule is None:
+        raise ApiError(404, "not_found", f"no rule {rule_id!r} in the current bundle")
+    return svc.what_if(rule, _event(session, event_id))
+
+
+class DraftEvaluation(BaseModel):
+    event_id: str
+    rule: dict[str, Any]
+
+
+@router.post("/policies/evaluate", responses=ERRORS)
+def evaluate_draft(body: DraftEvaluation, session: SessionDep, _user: CurrentUser):
+    """A draft rule (the YAML rule as JSON) against a stored event, before it ships."""
+    try:
+        rule = Rule.model_validate(body.rule)
+    except ValidationError as exc:
+        details = [{"field": "rule." + ".".join(map(str, e["loc"])), "message": e["msg"]}
+                   for e in exc.errors()]
+        raise ApiError(422, "validation_error", "the rule is not valid", details) from None
+    errors = [m for level, m in lint_rule(rule) if level == "error"]
+    if errors:
+        raise ApiError(422, "policy_lint_error", errors[0], [{"field": "rule", "message": m}
+                                                              for m in errors])
+    compiled = compile_rule(rule, "draft") | {"_ops": as_list(rule.match.op)}
+    return svc.what_if(compiled, _event(session, body.event_id))
+
+
+def _event(session, event_id: str) -> dict:
+    event = get_event(session, event_id)
+    if event is None:
+        raise ApiError(404, "not_found", f"no event {event_id!r}")
+    return event

@@ -1,0 +1,170 @@
+"""Policy data for the API and the pages: the served bundle, rules with hit counts, what-ifs.
+
+The bundle is compiled from ``Settings.policy_dir`` and cached until a policy file changes
+(mtime/size), so a fleet polling every minute costs a stat() per file, not a compile.
+"""
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from app.models import PolicyDecision
+from app.policy.compiler import Finding, build_bundle, compile_dir, dump_bundle, policy_files
+from app.timeutil import utcnow
+from hookshim.policy import evaluate
+
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+HIT_KINDS = ("deny", "warn", "dryrun", "mutate", "error")
+
+
+class BundleUnavailable(Exception):
+    """The policy directory does not compile; hosts keep their last good bundle."""
+
+    def __init__(self, findings: list[Finding]):
+        super().__init__("the policy directory has errors")
+        self.findings = findings
+
+
+class BundleCache:
+    """The compiled bundle of one directory, rebuilt when a policy file changes."""
+
+    def __init__(self, directory: str | None):
+        self.directory = Path(directory) if directory else None
+        self._lock = threading.Lock()
+        self._key = self._value = ()  # () never equals a signature: the first get() builds
+
+    def get(self) -> tuple[dict | None, bytes | None, list[Finding]]:
+        """(bundle, its JSON bytes, findings); bundle None when the directory has errors."""
+        key = self._signature()
+        with self._lock:
+            if key != self._key:
+                self._value = self._build()
+                self._key = key
+            return self._value
+
+    def _signature(self):
+        if self.directory is None or not self.directory.is_dir():
+            return None
+        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                     for p in policy_files(self.directory))
+
+    def _build(self):
+        if self.directory is None:
+            bundle, findings = build_bundle([], []), []  # no policies: an empty, valid bundle
+        else:
+            bundle, findings = compile_dir(self.directory)
+        return bundle, (dump_bundle(bundle) if bundle else None), findings
+
+
+def cache_for(state, settings) -> BundleCache:
+    """The app's BundleCache (created on first use, one per app)."""
+    cache = getattr(state, "policy_cache", None)
+    if cache is None:
+        cache = state.policy_cache = BundleCache(settings.policy_dir)
+    return cache
+
+
+def served_bundle(cache: BundleCache) -> tuple[str, bytes]:
+    """(version, JSON bytes) to serve; BundleUnavailable when the policies have errors."""
+    bundle, data, findings = cache.get()
+    if bundle is None:
+        raise BundleUnavailable([f for f in findings if f.level == "error"])
+    return bundle["version"], data
+
+
+def list_policies(session: Session, cache: BundleCache, now: datetime | None = None) -> dict:
+    """The rules of the current bundle with their hits per window, plus retired rules' hits."""
+    bundle, _, findings = cache.get()
+    hits = hit_counts(session, now or utcnow())
+    rules = []
+    for rule in (bundle or {}).get("rules", []):
+        rules.append(_rule_summary(rule) | {"in_bundle": True, "hits": hits.pop(rule["id"], _zero())})
+    for rule_id in sorted(hits):  # rules no longer in the bundle that still have recent hits
+        rules.append({"id": rule_id, "in_bundle": False, "hits": hits[rule_id]})
+    return {"bundle_version": bundle and bundle["version"],
+            "policy_dir": str(cache.directory) if cache.directory else None,
+            "findings": [f.as_dict() for f in findings], "rules": rules}
+
+
+def _rule_summary(rule: dict) -> dict:
+    return {"id": rule["id"], "source": rule["source"], "mode": rule["mode"],
+            "kind": "mutate" if rule["mutate"] else "deny", "message": rule["message"],
+            "failure_policy": rule["failure_policy"], "match": rule["match"]}
+
+
+def _zero() -> dict:
+    return {w: dict.fromkeys(HIT_KINDS, 0) for w in WINDOWS}
+
+
+def hit_kind(mode: str, verdict: str) -> str | None:
+    """Which counter a decision feeds: deny/warn/dryrun by mode for denies; mutate; error."""
+    if verdict == "deny":
+        return {"enforce": "deny", "warn": "warn", "dryrun": "dryrun"}.get(mode)
+    return verdict if verdict in ("mutate", "error") else None
+
+
+def hit_counts(session: Session, now: datetime) -> dict[str, dict]:
+    """rule_id -> {"24h": {deny, warn, dryrun, mutate, error}, "7d": {...}} (one query)."""
+    d = PolicyDecision
+    day = now - WINDOWS["24h"]
+    rows = session.execute(
+        select(d.rule_id, d.mode, d.verdict, func.count(),
+               func.sum(case((d.at >= day, 1), else_=0)))
+        .where(d.at >= now - WINDOWS["7d"], d.verdict != "allow")
+        .group_by(d.rule_id, d.mode, d.verdict))
+    out: dict[str, dict] = {}
+    for rule_id, mode, verdict, week, last_day in rows:
+        kind = hit_kind(mode, verdict)
+        if kind:
+            counts = out.setdefault(rule_id, _zero())
+            counts["7d"][kind] += week
+            counts["24h"][kind] += int(last_day or 0)
+    return out
+
+
+def what_if(rule: dict, event: dict) -> dict:
+    """What ``rule`` (from find_rule) does to a stored event: verdict, reason, XML diff.
+
+    The rule runs in enforce mode so a dryrun/warn rule shows the refusal or rewrite it would
+    make once enforced; the time windows see the event's own time; the XML is the stored,
+    redacted one (a rule about redacted values cannot be replayed exactly).
+    """
+    from app.services.events import xml_diff
+
+    ops = rule.get("_ops")
+    compiled = {k: v for k, v in rule.items() if k != "_ops"} | {"mode": "enforce"}
+    single = {"format": 1, "version": "what-if", "rules": [compiled],
+              "by_op": {op: [0] for op in ops} if ops else {"*": [0]}}
+    call = {k: event.get(k) for k in ("driver", "object", "op", "subop", "extra", "host",
+                                       "domain_uuid")}
+    call["now"] = _epoch(event.get("started_at"))
+    v = evaluate(json.loads(json.dumps(single)), call, event.get("xml") or "")
+    return {"rule_id": rule["id"], "mode": rule["mode"], "event_id": event["event_id"],
+            "applies": bool(v.decisions),
+            "verdict": v.decisions[0]["verdict"] if v.decisions else None,
+            "would_deny": v.deny, "reason": v.reason, "errors": v.errors,
+            "output_xml": v.output_xml, "xml_diff": xml_diff(event.get("xml"), v.output_xml),
+            "recorded": [d for d in event.get("decisions") or () if d.get("rule_id") == rule["id"]],
+            "xml_redacted": bool(event.get("redactions"))}
+
+
+def _epoch(started_at) -> float | None:
+    if not started_at:
+        return None
+    if isinstance(started_at, str):
+        started_at = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    if started_at.tzinfo is None:
+        started_at = started_at.replace(tzinfo=UTC)
+    return started_at.timestamp()
+
+
+def find_rule(bundle: dict | None, rule_id: str) -> dict | None:
+    """The compiled rule with its op list (from by_op) as ``_ops`` (None: every op)."""
+    for i, rule in enumerate((bundle or {}).get("rules", [])):
+        if rule["id"] == rule_id:
+            ops = sorted(op for op, idx in bundle["by_op"].items() if i in idx and op != "*")
+            return dict(rule, _ops=ops or None)
+    return None
