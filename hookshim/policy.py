@@ -152,7 +152,7 @@ class _Result:
         output = _output(ctx, xml_text) if self.changes else None
         if output is False:
             self.errors.append("rewritten XML does not parse; rewrite dropped")
-            self.denials.append("policy: the rewritten XML does not parse")
+            self.denials.append("the policy rewrite of the XML does not parse")
             output = None
         reason = None
         if self.denials:
@@ -212,7 +212,7 @@ def _run_deny(rule, ctx, result):
             error = "guard rail: deny on %s not applied (would destroy a running guest)" % (
                 ctx.call.get("op"))
         else:
-            result.denials.append("denied by policy %s: %s" % (rule["id"], message))
+            result.denials.append("%s: %s" % (rule["id"], message))
     result.add(rule, "deny", message, error)
 
 
@@ -221,7 +221,7 @@ def _fail(rule, exc, result):
     error = " ".join(error.split())[:MAX_REASON]
     result.add(rule, "error", None, error)
     if rule.get("failure_policy") == "fail" and rule["mode"] == "enforce":
-        result.denials.append("policy %s could not be evaluated (failure_policy fail): %s"
+        result.denials.append("%s could not be evaluated (failure_policy fail): %s"
                               % (rule["id"], error))
 
 

@@ -174,7 +174,7 @@ def test_evaluate_dryrun_rule_shows_what_enforcing_would_do(pclient, phost, puse
     r = pclient.get(f"/api/v1/policies/vcpu-cap/evaluate?event_id={ev['event_id']}", headers=puser)
     body = r.json()
     assert (body["mode"], body["verdict"], body["would_deny"]) == ("dryrun", "deny", True)
-    assert body["reason"] == "denied by policy vcpu-cap: too many vCPUs" and body["xml_diff"] is None
+    assert body["reason"] == "vcpu-cap: too many vCPUs" and body["xml_diff"] is None
 
 
 def test_evaluate_rule_that_does_not_apply_to_the_op(pclient, phost, puser):

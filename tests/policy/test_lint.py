@@ -104,6 +104,6 @@ def test_issue_example_works_verbatim(tmp_path):
            "</disk><hostdev/></devices></domain>")
     call = {"driver": "libxl", "object": "prod-a", "op": "prepare", "subop": "begin"}
     assert evaluate(bundle, call, xml).reason == (
-        "denied by policy no-hostdev-in-prod: PCI passthrough is not allowed for production guests")
+        "no-hostdev-in-prod: PCI passthrough is not allowed for production guests")
     out = evaluate(bundle, dict(call, op="migrate"), xml).output_xml
     assert "<source file='/srv/images/a.img'/>" in out
