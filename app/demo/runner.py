@@ -86,7 +86,8 @@ class Demo:
         self.creds = Credentials(f"http://{self.opts.bind}:{port}/", db_url, "admin", password,
                                  admin_token, tokens)
         self.creds.save(d / "demo.json")
-        self.server = Server(db_url, self.opts.bind, port, d / "server.log", admin_token)
+        self.server = Server(db_url, self.opts.bind, port, d / "server.log", admin_token,
+                             d / "server.pid")
         self.server.wait_ready()
         self._install_hosts(d)
         self.driver = Driver(self.fleet, self.sim)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, Fleet
+from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, OLD_XEN_STORE, Fleet
 
 GUEST_ACTIONS = ("boot", "shutdown", "destroy", "reboot", "migrate", "save", "restore")
 HOST_ACTIONS = ("daemon_start", "daemon_restart", "offline", "online")
@@ -59,11 +59,13 @@ class Scenario:
         return actions
 
     def showcase(self) -> list[Action]:
-        """After the opening: one migration per driver that has two hosts (Xen first)."""
+        """After the opening: one migration per driver that has two hosts (Xen first), of a
+        guest on the old image store when there is one (the example policy rewrites it)."""
         out = []
         for driver in ("libxl", "qemu"):
-            movable = sorted(g for g in self.running
+            movable = sorted((OLD_XEN_STORE not in self.fleet.guest(g).xml, g) for g in self.running
                              if self.fleet.guest(g).driver == driver and self.fleet.peers(self.where[g]))
+            movable = [g for _, g in movable]
             if movable:
                 g = movable[0]
                 out.append(Action("migrate", self.where[g], g, self.fleet.peers(self.where[g])[0]))

@@ -93,7 +93,8 @@ class Server:
     """``uvicorn app.main:create_app`` on the demo's store, in its own session so that a Ctrl-C
     reaches only the demo, which stops the server last (after the forwarders drained)."""
 
-    def __init__(self, db_url: str, bind: str, port: int, log_path: Path, secret_key: str):
+    def __init__(self, db_url: str, bind: str, port: int, log_path: Path, secret_key: str,
+                 pid_path: Path | None = None):
         self.base = f"http://{bind}:{port}"
         env = repo_env(HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key)
         argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
@@ -102,6 +103,8 @@ class Server:
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
                                      preexec_fn=_die_with_parent)  # noqa: PLW1509 — prctl only
+        if pid_path is not None:
+            pid_path.write_text(f"{self.proc.pid}\n")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

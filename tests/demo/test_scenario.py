@@ -14,7 +14,7 @@ from app.demo.corpus import (
     load_templates,
     personalize,
 )
-from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, build_fleet, plan_hosts
+from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, OLD_XEN_STORE, build_fleet, plan_hosts
 from app.demo.scenario import Action, Scenario
 
 
@@ -245,6 +245,7 @@ def test_showcase_migrates_a_running_guest_to_a_peer(templates):
     (move,) = s.showcase()               # 3 hosts: two Xen, one KVM -> one libxl migration
     assert move.kind == "migrate" and fleet.host(move.host).driver == "libxl"
     assert move.guest in s.running and move.target in fleet.peers(move.host)
+    assert OLD_XEN_STORE in fleet.guest(move.guest).xml   # so the example policy rewrites it
 
 
 def test_outage_goes_offline_then_online_after_its_length(templates):
