@@ -1,8 +1,9 @@
 """The overview: what an operator must see first. One service, two renderings (page + JSON).
 
-Three database round trips: (1) outcome counts and policy denials of the window in one
-UNION ALL, (2) the latest aborts (served by the partial index ``ix_events_aborts``),
-(3) every host with its open seq gaps (hosts are few; health is computed in Python).
+Four small queries: (1) outcome counts and policy denials of the window in one UNION ALL,
+(2) the latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
+their open seq gaps through ``app.services.hosts.list_hosts``, so the overview and the hosts
+page use one definition of a host's health.
 """
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision, SeqGap
+from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision
+from app.schemas import iso
+from app.services.hosts import list_hosts
 from app.timeutil import utcnow
 from hookshim.event import OUTCOMES
 
 LATEST_ABORTS = 10
 TOP_DENIALS = 10
-
-
-def iso(t: datetime | None) -> str | None:
-    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _counts_and_denials(db: Session, since: datetime) -> tuple[dict, list[dict]]:
@@ -54,55 +53,13 @@ def _latest_aborts(db: Session) -> list[dict]:
              "started_at": iso(r[9])} for r in rows]
 
 
-def host_health(host: Host, open_gaps: int, now: datetime, stale_after_s: int,
-                lag_warn_s: int) -> tuple[str, list[str]]:
-    """(status, problems) of one host: revoked | never_seen | silent | unhealthy | lagging | healthy."""
-    if host.revoked_at is not None:
-        return "revoked", []
-    if host.last_seen_at is None and host.hb_at is None:
-        return "never_seen", ["never reported: install the shim and start its forwarder"]
-    problems = []
-    seen = max(t for t in (host.last_seen_at, host.hb_at) if t is not None)
-    silent_s = (now - seen).total_seconds()
-    if silent_s > stale_after_s:
-        problems.append(f"silent for {int(silent_s // 60)} min")
-    if open_gaps:
-        problems.append(f"{open_gaps} open seq gap(s)")
-    if host.chain_problems:
-        problems.append(f"{host.chain_problems} chain problem(s)")
-    if host.hb_parked:
-        problems.append(f"{host.hb_parked} parked event(s)")
-    if host.hb_last_error:
-        problems.append(f"forwarder error: {host.hb_last_error}")
-    lag = host.hb_oldest_unsent_age_s or 0
-    if lag > lag_warn_s:
-        problems.append(f"spool backlog {int(lag)} s old")
-    if silent_s > stale_after_s:
-        return "silent", problems
-    if open_gaps or host.chain_problems or host.hb_parked:
-        return "unhealthy", problems
-    return ("lagging" if problems else "healthy"), problems
-
-
-def _hosts(db: Session, now: datetime, stale_after_s: int, lag_warn_s: int) -> list[dict]:
-    gaps = (select(func.count()).where(SeqGap.host_id == Host.id, SeqGap.closed_at.is_(None))
-            .correlate(Host).scalar_subquery())
-    out = []
-    for host, open_gaps in db.execute(select(Host, gaps).order_by(Host.name)):
-        status, problems = host_health(host, open_gaps, now, stale_after_s, lag_warn_s)
-        out.append({"host": host.name, "status": status, "problems": problems,
-                    "last_seen_at": iso(host.last_seen_at), "open_gaps": open_gaps,
-                    "chain_problems": host.chain_problems or 0})
-    return out
-
-
 def overview(db: Session, settings, now: datetime | None = None, hours: int = 24) -> dict:
     """Counts by outcome and top denials over ``hours``, latest aborts, hosts needing care."""
     now = now or utcnow()
     since = now - timedelta(hours=hours)
     counts, denials = _counts_and_denials(db, since)
-    hosts = _hosts(db, now, settings.host_stale_after_s, settings.host_lag_warn_s)
-    needing_care = [h for h in hosts if h["status"] not in ("healthy", "revoked")]
+    hosts = list_hosts(db, settings)
+    needing_care = [h for h in hosts if h["health"] not in ("ok", "revoked")]
     return {
         "window": {"from": iso(since), "to": iso(now), "hours": hours},
         "counts": counts,
@@ -110,7 +67,50 @@ def overview(db: Session, settings, now: datetime | None = None, hours: int = 24
         "latest_aborts": _latest_aborts(db),
         "hosts_total": len(hosts),
         "hosts_needing_care": needing_care,
-        "seq_gaps": sum(h["open_gaps"] for h in hosts),
+        "seq_gaps": sum(len(h["open_gaps"]) for h in hosts),
+        "missing_events": sum(h["missing_events"] for h in hosts),
         "chain_problems": sum(h["chain_problems"] for h in hosts),
         "top_denials": denials,
     }
+
+
+GROUPINGS = ("reason", "host", "rule", "guest")
+GROUPS_SHOWN = 50
+
+
+def abort_groups(db: Session, filters, by: str = "reason") -> list[dict]:
+    """Aborted/killed/timed-out calls matching ``filters`` grouped by reason, host, rule or
+    guest, biggest group first (one query over the ``ix_events_aborts`` partial index)."""
+    from app.services.events import ABORTS_CLAUSE, base_query
+
+    sub = base_query(db, filters).where(ABORTS_CLAUSE).subquery()
+    if by == "rule":
+        key = PolicyDecision.rule_id
+        stmt = (select(key, func.count(), func.max(sub.c.started_at)).select_from(sub)
+                .join(PolicyDecision, PolicyDecision.event_id == sub.c.id)
+                .where(PolicyDecision.verdict == "deny"))
+    else:
+        key = {"reason": sub.c.reason, "host": sub.c.host, "guest": sub.c.object}[by]
+        stmt = select(key, func.count(), func.max(sub.c.started_at))
+    stmt = stmt.group_by(key).order_by(func.count().desc(), key).limit(GROUPS_SHOWN)
+    return [{"key": k, "count": n, "latest_at": iso(latest)} for k, n, latest in db.execute(stmt)]
+
+
+def policy_hits(db: Session, days: int = 7, now: datetime | None = None) -> dict:
+    """Per rule and mode: how often it denied / allowed / mutated / errored in ``days``."""
+    since = (now or utcnow()) - timedelta(days=days)
+    rows = db.execute(select(PolicyDecision.rule_id, PolicyDecision.mode, PolicyDecision.verdict,
+                             func.count(), func.max(PolicyDecision.at),
+                             func.max(PolicyDecision.bundle_version))
+                      .where(PolicyDecision.at >= since)
+                      .group_by(PolicyDecision.rule_id, PolicyDecision.mode, PolicyDecision.verdict))
+    rules: dict[str, dict] = {}
+    for rule_id, mode, verdict, n, last, version in rows:
+        r = rules.setdefault(rule_id, {"rule_id": rule_id, "modes": [], "hits": {}, "total": 0,
+                                       "last_hit_at": None, "bundle_version": version})
+        if mode not in r["modes"]:
+            r["modes"].append(mode)
+        r["hits"][verdict] = r["hits"].get(verdict, 0) + n
+        r["total"] += n
+        r["last_hit_at"] = max(filter(None, [r["last_hit_at"], iso(last)]))
+    return {"days": days, "rules": sorted(rules.values(), key=lambda r: (-r["total"], r["rule_id"]))}

@@ -1,14 +1,40 @@
-"""JSON twin of the overview page: GET /api/v1/overview (same service function)."""
-from fastapi import APIRouter
+"""JSON twins of the dashboard's own services (same functions as the pages):
+
+    GET /api/v1/overview        the overview page
+    GET /api/v1/aborts/groups   the groups table of the aborts page (same filters as /aborts)
+    GET /api/v1/policy-hits     the hits table of the policies page
+"""
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
 
 from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.services.overview import overview
+from app.schemas_query import EventFilters
+from app.services.overview import abort_groups, overview, policy_hits
 
 router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 
+class AbortGroupQuery(EventFilters):
+    by: Literal["reason", "host", "rule", "guest"] = "reason"
+
+
 @router.get("/overview")
-def get_overview(_user: CurrentUser, db: SessionDep, settings: SettingsDep, hours: int = 24) -> dict:
+def get_overview(_user: CurrentUser, db: SessionDep, settings: SettingsDep,
+                 hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict:
     """Last ``hours`` of hook calls: counts by outcome, latest aborts, hosts needing care,
     seq gaps, chain problems, most-hit policy denials."""
-    return overview(db, settings, hours=max(1, min(hours, 24 * 31)))
+    return overview(db, settings, hours=hours)
+
+
+@router.get("/aborts/groups")
+def get_abort_groups(_user: CurrentUser, db: SessionDep,
+                     q: Annotated[AbortGroupQuery, Query()]) -> dict:
+    filters = EventFilters(**q.model_dump(exclude={"by"}))
+    return {"by": q.by, "groups": abort_groups(db, filters, q.by)}
+
+
+@router.get("/policy-hits")
+def get_policy_hits(_user: CurrentUser, db: SessionDep,
+                    days: Annotated[int, Query(ge=1, le=366)] = 7) -> dict:
+    return policy_hits(db, days)

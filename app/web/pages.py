@@ -1,10 +1,11 @@
-"""Read-only pages. Each route: dependencies -> one service call -> render.
+"""Read-only pages: overview, hosts, policies. Each route: dependencies -> service -> render.
 
 The JSON twin of every page is the /api/v1 route over the same service function.
 """
 from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
+from app.services.hosts import list_hosts
 from app.services.overview import overview
 from app.web.auth import PageUser
 from app.web.render import render
@@ -15,3 +16,14 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 def overview_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
     return render(request, "overview.html", {"ov": overview(db, settings)})
+
+
+@router.get("/hosts")
+def hosts_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
+    return render(request, "hosts.html", {"hosts": list_hosts(db, settings)})
+
+
+@router.get("/policies")
+def policies_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
+    from app.web.policies_view import policies_context
+    return render(request, "policies.html", policies_context(request, db, settings))

@@ -1,9 +1,10 @@
-"""A guest's life as swimlanes: pure derivation from its events, no I/O.
+"""A guest's life as swimlanes: pure derivation from its boots, no I/O.
 
-``build_timeline(events, t0, t1)`` turns hook events (any order) into one lane per host with
-a *boot* bar per prepare→release (libvirt's lifecycle, see shared/docs/libvirt-hooks.md),
-migration arrows (the destination's ``migrate`` filter call, from the host the guest was
-running on) and marks for every aborted / killed / timed-out call. ``timeline_svg`` renders it.
+``timeline_from_boots(boots, t0, t1)`` turns the boots of ``app.services.guests`` (the data
+of /api/v1/guests/{uuid}/timeline) into one lane per host with a bar per boot
+(prepare→release, see shared/docs/libvirt-hooks.md) coloured by its worst outcome, migration
+arrows (source boot's host → destination) and marks for every aborted / killed / timed-out
+call. ``timeline_svg`` renders it.
 """
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from datetime import datetime, timezone
 # Worst first: a boot takes the colour of its worst call.
 SEVERITY = {"aborted": 5, "killed": 4, "timed_out": 3, "failed_ignored": 2, "ok": 1}
 BAD = ("aborted", "killed", "timed_out")
-# Ops that begin a boot on a host; release closes it (stopped alone leaves it until release).
-OPENING_OPS = ("prepare", "reconnect", "migrate")
 
 
 @dataclass
@@ -67,37 +66,40 @@ def worse(a: str, b: str) -> str:
 
 
 def build_timeline(events, t0, t1) -> Timeline:
-    """Derive lanes, boot bars, migrations and marks from ``events`` within [t0, t1]."""
+    """Events (any order) -> Timeline, through the server's boot grouping (one definition)."""
+    from app.services.guests import group_boots
+
+    ordered = sorted(events, key=lambda e: (parse_time(e["started_at"]), e.get("seq") or 0))
+    return timeline_from_boots(group_boots(ordered), t0, t1)
+
+
+def timeline_from_boots(boots: list[dict], t0, t1) -> Timeline:
+    """Boots as ``app.services.guests.group_boots`` returns them -> lanes, bars, arrows, marks."""
     tl = Timeline(t0=parse_time(t0), t1=parse_time(t1))
-    open_boots: dict[str, Bar] = {}
-    for ev in sorted(events, key=lambda e: (parse_time(e["started_at"]), e.get("seq") or 0)):
-        _apply(tl, open_boots, ev)
+    for boot in boots:
+        if boot["host"] not in tl.hosts:
+            tl.hosts.append(boot["host"])
+        tl.bars.append(_bar(boot))
+        tl.marks.extend(Mark(ev["host"], parse_time(ev["started_at"]), ev["outcome"],
+                             f"{ev['op']} {ev['outcome'].replace('_', ' ')}", ev.get("event_id"))
+                        for ev in boot["events"] if ev["outcome"] in BAD)
+        if boot["via"] == "migration":
+            tl.migrations.append(_migration(boots, boot))
     return tl
 
 
-def _apply(tl: Timeline, open_boots: dict[str, Bar], ev: dict) -> None:
-    host, op, outcome = ev["host"], ev.get("op"), ev.get("outcome") or "ok"
-    at = parse_time(ev["started_at"])
-    if host not in tl.hosts:
-        tl.hosts.append(host)
-    if op == "migrate":
-        source = next((h for h in reversed(list(open_boots)) if h != host), None)
-        tl.migrations.append(Migration(source, host, at, outcome, ev.get("event_id")))
-    if op in OPENING_OPS and host not in open_boots:
-        bar = Bar(host, at, None, "ok", ev.get("event_id"), label=f"{op} {ev.get('subop') or ''}")
-        open_boots[host] = bar
-        tl.bars.append(bar)
-    bar = open_boots.get(host)
-    if bar is not None:
-        bar.outcome = worse(bar.outcome, outcome)
-    if outcome in BAD:
-        tl.marks.append(Mark(host, at, outcome, f"{op} {outcome.replace('_', ' ')}",
-                             ev.get("event_id")))
-        if bar is not None and op in ("prepare", "migrate") and outcome == "aborted":
-            _close(open_boots, host, at)     # libxl: a refused prepare/migrate fires no release
-    if op == "release" and bar is not None:
-        _close(open_boots, host, at)
+def _bar(boot: dict) -> Bar:
+    outcome = "ok"
+    for ev in boot["events"]:
+        outcome = worse(outcome, ev["outcome"])
+    first = boot["events"][0] if boot["events"] else {}
+    end = boot["ended_at"]
+    return Bar(boot["host"], parse_time(boot["started_at"]), parse_time(end) if end else None,
+               outcome, first.get("event_id"), label=f"boot via {boot['via']}")
 
 
-def _close(open_boots: dict[str, Bar], host: str, at: datetime) -> None:
-    open_boots.pop(host).end = at
+def _migration(boots: list[dict], boot: dict) -> Migration:
+    src = boots[boot["migrated_from"]]["host"] if boot.get("migrated_from") is not None else None
+    mig = next((ev for ev in boot["events"] if ev["op"] == "migrate"), boot["events"][0])
+    return Migration(src, boot["host"], parse_time(mig["started_at"]), mig["outcome"],
+                     mig.get("event_id"))

@@ -1,0 +1,82 @@
+"""Guests (search) and one guest's timeline with its live event list.
+
+``/guests/{uuid}/rows?after=<started_at>&seen=<event_id>`` answers only the rows newer than
+the newest row the page shows ("rows after X"); the page polls it with htmx every 2 s.
+JSON twins: /api/v1/guests, /api/v1/guests/{uuid}/timeline.
+"""
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request
+
+from app.deps import SessionDep, SettingsDep
+from app.schemas import parse_time
+from app.schemas_query import EventFilters, GuestQuery, PageParams
+from app.services import events as events_service
+from app.services.guests import guest_timeline, list_guests
+from app.timeutil import utcnow
+from app.web.auth import PageUser
+from app.web.params import parse, qs, query_dict
+from app.web.render import is_htmx, render
+from app.web.timeline import timeline_from_boots
+from app.web.timeline_svg import timeline_svg
+
+router = APIRouter(include_in_schema=False)
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+          "30d": timedelta(days=30), "all": None}
+LIVE_ROWS_MAX = 200
+
+
+@router.get("/guests")
+def guests_page(request: Request, _user: PageUser, db: SessionDep):
+    p, error = parse(request, GuestQuery)
+    page = list_guests(db, p)
+    state = query_dict(request, ("q", "host", "state"))
+    more = f"/guests?{qs(state, cursor=page['next_cursor'])}" if page["next_cursor"] else None
+    ctx = {"page": page, "p": p, "error": error, "more_url": more}
+    if is_htmx(request) and request.headers.get("HX-Target") in ("guest-rows", "guest-more"):
+        return render(request, "_guest_rows.html", ctx)
+    return render(request, "guests.html", ctx)
+
+
+def _window(request: Request, events: list[dict]) -> tuple[str, datetime, datetime]:
+    key = request.query_params.get("range", "all")
+    key = key if key in RANGES else "all"
+    t1 = utcnow()
+    if RANGES[key] is not None:
+        return key, t1 - RANGES[key], t1
+    first = parse_time(events[0]["started_at"]) if events else t1 - timedelta(hours=1)
+    return key, min(first, t1 - timedelta(minutes=5)), t1
+
+
+@router.get("/guests/{domain_uuid}")
+def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
+               settings: SettingsDep):
+    data = guest_timeline(db, domain_uuid, settings.timeline_max_events)
+    if data is None:
+        return render(request, "error.html", {"status": 404, "title": "No such guest",
+                      "message": "No hook call has recorded a guest with this UUID."}, status=404)
+    events = [ev for boot in data["boots"] for ev in boot["events"]]
+    key, t0, t1 = _window(request, events)
+    shown = [ev for ev in events if parse_time(ev["started_at"]) >= t0]
+    shown.reverse()                       # newest first under the picture
+    tl = timeline_from_boots(data["boots"], t0, t1)
+    return render(request, "guest.html", {
+        "data": data, "guest": data["guest"], "svg": timeline_svg(tl), "events": shown,
+        "range": key, "ranges": list(RANGES), "newest": shown[0] if shown else None})
+
+
+@router.get("/guests/{domain_uuid}/rows")
+def guest_rows_after(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
+                     after: str | None = None, seen: str | None = None):
+    """Events of this guest newer than ``after`` (excluding ``seen``, the newest shown)."""
+    try:
+        since = parse_time(after) if after else None
+    except ValueError:
+        since = None
+    f = EventFilters(guest=[domain_uuid], since=since)
+    rows = events_service.list_events(db, f, PageParams(order="asc", limit=LIVE_ROWS_MAX))["items"]
+    rows = [r for r in rows if r["event_id"] != seen]
+    rows.reverse()
+    newest = rows[0] if rows else {"started_at": after, "event_id": seen}
+    return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "events": rows,
+                                                "newest": newest})

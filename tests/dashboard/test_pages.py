@@ -1,0 +1,163 @@
+"""Every page renders from real ingested data, escapes host-supplied text, and its JSON twin
+serves the same service data. Runs on SQLite and PostgreSQL (the app fixture)."""
+import pytest
+
+from app.services.overview import overview
+from tests.dashboard.seeding import DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later
+
+
+@pytest.fixture
+def seeded(seed):
+    events = fleet()
+    seed(events)
+    return events
+
+
+def test_overview_shows_counts_latest_abort_and_denial(viewer_client, seeded):
+    html = viewer_client.get("/").text
+    assert "policy: PCI passthrough is not allowed in prod" in html
+    assert "no-pci-passthrough-prod" in html
+    assert 'href="/guests/' + DB_UUID + '"' in html
+
+
+def test_overview_json_twin_is_the_service_data(viewer_client, seeded, app):
+    data = viewer_client.get("/api/v1/overview").json()
+    with app.state.db.session() as s:
+        direct = overview(s, app.state.settings)
+    assert data["counts"] == direct["counts"] == {"ok": 6, "aborted": 1, "killed": 0,
+                                                  "failed_ignored": 0, "timed_out": 0}
+    assert data["top_denials"] == [{"rule_id": "no-pci-passthrough-prod", "denials": 1}]
+    assert [a["object"] for a in data["latest_aborts"]] == ["db-02"]
+
+
+def test_empty_overview_says_what_to_do(viewer_client):
+    html = viewer_client.get("/").text
+    assert "No hosts yet." in html and "hookaudit hosts add" in html
+
+
+def test_pages_answer_with_vary_hx_request(viewer_client, seeded):
+    for url in ("/", "/events", "/aborts", "/guests", f"/guests/{WEB_UUID}", "/hosts", "/policies"):
+        r = viewer_client.get(url)
+        assert r.status_code == 200, url
+        assert r.headers["vary"] == "HX-Request", url
+
+
+def test_guests_search_finds_by_name(viewer_client, seeded):
+    html = viewer_client.get("/guests?q=web").text
+    assert "web-01" in html and "db-02" not in html
+
+
+def test_guests_search_htmx_answers_only_rows(viewer_client, seeded):
+    r = viewer_client.get("/guests?q=web", headers={"HX-Request": "true", "HX-Target": "guest-rows"})
+    assert "web-01" in r.text and "<html" not in r.text
+
+
+def test_hostile_guest_name_is_escaped_everywhere(viewer_client, seeded):
+    for url in ("/guests", f"/guests/{EVIL_UUID}", "/events"):
+        html = viewer_client.get(url).text
+        assert EVIL_NAME not in html, url
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html, url
+
+
+def test_guest_timeline_has_svg_lane_and_events(viewer_client, seeded):
+    html = viewer_client.get(f"/guests/{WEB_UUID}").text
+    assert '<svg class="timeline"' in html and ">host-a</text>" in html
+    assert html.count('<tr id="ev-') == 3 and 'id="live-tail"' in html
+
+
+def test_guest_timeline_range_picker(viewer_client, seeded):
+    assert viewer_client.get(f"/guests/{WEB_UUID}?range=1h").status_code == 200
+    assert viewer_client.get(f"/guests/{WEB_UUID}?range=bogus").status_code == 200
+
+
+def test_unknown_guest_is_404_page(viewer_client):
+    r = viewer_client.get("/guests/00000000-0000-4000-8000-000000000000")
+    assert r.status_code == 404 and "No such guest" in r.text
+
+
+def test_live_rows_after_x_returns_only_newer_events(viewer_client, seeded, seed):
+    newest = seeded[2]                           # web-01's started
+    url = f"/guests/{WEB_UUID}/rows?after={newest['started_at']}&seen={newest['event_id']}"
+    assert '<tr id="ev-' not in viewer_client.get(url).text
+    new = later("host-a", seeded, [{"op": "stopped", "subop": "end", "object": "web-01",
+                                    "domain_uuid": WEB_UUID}])
+    seed(new)
+    html = viewer_client.get(url).text
+    assert f'id="ev-{new[0]["event_id"]}"' in html and html.count('<tr id="ev-') == 1
+    assert f"seen={new[0]['event_id']}" in html        # the tail moved on
+
+
+def test_event_page_explains_and_escapes(viewer_client, seeded):
+    refused = seeded[3]
+    html = viewer_client.get(f"/events/{refused['event_id']}").text
+    assert "start refused: libvirt aborted the guest start" in html
+    assert "no-pci-passthrough-prod" in html and "b-2026-11-25.1" in html
+    assert "<script>alert" not in html and "&lt;/script&gt;&lt;script&gt;alert" in html
+    assert '<mark class="redacted"' in html
+    assert "/etc/libvirt/hooks/libxl db-02 prepare begin -" in html
+
+
+def test_unknown_event_is_404_page(viewer_client):
+    r = viewer_client.get("/events/01900000-0000-7000-8000-000000000000")
+    assert r.status_code == 404 and "No such event" in r.text
+
+
+def test_events_filters_make_permalinks_and_export_links(viewer_client, seeded):
+    html = viewer_client.get("/events?outcome=aborted&host=host-a").text
+    assert "db-02" in html and "web-01" not in html
+    assert "/api/v1/events?host=host-a&amp;outcome=aborted&amp;format=csv" in html
+
+
+def test_events_more_rows_are_keyset_paged(viewer_client, seeded):
+    html = viewer_client.get("/events?limit=2").text
+    assert html.count('<tr id="ev-') == 2 and 'id="rows-more"' in html
+    more = viewer_client.get("/events/rows?limit=2&cursor=" + html.split("cursor=")[1].split("&")[0].split('"')[0])
+    assert more.text.count('<tr id="ev-') == 2 and "<html" not in more.text
+
+
+def test_bad_filter_is_explained_not_500(viewer_client, seeded):
+    r = viewer_client.get("/events?outcome=exploded")
+    assert r.status_code == 200 and "were not understood" in r.text
+
+
+def test_aborts_grouped_by_reason_and_rule(viewer_client, seeded):
+    html = viewer_client.get("/aborts").text
+    assert "policy: PCI passthrough is not allowed in prod" in html and "web-01" not in html
+    by_rule = viewer_client.get("/aborts?by=rule").text
+    assert "no-pci-passthrough-prod" in by_rule
+
+
+def test_abort_groups_json_twin(viewer_client, seeded):
+    data = viewer_client.get("/api/v1/aborts/groups?by=host").json()
+    assert data == {"by": "host", "groups": [{"key": "host-a", "count": 1,
+                                              "latest_at": seeded[3]["started_at"]}]}
+
+
+def test_aborts_filter_by_host_excludes_others(viewer_client, seeded):
+    html = viewer_client.get("/aborts?host=host-b").text
+    assert "db-02" not in html and "No hook calls match these filters." in html
+
+
+def test_hosts_page_shows_health(viewer_client, seeded):
+    html = viewer_client.get("/hosts").text
+    assert 'href="/events?host=host-a"' in html and "none" in html      # no seq gaps
+
+
+def test_policies_page_counts_hits(viewer_client, seeded):
+    html = viewer_client.get("/policies").text
+    assert "no-pci-passthrough-prod" in html
+    hits = viewer_client.get("/api/v1/policy-hits").json()
+    assert hits["rules"][0]["hits"] == {"deny": 1}
+
+
+def test_policies_test_against_unknown_event(viewer_client):
+    html = viewer_client.get("/policies?test_event=nope").text
+    assert "No event has this id." in html
+
+
+def test_static_htmx_is_the_pinned_copy(anon):
+    import hashlib
+    from pathlib import Path
+    record = (Path(__file__).resolve().parents[2] / "app/static/htmx.sha256").read_text().split()
+    body = anon.get("/static/htmx.min.js").content
+    assert hashlib.sha256(body).hexdigest() == record[2]
