@@ -3,6 +3,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+import app.main  # noqa: F401  (every module's tables are in Base.metadata)
 from app.migrate import upgrade
 from app.models import Base
 
