@@ -27,6 +27,7 @@ from app.models import ABORT_OUTCOMES, Base, BigId, Event, Host, XmlBlob
 from hookshim.event import GENESIS_HASH, chain_hash
 
 log = logging.getLogger("hookaudit.retention")
+MAX_PROBLEMS = 50  # per host in a run record; the count is exact
 
 # Blob collection asks "is this digest still referenced?" after each pruned batch.
 Index("ix_events_xml_blob", Event.xml_blob)
@@ -72,7 +73,13 @@ class HostResult:
     deleted: int = 0
     kept_aborts: int = 0
     xml_deleted: int = 0
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)   # the first MAX_PROBLEMS, as text
+    problem_count: int = 0
+
+    def problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
 
 
 def _naive_utc(dt: datetime) -> datetime:
@@ -208,7 +215,7 @@ def _prune_batch(db, host: Host, pos: list, cut: int, plan: Plan, res: HostResul
         for row in rows:
             problem = _link_problem(row, *pos)
             if problem:
-                res.problems.append(problem)
+                res.problem(problem)
                 if not plan.force:
                     stop = True
                     break
@@ -243,7 +250,7 @@ def prune_host(db, host: Host, plan: Plan) -> HostResult:
     with db.session() as s:
         seq, hash_, problems = chain_start(s, host, plan.secret)
         cut = _cut_seq(s, host.id, plan.cutoff)
-    res = HostResult(from_seq=seq + 1, to_seq=seq, problems=problems)
+    res = HostResult(from_seq=seq + 1, to_seq=seq, problems=problems, problem_count=len(problems))
     if problems and not plan.force:
         return res  # a checkpoint that does not verify: touch nothing, report it
     pos = [seq, hash_]
@@ -294,7 +301,7 @@ def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
         run.error = error
         run.events_deleted = sum(r["deleted"] for r in results.values())
         run.xml_deleted = sum(r["xml_deleted"] for r in results.values())
-        run.chain_problems = sum(len(r["problems"]) for r in results.values())
+        run.chain_problems = sum(r["problem_count"] for r in results.values())
         run.hosts = touched
 
 

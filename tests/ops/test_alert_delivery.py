@@ -68,3 +68,22 @@ def test_two_app_processes_send_a_shared_burst_once(settings, host_a, receiver):
         receiver.wait_for(1)
         time.sleep(1.5)
     assert len(receiver.delivered) == 1
+
+
+def test_a_silent_host_is_reported_once(db_url, host_a, receiver, app):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import update
+
+    from app.models import Host
+
+    with app.state.db.session(write=True) as s:   # last heard of 20 minutes ago
+        s.execute(update(Host).values(last_seen_at=datetime.utcnow() - timedelta(minutes=20)))
+    settings = Settings(database_url=db_url, webhook_urls=receiver.url,
+                        **dict(FAST, alert_silent_after_s=4))  # checks every second
+    receiver.script.clear()
+    with TestClient(create_app(settings)):
+        [alert] = receiver.wait_for(1)
+        time.sleep(2.5)   # further checks run; the same silence is not reported again
+    assert len(receiver.delivered) == 1
+    assert (alert["kind"], alert["host"]) == ("host_silent", "host-a")
