@@ -1,8 +1,9 @@
 """A stricter YAML loader for policy files.
 
 PyYAML's SafeLoader follows YAML 1.1, which has two traps for policy authors: a duplicated key
-silently wins (a second ``mode:`` line quietly changes a rule), and ``22:00`` is read as the
-base-60 integer 1320. This loader refuses duplicate keys and keeps times of day as strings.
+silently wins (a second ``mode:`` line quietly changes a rule), ``22:00`` is read as the
+base-60 integer 1320, and ``message: no`` or ``value: off`` become booleans. This loader refuses
+duplicate keys, keeps times of day as strings and knows only true/false as booleans.
 """
 import re
 
@@ -17,10 +18,13 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+_REPLACED = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
 # Same int/float resolvers as YAML 1.1 minus the base-60 forms ("22:00" stays a string).
 _Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    k: [(tag, rx) for tag, rx in v if tag not in _REPLACED]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int",
     re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),

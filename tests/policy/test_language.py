@@ -76,6 +76,15 @@ def test_times_of_day_stay_strings_in_yaml():
     assert findings == [] and rules[0].deny_if.time.from_ == "22:00"
 
 
+def test_yes_no_on_off_stay_strings_in_yaml():
+    # plain YAML 1.1 reads `message: no` as false
+    rules, findings = load_text("- {id: r, match: {op: [prepare]}, mode: enforce, "
+                                "deny_if: {equals: {path: ./x, value: [on, off, yes]}}, message: no}",
+                                "t.yaml")
+    assert findings == [] and rules[0].message == "no"
+    assert rules[0].deny_if.equals.value == ["on", "off", "yes"]
+
+
 def test_duplicate_rule_ids_across_files_are_refused(tmp_path):
     (tmp_path / "a.yaml").write_text(OK % "{exists: ./x}")
     (tmp_path / "b.yml").write_text(OK % "{exists: ./y}")
