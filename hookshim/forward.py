@@ -349,7 +349,7 @@ class Forwarder:
                 self._due[name] = now + intervals[name]
                 try:
                     getattr(self, name)()
-                except Exception as exc:  # noqa: BLE001 — logged; the drain goes on
+                except Exception as exc:
                     log.warning("%s failed: %s", name, exc)
 
     def heartbeat(self):
@@ -494,7 +494,7 @@ class ForwarderThread(threading.Thread):
     def run(self):
         try:
             self.forwarder.run()
-        except Exception:  # noqa: BLE001 — a thread has nobody to raise to
+        except Exception:
             log.exception("forwarder thread stopped")
 
     def stop(self, timeout=None):

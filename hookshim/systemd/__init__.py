@@ -31,7 +31,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=simple
 Environment=PYTHONPATH={pythonpath}
-ExecStart={python} -m hookshim.cli forward --config {config}
+ExecStart={python} -m hookshim forward --config {config}
 Restart=always
 RestartSec=5
 TimeoutStopSec=90

@@ -5,11 +5,10 @@ import os
 import pytest
 
 from hookshim.forward import BundlePuller, write_atomic
+from hookshim.policy import FORMAT
 from hookshim.spool import Spool
 from hookshim.transport import Transport
 from tests.forwarder.scripted import ScriptedServer, error, reply
-
-from hookshim.policy import FORMAT
 
 GOOD = {"format": FORMAT, "version": "v1", "rules": [], "by_op": {}}
 

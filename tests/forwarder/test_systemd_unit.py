@@ -16,7 +16,7 @@ def unit_for(tmp_path):
 def test_unit_runs_forward_with_the_config_and_restarts_always(tmp_path):
     conf, unit, _ = unit_for(tmp_path)
     lines = unit.splitlines()
-    assert "ExecStart=/usr/bin/python3 -m hookshim.cli forward --config %s" % conf in lines
+    assert "ExecStart=/usr/bin/python3 -m hookshim forward --config %s" % conf in lines
     assert "Restart=always" in lines and "RestartSec=5" in lines
     assert "StartLimitIntervalSec=0" in lines
 
