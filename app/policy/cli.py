@@ -59,14 +59,24 @@ def add_parser(subparsers) -> None:
     for name, helptext in (("lint", "validate the policies and check the guard rails"),
                            ("test", "run DIR/tests/*.yaml against the compiled policies")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("dir", type=Path)
+        p.add_argument("dir", type=Path, nargs="?", help=DIR_HELP)
     p = sub.add_parser("compile", help="write the compiled bundle JSON")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", type=Path, nargs="?", help=DIR_HELP)
     p.add_argument("-o", "--output", required=True)
     policy.set_defaults(func=run)
 
 
+DIR_HELP = "policy directory (default: HOOKAUDIT_POLICY_DIR)"
+
+
 def run(args) -> int:
+    if args.dir is None:
+        from app.config import Settings
+
+        if not Settings().policy_dir:
+            print("hookaudit policy: give DIR or set HOOKAUDIT_POLICY_DIR", file=sys.stderr)
+            return 2
+        args.dir = Path(Settings().policy_dir)
     if args.policy_command == "lint":
         return lint_command(args.dir)
     if args.policy_command == "test":

@@ -131,7 +131,15 @@ def test_lint_refuses_a_reconnect_deny_without_opt_in(tmp_path):
     (tmp_path / "p.yaml").write_text(
         "- id: kill-on-reconnect\n  match: {op: [reconnect]}\n  mode: enforce\n"
         "  deny_if: {exists: ./devices/hostdev}\n  message: no\n")
-    p = subprocess.run([sys.executable, "-m", "app.policy.cli", "policy", "lint", str(tmp_path)],
+    p = subprocess.run([sys.executable, "-m", "app.cli", "policy", "lint", str(tmp_path)],
                        capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 1
     assert "p.yaml [kill-on-reconnect]: error: enforce deny matches reconnect" in p.stdout
+
+
+def test_policy_test_command_passes_on_the_example_set():
+    p = subprocess.run([sys.executable, "-m", "app.cli", "policy", "test"], capture_output=True,
+                       text=True, cwd=REPO, env={"HOOKAUDIT_POLICY_DIR": str(REPO / "policies"),
+                                                 "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert " 0 failed" in p.stdout
