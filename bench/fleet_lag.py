@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.demo.lag import LagProbe  # noqa: E402
-from app.demo.runner import Demo, Options  # noqa: E402
+from app.demo.lag import LagProbe
+from app.demo.runner import Demo, Options
 
 
 def measure(hosts: int, guests: int, rate: float, duration: float, workers: int) -> dict:
