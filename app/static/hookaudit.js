@@ -1,6 +1,7 @@
 // Progressive enhancement only: every page works without this file.
 // 1. <time datetime="...Z"> shows UTC; hovering shows the viewer's local time.
-// 2. htmx requests carry the CSRF token from <meta name="csrf-token"> (forms carry it already).
+// 2. htmx requests carry the CSRF token from <meta name="csrf-token"> (forms carry it already),
+//    and GET filters drop empty fields so the pushed URL is a clean permalink.
 (function () {
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
@@ -13,5 +14,12 @@
   document.addEventListener("htmx:configRequest", function (e) {
     var meta = document.querySelector('meta[name="csrf-token"]');
     if (meta) e.detail.headers["X-CSRF-Token"] = meta.content;
+    // Empty filter fields mean "no filter": keep them out of the pushed permalink.
+    var fd = e.detail.formData;
+    if (e.detail.verb === "get" && fd) {
+      var empty = [];
+      fd.forEach(function (v, k) { if (v === "") empty.push(k); });
+      empty.forEach(function (k) { fd.delete(k); });
+    }
   });
 })();

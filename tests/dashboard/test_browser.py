@@ -1,0 +1,246 @@
+"""The dashboard in Debian's Chromium (Playwright), against the real app under uvicorn.
+
+One server per module: a fresh SQLite file, users and a host created through the service
+layer, events seeded through the real ingest API over HTTP. Screenshots of the main pages go
+to docs/screenshots/ (HOOKAUDIT_SCREENSHOTS=0 turns that off).
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, skip_or_fail
+from tests.dashboard.seeding import DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "correct horse battery"
+SHOTS = REPO / "docs" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare_db(url: str) -> str:
+    """Schema, an admin, a viewer and host-a; returns host-a's token."""
+    from app.db import Database
+    from app.models import Base
+    from app.services import accounts
+
+    db = Database(url)
+    Base.metadata.create_all(db.engine)
+    with db.session(write=True) as s:
+        accounts.add_user(s, "ada", "admin", PASSWORD)
+        accounts.add_user(s, "vic", "viewer", PASSWORD)
+        token = accounts.add_host(s, "host-a")
+    db.dispose()
+    return token
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail(f"{CHROMIUM} not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("playwright (python) is not installed")
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'hookaudit.db'}"
+    token = _prepare_db(url)
+    port = _free_port()
+    env = {**os.environ, "HOOKAUDIT_DATABASE_URL": url, "HOOKAUDIT_SECRET_KEY": "browser-test-" + "k" * 32,
+           "HOOKAUDIT_SESSION_COOKIE_SECURE": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                            cwd=REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, proc)
+        events = fleet()
+        _ingest(base, token, events)
+        yield {"base": base, "token": token, "events": events}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait_up(base: str, proc) -> None:
+    for _ in range(100):
+        if proc.poll() is not None:
+            pytest.fail("uvicorn exited early")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("uvicorn did not come up")
+
+
+def _ingest(base: str, token: str, events: list[dict]) -> None:
+    r = httpx.post(base + "/api/v1/ingest", json={"events": events},
+                   headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(base_url=server["base"], viewport={"width": 1366, "height": 900},
+                              accept_downloads=True)
+    pg = ctx.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    ctx.close()
+
+
+def log_in(page, user: str = "vic"):
+    page.goto("/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def shot(page, name: str) -> None:
+    if os.environ.get("HOOKAUDIT_SCREENSHOTS", "1") != "0":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_login_shows_the_overview(page):
+    log_in(page)
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator("text=policy: PCI passthrough is not allowed in prod").count() == 1
+    shot(page, "overview")
+
+
+def test_wrong_password_stays_on_login(page):
+    page.goto("/login")
+    page.fill("input[name=username]", "vic")
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "Wrong user name or password."
+
+
+def test_overview_to_guest_to_event(page):
+    log_in(page)
+    page.click(f'a[href="/guests/{DB_UUID}"]')
+    page.wait_for_url(f"**/guests/{DB_UUID}")
+    assert page.locator("svg.timeline .tl-mark.o-aborted").count() == 1
+    shot(page, "guest-timeline")
+    page.locator("#guest-events a[href^='/events/']").first.click()
+    page.wait_for_url("**/events/*")
+    assert "start refused: libvirt aborted the guest start" in page.locator(".explain").inner_text()
+    shot(page, "event")
+
+
+def test_filter_the_aborts(page):
+    log_in(page)
+    page.goto("/aborts")
+    assert page.locator("#event-rows tr[id^=ev-]").count() == 1
+    shot(page, "aborts")
+    page.fill("input[name=host]", "host-b")
+    page.press("input[name=host]", "Enter")
+    page.wait_for_selector("text=No hook calls match these filters.")
+    assert page.url.endswith("/aborts?by=reason&host=host-b")      # the permalink
+    assert page.locator("#event-rows tr[id^=ev-]").count() == 0
+
+
+def test_new_event_appears_on_the_open_timeline_without_reload(page, server):
+    log_in(page)
+    page.goto(f"/guests/{WEB_UUID}")
+    before = page.locator("#guest-events tr[id^=ev-]").count()
+    page.evaluate("window.__marker = 'same page'")
+    new = later("host-a", server["events"], [{"op": "stopped", "subop": "end", "object": "web-01",
+                                               "domain_uuid": WEB_UUID}])
+    _ingest(server["base"], server["token"], new)
+    server["events"].extend(new)
+    page.wait_for_selector(f"#ev-{new[0]['event_id']}", timeout=10000)
+    assert page.locator("#guest-events tr[id^=ev-]").count() == before + 1
+    assert page.evaluate("window.__marker") == "same page"      # no reload happened
+
+
+def test_csv_export_downloads(page):
+    log_in(page)
+    page.goto("/events")
+    shot(page, "events")
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    path = info.value.path()
+    text = Path(path).read_text()
+    assert text.splitlines()[0].startswith("event_id") and "db-02" in text
+
+
+def test_hostile_names_and_xml_render_as_text(page, server):
+    log_in(page)
+    page.goto(f"/guests/{EVIL_UUID}")
+    assert EVIL_NAME in page.locator("h1").inner_text()
+    assert page.locator("main img").count() == 0
+    refused = server["events"][3]
+    page.goto(f"/events/{refused['event_id']}")
+    assert "</script><script>alert('xml')</script>" in page.locator("#xml").inner_text()
+    page.goto("/guests")
+    page.wait_for_timeout(300)
+    assert page.dialogs == []
+
+
+def test_viewer_cannot_reach_admin_actions(page):
+    log_in(page, "vic")
+    assert page.locator('a[href="/admin/hosts"]').count() == 0
+    page.goto("/admin/hosts")
+    assert "admin role" in page.locator("[role=alert]").inner_text()
+    assert page.locator("input[name=name]").count() == 0
+
+
+def test_admin_adds_a_host_and_sees_its_token_once(page):
+    log_in(page, "ada")
+    page.goto("/admin/hosts")
+    page.fill("input[name=name]", "dom0-new")
+    page.click("text=Add host and show its token")
+    assert page.locator("#new-token").inner_text().startswith("hah_")
+    shot(page, "admin-hosts")
+    page.goto("/admin/hosts")
+    assert page.locator("#new-token").count() == 0
+
+
+def test_csrf_less_post_is_refused(page):
+    log_in(page, "ada")
+    status = page.evaluate("""async () => {
+        const r = await fetch('/admin/hosts', {method: 'POST',
+            headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'name=forged'});
+        return r.status; }""")
+    assert status == 403
+    page.goto("/admin/hosts")
+    assert page.locator("text=forged").count() == 0
+
+
+def test_hosts_and_guests_pages(page):
+    log_in(page)
+    page.goto("/hosts")
+    assert page.locator("#hosts >> text=host-a").count() == 1
+    shot(page, "hosts")
+    page.goto("/guests")
+    page.fill("input[name=q]", "web")
+    page.wait_for_function("document.querySelectorAll('#guest-rows tr').length === 1")
+    assert "web-01" in page.locator("#guest-rows").inner_text()
+    shot(page, "guests")
