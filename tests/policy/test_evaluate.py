@@ -188,3 +188,16 @@ def _repo():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[2]
+
+
+def test_input_xml_is_parsed_once_for_many_rules(monkeypatch):
+    import hookshim.policy_xml as px
+
+    calls = []
+    real = px.parse
+    monkeypatch.setattr(px, "parse", lambda text: calls.append(1) or real(text))
+    rules = "\n".join(f"- {{id: r{i}, match: {{op: [prepare]}}, mode: dryrun, exempt: {{marker: true}}, "
+                      f"deny_if: {{count: {{path: ./devices/disk, gt: {i}}}}}, message: m}}"
+                      for i in range(12))
+    v = run(rules, HOSTDEV)
+    assert len(v.decisions) == 12 and len(calls) == 1
