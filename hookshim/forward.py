@@ -172,7 +172,7 @@ class Forwarder:
         self.refused_backoff = refused_backoff
         self.stopping = threading.Event()
         self.spool = None
-        self.bundle = None
+        self.bundles = None
         self._due = {"heartbeat": 0.0, "bundle": 0.0, "prune": 0.0}
         self._failing = None  # the last_error this forwarder wrote, cleared on success
         self.delivered = 0
@@ -192,7 +192,7 @@ class Forwarder:
                                max_bytes=self.config.spool_max_bytes)
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
-            self.bundle = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+            self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
         return self
 
     def close(self):
@@ -341,14 +341,16 @@ class Forwarder:
 
     def housekeeping(self, force=False, names=("heartbeat", "bundle", "prune")):
         """Run the periodic jobs that are due. Their failures never stop delivery."""
-        intervals = {"heartbeat": self.config.heartbeat_interval,
-                     "bundle": self.config.bundle_interval, "prune": PRUNE_INTERVAL_S}
+        jobs = {"heartbeat": (self.heartbeat, self.config.heartbeat_interval),
+                "bundle": (self.pull_bundle, self.config.bundle_interval),
+                "prune": (self.prune, PRUNE_INTERVAL_S)}
         now = time.monotonic()
         for name in names:
+            job, interval = jobs[name]
             if force or now >= self._due[name]:
-                self._due[name] = now + intervals[name]
+                self._due[name] = now + interval
                 try:
-                    getattr(self, name)()
+                    job()
                 except Exception as exc:
                     log.warning("%s failed: %s", name, exc)
 
@@ -361,6 +363,10 @@ class Forwarder:
             "parked": st["parked"], "last_seq": st["last_seq"], "last_error": st["last_error"]})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))
+
+    def pull_bundle(self):
+        """Fetch the policy bundle if it changed (errors keep the last good one)."""
+        return self.bundles.pull()
 
     def prune(self):
         """Delete sent rows past retention / beyond the row cap; never an unsent one."""

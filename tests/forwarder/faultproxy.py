@@ -10,6 +10,7 @@ RELAY = "relay"            # pass everything through
 BLACKHOLE = "blackhole"    # accept the connection, read nothing, answer nothing
 ERROR_500 = "error500"     # answer every request with HTTP 500
 HOLD = "hold"              # forward ingest requests, keep their response until release()
+CORRUPT_BUNDLE = "corrupt"  # the policy bundle download arrives damaged (200, cut-off JSON)
 
 
 class FaultProxy:
@@ -17,6 +18,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.mode = mode
         self.seen = []                       # (mode, method, path) of every request
+        self.answers = []                    # (path, status) of every answer sent
         self.in_flight = threading.Event()   # HOLD: a request reached the server
         self._release = threading.Event()
         self._stop = threading.Event()
@@ -41,6 +43,9 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 mode = proxy.mode
                 proxy.seen.append((mode, self.command, self.path))
+                if mode == CORRUPT_BUNDLE and self.path.endswith("/policy-bundle"):
+                    return self._answer(200, [("Content-Type", "application/json")],
+                                        b'{"format": 1, "version": "x", "rules": [{"id"')
                 if mode == ERROR_500:
                     return self._answer(500, [("Content-Type", "application/json")],
                                         b'{"error": {"code": "internal", "message": "injected"}}')
@@ -54,6 +59,7 @@ class FaultProxy:
                     pass  # the client is gone (killed, or gave up): that is the point
 
             def _answer(self, status, headers, data):
+                proxy.answers.append((self.path, status))
                 self.send_response(status)
                 for k, v in headers:
                     if k.lower() not in ("content-length", "connection", "transfer-encoding",

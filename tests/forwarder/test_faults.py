@@ -16,11 +16,11 @@ pytestmark = pytest.mark.slow
 
 
 class Stack:
-    def __init__(self, tmp_path, db_url, via_proxy=False, **host_settings):
+    def __init__(self, tmp_path, db_url, via_proxy=False, app_env=None, **host_settings):
         self.db = ServerDb(db_url)
         self.db.create_schema()
         self.token = self.db.add_host("dom0-a")
-        self.app = AppServer(db_url, tmp_path).start()
+        self.app = AppServer(db_url, tmp_path, env=app_env).start()
         self.proxy = FaultProxy(self.app.port) if via_proxy else None
         url = self.proxy.url if via_proxy else self.app.url
         self.host = Host(tmp_path / "host", "dom0-a", url, self.token, **host_settings)

@@ -216,6 +216,14 @@ def test_once_drains_the_spool_and_exits_0(tmp_path):
         assert [len(r.json()["events"]) for r in server.posts()] == [3, 3, 1]
 
 
+def test_once_also_heartbeats_and_pulls_the_bundle(tmp_path):
+    with ScriptedServer() as server:
+        fwd, _ = forwarder(tmp_path, server, 1)
+        fwd.run(once=True)
+        paths = {(r.method, r.path) for r in server.requests}
+        assert {("POST", "/api/v1/heartbeat"), ("GET", "/api/v1/policy-bundle")} <= paths
+
+
 def test_once_exits_1_when_events_are_left(tmp_path):
     with ScriptedServer(lambda req: error(503, "down", "x")) as server:
         fwd, _ = forwarder(tmp_path, server, 2)
