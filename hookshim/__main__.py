@@ -1,0 +1,6 @@
+"""``python3 -m hookshim ...``: the hookshim command line."""
+import sys
+
+from hookshim.cli import main
+
+sys.exit(main())

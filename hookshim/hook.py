@@ -1,0 +1,296 @@
+"""The hook call: what libvirtd runs as ``<hooks_dir>/<driver>`` (through the launcher).
+
+    argv + stdin ──▶ policy (local bundle) ──▶ adopted scripts (libvirt semantics)
+                 ──▶ answer (exit code, one-line reason on stderr, filter XML on stdout)
+                 ──▶ one spool row, committed ──▶ exit
+
+Never a traceback to libvirtd: any internal error is logged to syslog, recorded when
+possible and answered per ``on_internal_error``. Imports are lazy: a call that has no
+policy bundle and no adopted scripts loads only os/sys/time, sqlite and this package.
+"""
+
+import os
+import sys
+import time
+
+from hookshim import outcome
+
+_EXPECTED_ARGS = 4   # object op subop extra
+
+
+class Answer:
+    """What libvirtd gets: exit code, one-line reason on stderr, stdout bytes (filters)."""
+
+    __slots__ = ("code", "reason", "stdout", "timed_out")
+
+    def __init__(self, code=0, reason=None, stdout=b"", timed_out=False):
+        self.code, self.reason, self.stdout, self.timed_out = code, reason, stdout, timed_out
+
+
+class Call:
+    """One hook invocation: argv, stdin, timing, and what happened so far."""
+
+    def __init__(self, driver, args):
+        self.started_ns = time.time_ns()
+        self.t0 = time.monotonic()
+        self.driver = driver
+        self.raw_args = [a if isinstance(a, bytes) else os.fsencode(a) for a in args]
+        self.warnings = []
+        padded = (self.raw_args + [b"-"] * _EXPECTED_ARGS)[:_EXPECTED_ARGS]
+        if len(self.raw_args) != _EXPECTED_ARGS:
+            self.warnings.append("libvirt passed %d arguments, expected %d (object op subop "
+                                 "extra)" % (len(self.raw_args), _EXPECTED_ARGS))
+        # The event stores text: bytes that are not UTF-8 are kept visible as \\xNN.
+        self.object, self.op, self.subop, self.extra = [
+            a.decode("utf-8", "backslashreplace") for a in padded]
+        self.data = b""
+        self.results = None        # scripts.Result list once the adopted scripts ran
+        self.script_answer = None  # how the scripts alone answered (on_internal_error)
+        self.verdict = None
+
+    @property
+    def is_filter(self):
+        return outcome.is_filter(self.driver, self.op)
+
+    def elapsed_ms(self):
+        return round((time.monotonic() - self.t0) * 1000.0, 3)
+
+
+def launch(config_path, driver, hooks_dir):
+    """Entry point of the generated launcher: run the call, then leave at once."""
+    code = main(sys.argv[1:], config_path, driver, hooks_dir)
+    # os._exit: everything is written with os.write and the spool row is committed
+    # (fsynced); skipping interpreter teardown saves time on a path libvirtd waits on.
+    os._exit(code)
+
+
+def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2)):
+    """Handle one call; returns the exit code. Never raises."""
+    call = Call(driver, args)
+    cfg = None
+    try:
+        _ensure_std_fds()
+        call.data = _read_all(fds[0])
+        cfg = _config(config_path, call)
+        answer = handle(call, cfg, hooks_dir or cfg.hooks_dir)
+    except BaseException as exc:  # noqa: B902 - libvirtd must always get an answer
+        answer = internal_error(call, cfg, hooks_dir, exc)
+    _emit(answer, fds)
+    return answer.code
+
+
+def _ensure_std_fds():
+    """libvirt gives fds 0-2; when run by hand one may be closed: point it at /dev/null
+    so a later memfd or the spool never lands on 0-2."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4 << 20)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _config(path, call):
+    from hookshim.config import ConfigError, build, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        call.warnings.append("configuration ignored, defaults used: %s" % exc)
+        return build({}, path)
+
+
+def handle(call, cfg, hooks_dir):
+    """Policy, adopted scripts, answer, record. Returns the Answer."""
+    xml_text = call.data.decode("utf-8", "surrogateescape")
+    verdict = _policy(call, cfg, xml_text)
+    call.verdict = verdict
+    feed = call.data
+    if verdict is not None and verdict.output_xml is not None:
+        if call.is_filter:
+            feed = verdict.output_xml.encode("utf-8", "surrogateescape")
+        else:
+            call.warnings.append("policy rewrote the XML of a non-filter op; ignored")
+    _check_unmanaged(call, hooks_dir)
+    if verdict is not None and verdict.deny:
+        answer = _deny(call, cfg, hooks_dir, verdict, feed)
+    else:
+        answer = _run_scripts(call, cfg, hooks_dir, feed)
+    if not outcome.is_known(call.driver, call.op):
+        call.warnings.append("op %r of driver %r is not in the outcome table" %
+                             (call.op, call.driver))
+    from hookshim import record
+
+    return record.record(call, cfg, answer)
+
+
+def _policy(call, cfg, xml_text):
+    """Evaluate the local bundle; any failure fails open (allow) with a warning."""
+    if not os.path.exists(cfg.policy_bundle):
+        return None  # no bundle: allow, and spare the policy engine's imports
+    try:
+        from hookshim import policy
+
+        bundle = policy.load_bundle(cfg.policy_bundle)
+        if bundle is None:
+            return None
+        return policy.evaluate(bundle, _call_dict(call, cfg, xml_text), xml_text)
+    except Exception as exc:  # BundleError or a bug in evaluation: fail open
+        call.warnings.append("policy not applied (fail open): %s: %s" %
+                             (type(exc).__name__, _one_line(str(exc))))
+        return None
+
+
+def _call_dict(call, cfg, xml_text):
+    from hookshim.record import domain_uuid
+
+    return {"driver": call.driver, "object": call.object, "op": call.op,
+            "subop": call.subop, "extra": call.extra, "host": cfg.host,
+            "domain_uuid": domain_uuid(xml_text)}
+
+
+def _check_unmanaged(call, hooks_dir):
+    from hookshim import scripts
+
+    for path in scripts.unmanaged(hooks_dir, call.driver):
+        call.warnings.append("unmanaged hook script %s: libvirt runs it after the shim, "
+                             "unrecorded; adopt it with `hookshim install %s`"
+                             % (path, call.driver))
+
+
+def _deny(call, cfg, hooks_dir, verdict, feed):
+    """Refuse. Cleanup ops (failure ignored by libvirt) still run the adopted scripts, so
+    a refused ``release`` never skips the host's own cleanup."""
+    if outcome.failure_is_ignored(call.driver, call.op):
+        _run_scripts(call, cfg, hooks_dir, feed)
+    reason = "denied by hookaudit policy: %s" % _one_line(verdict.reason or "no reason given")
+    return Answer(1, reason)
+
+
+def _run_scripts(call, cfg, hooks_dir, feed):
+    """Run the adopted scripts and turn their results into libvirt's answer."""
+    from hookshim import scripts
+
+    found, has_main = scripts.adopted(hooks_dir, call.driver)
+    if found and scripts.nested():
+        call.warnings.append("started by one of its own adopted scripts: they are not run "
+                             "again (loop)")
+        found = []
+    output = None
+    if found:
+        scripts.seal_fds()
+        call.results, failed, output = scripts.run_chain(
+            found, has_main, call.raw_args, feed, call.is_filter, cfg.script_timeout,
+            cfg.stderr_max_bytes)
+    else:
+        call.results, failed = [], False
+    answer = _failure(call.results) if failed else Answer(0)
+    if not failed and call.is_filter:
+        answer = _filter_answer(call, output or feed)
+    call.script_answer = answer
+    return answer
+
+
+def _failure(results):
+    first = next(r for r in results if r.exit_code != 0 or r.timed_out)
+    timed_out = any(r.timed_out for r in results)
+    if first.timed_out:
+        why = "timed out after %.0f ms (process group killed)" % first.duration_ms
+    elif first.exit_code < 0:
+        why = "killed by signal %d" % -first.exit_code
+    else:
+        why = "exit status %d" % first.exit_code
+    detail = _one_line(first.stderr or "")
+    reason = "hook script %s failed: %s%s" % (first.path, why, ": " + detail if detail else "")
+    code = first.exit_code if 0 < first.exit_code < 256 else 1
+    return Answer(code, reason, b"", timed_out)
+
+
+def _filter_answer(call, final):
+    """stdout only when the XML changed; output that is not XML cancels, as libvirt would."""
+    if final == call.data:
+        return Answer(0)
+    import xml.parsers.expat  # only for a rewrite: libvirt rejects output that does not parse
+
+    try:
+        xml.parsers.expat.ParserCreate().Parse(final, True)
+    except xml.parsers.expat.ExpatError as exc:
+        return Answer(1, "hook filter output is not well-formed XML (%s); libvirt would "
+                         "cancel the %s" % (exc, call.op), b"")
+    return Answer(0, None, final)
+
+
+def internal_error(call, cfg, hooks_dir, exc):
+    """Log, record if possible, and answer per on_internal_error."""
+    from hookshim import record
+
+    record.log_exception("internal error in %s %s %s" % (call.driver, call.object, call.op), exc)
+    mode = cfg.on_internal_error if cfg is not None else "passthrough"
+    if mode == "allow":
+        answer = Answer(0)
+    elif mode == "deny":
+        answer = Answer(1, "hookshim internal error (%s); refusing (on_internal_error = deny)"
+                        % type(exc).__name__)
+    else:
+        answer = _passthrough(call, cfg, hooks_dir)
+    try:
+        call.warnings.append("internal error: %s: %s" % (type(exc).__name__, _one_line(str(exc))))
+        record.record(call, cfg, answer, kind="internal_error")
+    except BaseException as again:  # noqa: B902 - recording is best effort here
+        record.log_exception("could not record the internal error", again)
+    return answer
+
+
+def _passthrough(call, cfg, hooks_dir):
+    """Answer as the adopted scripts did (running them now if they have not run)."""
+    if call.script_answer is not None:
+        return call.script_answer
+    try:
+        from hookshim.config import build
+
+        cfg = cfg or build({})
+        return _run_scripts(call, cfg, hooks_dir or cfg.hooks_dir, call.data)
+    except BaseException as exc:  # noqa: B902
+        from hookshim import record
+
+        record.log_exception("adopted scripts could not be run", exc)
+        return Answer(0)
+
+
+def _emit(answer, fds):
+    try:
+        if answer.stdout:
+            _write(fds[1], answer.stdout)
+        if answer.code and answer.reason:
+            _write(fds[2], (_one_line(answer.reason) + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass  # libvirtd went away; the exit code is all that is left to give
+
+
+def _write(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _one_line(text):
+    """First non-empty line, bounded: libvirt shows it to the person running virsh."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()[:400]
+    return ""

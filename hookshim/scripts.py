@@ -1,0 +1,228 @@
+"""Running the host's adopted hook scripts with libvirt's semantics (virHookCall).
+
+- the main script first, then every executable in the ``.d`` directory, sorted by byte
+  order (libvirt: strcmp of the paths); "executable" = regular file (after symlinks) with
+  the execute permission, as virFileIsExecutable;
+- all of them always run; the result is a failure if any failed;
+- filter ops: each script's stdin is the last successful non-empty stdout so far, unless a
+  script has already failed, then the original input (virHookCall's ``script_ret`` test);
+- argv: ``<object> <op> <subop> <extra>``, the environment the shim got, cwd ``/``.
+
+Unlike libvirt, the shim never waits for a pipe: each script's stdin/stdout/stderr are
+anonymous in-memory files (memfd), so a background child that keeps stdout open cannot
+hang the call; the shim waits for the script process only. Each script is a session
+leader, so a timeout kills its whole process group. Scripts are spawned with posix_spawn:
+``subprocess`` costs ~10 ms of imports per call.
+"""
+
+import os
+import time
+
+ADOPTED_SUFFIX = ".hookshim"   # <hooks_dir>/<driver>.hookshim/{main, d/} (see install.py)
+SPAWN_FAILED = 126             # recorded exit code when a script cannot be executed
+
+
+class Result:
+    """One script run: the ``scripts`` entry of the event plus its stdout."""
+
+    __slots__ = ("path", "exit_code", "duration_ms", "stderr", "timed_out", "stdout")
+
+    def __init__(self, path, exit_code, duration_ms, stderr, timed_out, stdout):
+        self.path, self.exit_code, self.duration_ms = path, exit_code, duration_ms
+        self.stderr, self.timed_out, self.stdout = stderr, timed_out, stdout
+
+    def as_event(self):
+        return {"path": self.path, "exit_code": self.exit_code, "duration_ms": self.duration_ms,
+                "stderr": self.stderr, "timed_out": self.timed_out}
+
+
+def is_executable(path):
+    """virFileIsExecutable: a regular file (following symlinks) we may execute."""
+    try:
+        import stat
+
+        return stat.S_ISREG(os.stat(path).st_mode) and os.access(path, os.X_OK)
+    except (OSError, ValueError):
+        return False
+
+
+def executables_in(directory):
+    """Executables in ``directory`` sorted by byte order of name; [] when it is absent."""
+    try:
+        names = sorted(os.listdir(os.fsencode(directory)))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    paths = [os.path.join(os.fsencode(directory), n) for n in names]
+    return [os.fsdecode(p) for p in paths if is_executable(p)]
+
+
+def adopted(hooks_dir, driver):
+    """[(shown_path, real_path)] in run order: the adopted main script, then its .d scripts.
+
+    ``shown_path`` is where the script lived before adoption (what the event records);
+    ``real_path`` is where it lives now.
+    """
+    home = os.path.join(hooks_dir, driver + ADOPTED_SUFFIX)
+    scripts = []
+    main = os.path.join(home, "main")
+    if is_executable(main):
+        scripts.append((os.path.join(hooks_dir, driver), main))
+    shown_d = os.path.join(hooks_dir, driver + ".d")
+    for real in executables_in(os.path.join(home, "d")):
+        scripts.append((os.path.join(shown_d, os.path.basename(real)), real))
+    return scripts, is_executable(main)
+
+
+def unmanaged(hooks_dir, driver):
+    """Executables in ``<driver>.d/`` that libvirt will run itself, behind the shim."""
+    return executables_in(os.path.join(hooks_dir, driver + ".d"))
+
+
+def seal_fds():
+    """Make every fd above 2 close-on-exec, so no script inherits one by accident (libvirt
+    gives the hook only 0-2, but ``hookshim run`` may be started from anywhere)."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = range(3, 256)
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
+    """Run ``scripts`` like virHookCall; returns (results, failed, output_bytes_or_None).
+
+    ``args``: the four argv strings or bytes; ``data``: stdin bytes. ``output`` is the last
+    successful non-empty stdout (filter ops only).
+    """
+    results, output = [], None
+    # virHookCall: script_ret starts at 1 ("no main script"), 0 success, -1 failure,
+    # and keeps the minimum; later filter input uses the output only while it is 0.
+    status = 1 if not has_main else None
+    for shown, real in scripts:
+        feed = output if (is_filter and status == 0 and output) else data
+        res = run_one(real, shown, args, feed, timeout, stderr_max)
+        results.append(res)
+        ok = res.exit_code == 0 and not res.timed_out
+        status = (0 if ok else -1) if status is None else min(status, 0 if ok else -1)
+        if ok and is_filter and res.stdout:
+            output = res.stdout
+    return results, status == -1, output
+
+
+def _memfd(name, data=b""):
+    try:
+        fd = os.memfd_create(name)  # close-on-exec by default; no filesystem needed
+    except (AttributeError, OSError):
+        import tempfile
+
+        fd = os.dup(tempfile.TemporaryFile().fileno())
+    if data:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_back(fd, limit=None):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks, left = [], limit if limit is not None else 1 << 62
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def run_one(real, shown, args, data, timeout, stderr_max):
+    """Spawn one script with memfd stdio; wait for it (and kill its group on timeout)."""
+    fds = [_memfd("hookshim-stdin", data), _memfd("hookshim-stdout"), _memfd("hookshim-stderr")]
+    start = time.monotonic()
+    try:
+        argv = [os.fsencode(shown)] + [os.fsencode(a) for a in args]
+        actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(fds)]
+        try:
+            pid = os.posix_spawn(os.fsencode(real), argv, _child_env(), file_actions=actions,
+                                 setsid=True)
+        except OSError as exc:
+            return Result(shown, SPAWN_FAILED, _ms(start), "cannot execute: %s" % exc, False, b"")
+        code, timed_out = _wait(pid, timeout)
+        stderr = _read_back(fds[2], stderr_max).decode("utf-8", "replace")
+        return Result(shown, code, _ms(start), stderr or None, timed_out, _read_back(fds[1]))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+NESTED_ENV = "HOOKSHIM_NESTED"
+
+
+def _child_env():
+    """libvirt's environment plus one marker: an adopted script that (directly or through a
+    symlink) runs the hook again must not run the adopted scripts again, forever."""
+    env = dict(os.environ)
+    env[NESTED_ENV] = "1"
+    return env
+
+
+def nested():
+    """True when this call was started by one of the shim's own adopted scripts."""
+    return os.environ.get(NESTED_ENV) == "1"
+
+
+def _ms(start):
+    return round((time.monotonic() - start) * 1000.0, 3)
+
+
+def _wait(pid, timeout):
+    """(exit_code, timed_out). A signal death is recorded as -signal, like subprocess."""
+    if timeout and not _wait_exit(pid, timeout):
+        try:
+            os.killpg(pid, 9)   # the script is its session's leader: pgid == pid
+        except OSError:
+            pass
+        return _reap(pid), True
+    return _reap(pid), False
+
+
+def _reap(pid):
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+            continue
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _wait_exit(pid, timeout):
+    """True when ``pid`` exited within ``timeout`` seconds (it is not reaped)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return _poll_exit(pid, timeout)
+    try:
+        import select
+
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _poll_exit(pid, timeout):
+    deadline, delay = time.monotonic() + timeout, 0.001
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return False
