@@ -35,7 +35,7 @@ def install_exit0(lv):
         hook = lv.hooks_dir / driver
         hook.write_text("#!/bin/sh\nexit 0\n")
         hook.chmod(0o755)
-    return "sh: exit 0"
+    return "sh: exit 0", None
 
 
 def install_shim_with_examples(lv):
@@ -43,7 +43,7 @@ def install_shim_with_examples(lv):
 
     shim = install_shim(lv)
     note = shim.install_example_policies()
-    return f"shim ({note})"
+    return f"shim ({note})", shim
 
 
 def timed(lv, *args):
@@ -52,20 +52,20 @@ def timed(lv, *args):
     return time.perf_counter() - t0
 
 
-CONFIGS = {"none": lambda lv: "no hook", "exit0": install_exit0,
+CONFIGS = {"none": lambda lv: ("no hook", None), "exit0": install_exit0,
            "shim": install_shim_with_examples}
 
 
 def run(names, rounds, warmup):
     check_prerequisites()
     configs = {name: CONFIGS[name] for name in names}
-    daemons, labels = {}, {}
+    daemons, labels, shims = {}, {}, {}
     try:
         for name, install in configs.items():
             lv = daemons[name] = PrivateLibvirt().setup()
-            labels[name] = install(lv)
+            labels[name], shims[name] = install(lv)
             lv.start()
-            lv.define(guest_xml(GUEST))
+            lv.define(guest_xml(GUEST, description="benchmark guest"))
         starts = {n: [] for n in daemons}
         cycles = {n: [] for n in daemons}
         order = list(daemons)
@@ -77,6 +77,10 @@ def run(names, rounds, warmup):
                 if r >= warmup:
                     starts[name].append(t_start)
                     cycles[name].append(t_start + t_destroy)
+        for name, shim in shims.items():
+            if shim is not None:  # proof the shim did its work: 5 recorded calls per round
+                hooks = [e for e in shim.events() if e["driver"] == "qemu"]
+                labels[name] += f", {len(hooks)} qemu calls recorded"
         return labels, starts, cycles
     finally:
         for lv in daemons.values():

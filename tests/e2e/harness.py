@@ -8,7 +8,7 @@ over those paths (and a copy of /etc/passwd and /etc/group that has the ``libvir
 libvirtd is started inside it with ``nsenter`` and stopped by its pid, so it can be restarted
 (hooks are discovered at start) while guests keep running. The host's /etc/libvirt is never
 touched; the bridge exists only in the private network namespace. virsh talks to the daemon's
-private unix socket (no TCP). Needs root, util-linux ``unshare``/``nsenter`` and iproute2.
+private unix socket (no TCP). Needs root and util-linux ``unshare``/``nsenter``.
 
 Used by tests/e2e/conftest.py and bench/virsh_start.py.
 """
@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,6 +57,19 @@ cgroup_controllers = [ ]
 """
 
 
+# Run inside the new network namespace: create BRIDGE and bring it and lo up, with the same
+# ioctls brctl/ifconfig use, so the tests need no iproute2.
+MAKE_BRIDGE = f"""
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+fcntl.ioctl(s, 0x89a0, b"{BRIDGE}")  # SIOCBRADDBR
+for name in (b"lo", b"{BRIDGE}"):
+    ifr = struct.pack("16sH22x", name, 0)
+    flags = struct.unpack("16sH22x", fcntl.ioctl(s, 0x8913, ifr))[1]  # SIOCGIFFLAGS
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH22x", name, flags | 1))  # SIOCSIFFLAGS, IFF_UP
+"""
+
+
 class LibvirtUnavailable(Exception):
     """This machine cannot run a private libvirtd (the message says why)."""
 
@@ -64,11 +78,11 @@ def check_prerequisites():
     """Raise LibvirtUnavailable with a clear reason when a private libvirtd cannot run here."""
     if os.geteuid() != 0:
         raise LibvirtUnavailable("real-libvirtd tests need root (namespaces, libvirtd system mode)")
-    for tool in (LIBVIRTD, QEMU, "virsh", "unshare", "nsenter", "ip"):
+    for tool in (LIBVIRTD, QEMU, "virsh", "unshare", "nsenter"):
         if not shutil.which(tool):
             raise LibvirtUnavailable(
                 f"{tool} not found: install libvirt-daemon libvirt-daemon-driver-qemu "
-                "libvirt-clients qemu-system-x86 (and util-linux, iproute2)")
+                "libvirt-clients qemu-system-x86 (and util-linux)")
     probe = subprocess.run(["unshare", "--mount", "--net", "true"], check=False,
                            capture_output=True, text=True)
     if probe.returncode != 0:
@@ -158,14 +172,14 @@ class PrivateLibvirt:
         binds = [(self.root / src, dst) for src, dst in BIND_DIRS.items()]
         binds += [(self.root / "passwd", "/etc/passwd"), (self.root / "group", "/etc/group")]
         script = "set -e\n" + "".join(f"mount --bind '{s}' '{d}'\n" for s, d in binds) + (
-            f"ip link set lo up\nip link add {BRIDGE} type bridge\nip link set {BRIDGE} up\n"
-            "echo ready\nexec sleep 86400\n")
+            f"'{sys.executable}' -c '{MAKE_BRIDGE}'\necho ready\nexec sleep 86400\n")
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             start_new_session=True, text=True)
         if self.holder.stdout.readline().strip() != "ready":
-            err = self.holder.stderr.read() if self.holder.wait(10) is not None else ""
+            self.holder.kill()
+            err = self.holder.stderr.read()
             raise LibvirtUnavailable(f"namespace setup failed: {err.strip()}")
 
     def start(self, timeout=60):

@@ -1,0 +1,80 @@
+"""The real hookaudit server for the e2e tests: Alembic-migrated SQLite, uvicorn on 127.0.0.1,
+a host token for the forwarder and a viewer token for the API."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, directory, host_name):
+        self.dir = Path(directory)
+        self.url_db = f"sqlite:///{self.dir / 'hookaudit.db'}"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host_name = host_name
+        self.proc = None
+        self.host_token = self.user_token = None
+
+    def start(self, timeout=30):
+        from app.db import Database
+        from app.migrate import upgrade
+        from app.services import accounts
+
+        upgrade(self.url_db)
+        db = Database(self.url_db)
+        with db.session(write=True) as s:
+            self.host_token = accounts.add_host(s, self.host_name)
+            accounts.add_user(s, "e2e-viewer", "viewer", None)
+            self.user_token = accounts.create_user_token(s, "e2e-viewer")
+        db.dispose()
+        env = {**os.environ, "HOOKAUDIT_DATABASE_URL": self.url_db,
+               "HOOKAUDIT_SECRET_KEY": "e2e-only-secret-key"}
+        with open(self.dir / "uvicorn.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                cwd=REPO, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {(self.dir / 'uvicorn.log').read_text()}")
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=2).close()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not answer /healthz")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def get(self, path):
+        """GET an API path as the viewer; returns the decoded JSON (raises on non-200)."""
+        req = urllib.request.Request(self.url + path,
+                                     headers={"Authorization": f"Bearer {self.user_token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"GET {path}: {exc.code} {exc.read()[:500]!r}") from None
