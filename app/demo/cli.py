@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from app.demo.runner import Demo, Options
+from app.demo.store import REPO
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="forwarder poll interval, seconds")
     p.add_argument("--no-outage", dest="outage", action="store_false",
                    help="skip the host that goes offline and catches up")
+    p.add_argument("--policy-dir", type=Path, default=REPO / "policies",
+                   help="policy YAML the server compiles and the hosts enforce (the examples)")
     p.add_argument("--measure-lag", action="store_true",
                    help="measure hook call -> visible in the API lag and print p50/p95")
 
@@ -45,7 +48,8 @@ def options(args: argparse.Namespace) -> Options:
     return Options(dir=args.dir, hosts=args.hosts, guests=args.guests, port=args.port,
                    bind=args.bind, rate=args.rate, duration=args.duration, seed=args.seed,
                    burst=args.burst, workers=args.workers,
-                   forward_interval=args.forward_interval, outage=args.outage)
+                   forward_interval=args.forward_interval, outage=args.outage,
+                   policy_dir=args.policy_dir)
 
 
 def _on_signals(stop: threading.Event) -> None:

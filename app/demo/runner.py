@@ -10,6 +10,7 @@ forwarders stop, the server stops last. Nothing is left running.
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from app.demo.driver import Driver
 from app.demo.fleet import Fleet, build_fleet
 from app.demo.scenario import Action, Scenario
 from app.demo.simhost import SimHost, set_config_keys
-from app.demo.store import Credentials, Server, free_port, port_taken, prepare_store, repo_env
+from app.demo.store import REPO, Credentials, Server, free_port, port_taken, prepare_store, repo_env
 
 MARKER = ".hookaudit-demo"
 DRIVERS_EXTRA = ("daemon",)  # every host also gets the daemon hook (libvirtd start/stop)
@@ -43,6 +44,7 @@ class Options:
     workers: int = 4               # hook calls in flight at once (libvirtds are concurrent)
     forward_interval: float = 1.0  # forwarder poll interval (the shim default is 2 s)
     outage: bool = True
+    policy_dir: Path = REPO / "policies"   # the example policies
 
 
 class Demo:
@@ -86,7 +88,8 @@ class Demo:
         self.creds = Credentials(f"http://{self.opts.bind}:{port}/", db_url, "admin", password,
                                  admin_token, tokens)
         self.creds.save(d / "demo.json")
-        self.server = Server(db_url, self.opts.bind, port, d / "server.log", admin_token,
+        self.server = Server(db_url, self.opts.bind, port, d / "server.log",
+                             secrets.token_urlsafe(32), self.opts.policy_dir.resolve(),
                              d / "server.pid")
         self.server.wait_ready()
         self._install_hosts(d)

@@ -59,16 +59,18 @@ class Scenario:
         return actions
 
     def showcase(self) -> list[Action]:
-        """After the opening: one migration per driver that has two hosts (Xen first), of a
-        guest on the old image store when there is one (the example policy rewrites it)."""
+        """After the opening, per driver: a migration (a guest on the old image store first:
+        the example policy rewrites it), or a reboot where the driver has a single host."""
         out = []
         for driver in ("libxl", "qemu"):
-            movable = sorted((OLD_XEN_STORE not in self.fleet.guest(g).xml, g) for g in self.running
-                             if self.fleet.guest(g).driver == driver and self.fleet.peers(self.where[g]))
-            movable = [g for _, g in movable]
-            if movable:
-                g = movable[0]
-                out.append(Action("migrate", self.where[g], g, self.fleet.peers(self.where[g])[0]))
+            running = sorted((OLD_XEN_STORE not in self.fleet.guest(g).xml, g) for g in self.running
+                             if self.fleet.guest(g).driver == driver)
+            if not running:
+                continue
+            g = running[0][1]
+            peers = self.fleet.peers(self.where[g])
+            out.append(Action("migrate", self.where[g], g, peers[0]) if peers
+                       else Action("reboot", self.where[g], g))
         return out
 
     def schedule_outage(self, host: str | None = None, after: int = 0, length: int = 20) -> None:

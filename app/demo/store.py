@@ -94,9 +94,12 @@ class Server:
     reaches only the demo, which stops the server last (after the forwarders drained)."""
 
     def __init__(self, db_url: str, bind: str, port: int, log_path: Path, secret_key: str,
-                 pid_path: Path | None = None):
+                 policy_dir: Path, pid_path: Path | None = None):
         self.base = f"http://{bind}:{port}"
-        env = repo_env(HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key)
+        # Plain HTTP on localhost: the session cookie cannot be HTTPS-only, or login fails.
+        env = repo_env(HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key,
+                       HOOKAUDIT_POLICY_DIR=str(policy_dir),
+                       HOOKAUDIT_SESSION_COOKIE_SECURE="false")
         argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
                 "--host", bind, "--port", str(port), "--log-level", "warning", "--no-access-log"]
         self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()

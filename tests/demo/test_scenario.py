@@ -242,8 +242,9 @@ def test_showcase_migrates_a_running_guest_to_a_peer(templates):
     s = Scenario(fleet, 4)
     for a in s.opening():
         s.record(a, True)
-    (move,) = s.showcase()               # 3 hosts: two Xen, one KVM -> one libxl migration
+    move, reboot = s.showcase()   # 3 hosts: two dom0s -> a libxl migration; one KVM -> a reboot
     assert move.kind == "migrate" and fleet.host(move.host).driver == "libxl"
+    assert reboot.kind == "reboot" and fleet.host(reboot.host).driver == "qemu"
     assert move.guest in s.running and move.target in fleet.peers(move.host)
     assert OLD_XEN_STORE in fleet.guest(move.guest).xml   # so the example policy rewrites it
 
