@@ -114,3 +114,21 @@ def policy_hits(db: Session, days: int = 7, now: datetime | None = None) -> dict
         r["total"] += n
         r["last_hit_at"] = max(filter(None, [r["last_hit_at"], iso(last)]))
     return {"days": days, "rules": sorted(rules.values(), key=lambda r: (-r["total"], r["rule_id"]))}
+
+
+def rows_after(db: Session, filters, cursor: str | None, limit: int = 200) -> dict:
+    """Live tail ("rows after X"): events matching ``filters`` strictly after the keyset
+    ``cursor`` (started_at, id), oldest first, and the cursor of the newest one returned.
+    Without a cursor: no rows, just the cursor of the newest matching event."""
+    from sqlalchemy import tuple_
+
+    from app.services.events import base_query, decode_cursor, encode_cursor, summary
+
+    stmt = base_query(db, filters)
+    if cursor is None:
+        row = db.execute(stmt.order_by(Event.started_at.desc(), Event.id.desc()).limit(1)).first()
+        return {"items": [], "cursor": encode_cursor(row) if row else None}
+    stmt = stmt.where(tuple_(Event.started_at, Event.id) > tuple_(*decode_cursor(cursor)))
+    rows = db.execute(stmt.order_by(Event.started_at, Event.id).limit(limit)).all()
+    return {"items": [summary(r) for r in rows],
+            "cursor": encode_cursor(rows[-1]) if rows else cursor}

@@ -1,7 +1,8 @@
 """Guests (search) and one guest's timeline with its live event list.
 
-``/guests/{uuid}/rows?after=<started_at>&seen=<event_id>`` answers only the rows newer than
-the newest row the page shows ("rows after X"); the page polls it with htmx every 2 s.
+``/guests/{uuid}/rows?after=<cursor>`` answers only the rows after the keyset cursor
+(started_at, id) of the newest row the page shows ("rows after X"), and a new tail element
+carrying the next cursor; the page polls it with htmx every 2 s.
 JSON twins: /api/v1/guests, /api/v1/guests/{uuid}/timeline.
 """
 from datetime import datetime, timedelta
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas import parse_time
-from app.schemas_query import EventFilters, GuestQuery, PageParams
-from app.services import events as events_service
+from app.schemas_query import EventFilters, GuestQuery
 from app.services.guests import guest_timeline, list_guests
+from app.services.overview import rows_after
 from app.timeutil import utcnow
 from app.web.auth import PageUser
 from app.web.params import parse, qs, query_dict
@@ -62,21 +63,17 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     tl = timeline_from_boots(data["boots"], t0, t1)
     return render(request, "guest.html", {
         "data": data, "guest": data["guest"], "svg": timeline_svg(tl), "events": shown,
-        "range": key, "ranges": list(RANGES), "newest": shown[0] if shown else None})
+        "range": key, "ranges": list(RANGES),
+        "tail": rows_after(db, EventFilters(guest=[domain_uuid]), None)["cursor"]})
 
 
 @router.get("/guests/{domain_uuid}/rows")
 def guest_rows_after(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
-                     after: str | None = None, seen: str | None = None):
-    """Events of this guest newer than ``after`` (excluding ``seen``, the newest shown)."""
-    try:
-        since = parse_time(after) if after else None
-    except ValueError:
-        since = None
-    f = EventFilters(guest=[domain_uuid], since=since)
-    rows = events_service.list_events(db, f, PageParams(order="asc", limit=LIVE_ROWS_MAX))["items"]
-    rows = [r for r in rows if r["event_id"] != seen]
-    rows.reverse()
-    newest = rows[0] if rows else {"started_at": after, "event_id": seen}
-    return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "events": rows,
-                                                "newest": newest})
+                     after: str | None = None):
+    """Only the rows of this guest after the keyset cursor ``after`` (newest first)."""
+    if not after:
+        return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "events": [],
+                                                    "tail": None})
+    live = rows_after(db, EventFilters(guest=[domain_uuid]), after, LIVE_ROWS_MAX)
+    return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "tail": live["cursor"],
+                                                "events": list(reversed(live["items"]))})

@@ -14,7 +14,7 @@ DB_UUID = "11111111-2222-4333-8444-555555555502"
 EVIL_UUID = "11111111-2222-4333-8444-555555555503"
 EVIL_NAME = "<img src=x onerror=alert(1)>"
 SCRIPT_XML = ("<domain type='xen'><name>db-02</name><uuid>" + DB_UUID + "</uuid>"
-              "<description></script><script>alert('xml')</script></description>"
+              "<description><![CDATA[</script><script>alert('xml')</script>]]></description>"
               "<devices><graphics type='vnc' passwd='[redacted]'/></devices></domain>")
 DENY = {"bundle_version": "b-2026-11-25.1", "decisions": [
     {"rule_id": "no-pci-passthrough-prod", "mode": "enforce", "verdict": "deny",
@@ -27,8 +27,10 @@ def chain(host: str, specs: list[dict], start_seq: int = 1, prev_hash: str = GEN
     start = start or datetime.now(timezone.utc) - timedelta(hours=1)
     out = []
     for i, spec in enumerate(specs):
-        ev = make_event(host=host, seq=start_seq + i, prev_hash=prev_hash,
-                        started_at=spec.pop("at", start + timedelta(seconds=i)),
+        at = spec.pop("at", start + timedelta(seconds=i))
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        ev = make_event(host=host, seq=start_seq + i, prev_hash=prev_hash, started_at=at,
                         shim={"version": "0.1.0", "hostname": host, "pid": 4242}, **spec)
         out.append(ev)
         prev_hash = ev["hash"]
@@ -53,3 +55,29 @@ def later(host: str, after: list[dict], specs: list[dict]) -> list[dict]:
     last = after[-1]
     return chain(host, specs, start_seq=last["seq"] + 1, prev_hash=last["hash"],
                  start=datetime.now(timezone.utc))
+
+
+def migration_story(a_events: list[dict], host_b: str = "host-b") -> tuple[list[dict], list[dict]]:
+    """web-01 migrates host-a → host-b (the destination's migrate filter rewrites a disk path),
+    then a guest on host-b is killed by a failing started hook. Returns (host-a, host-b) events."""
+    now = datetime.now(timezone.utc)
+    src = "<domain type='xen'><name>web-01</name><uuid>" + WEB_UUID + "</uuid>\n" \
+          "  <devices>\n    <disk type='file'><source file='/old/images/web-01.img'/></disk>\n" \
+          "  </devices>\n</domain>"
+    dst = src.replace("/old/images/", "/srv/xen/images/")
+    b = chain(host_b, [
+        {"op": "migrate", "object": "web-01", "domain_uuid": WEB_UUID, "xml": src, "output_xml": dst,
+         "at": now - timedelta(minutes=30)},
+        *[{**e, "at": now - timedelta(minutes=30, seconds=-1 - i)} for i, e in enumerate(boot("web-01", WEB_UUID))],
+        *[{**e, "at": now - timedelta(minutes=10)} for e in boot("batch-07", "11111111-2222-4333-8444-555555555507")[:2]],
+        {"op": "started", "object": "batch-07", "domain_uuid": "11111111-2222-4333-8444-555555555507",
+         "outcome": "killed", "exit_code": 1, "reason": "gpu-check: no free vGPU slot",
+         "at": now - timedelta(minutes=9)},
+    ])
+    a = later("host-a", a_events, [
+        {"op": "stopped", "subop": "end", "object": "web-01", "domain_uuid": WEB_UUID,
+         "at": now - timedelta(minutes=29)},
+        {"op": "release", "subop": "end", "object": "web-01", "domain_uuid": WEB_UUID,
+         "extra": "migrated", "at": now - timedelta(minutes=29)},
+    ])
+    return a, b

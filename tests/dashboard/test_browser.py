@@ -2,7 +2,7 @@
 
 One server per module: a fresh SQLite file, users and a host created through the service
 layer, events seeded through the real ingest API over HTTP. Screenshots of the main pages go
-to docs/screenshots/ (HOOKAUDIT_SCREENSHOTS=0 turns that off).
+to docs/screenshots/ when HOOKAUDIT_SCREENSHOTS=1 (off by default: a test run leaves the tree clean).
 """
 import os
 import socket
@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, skip_or_fail
-from tests.dashboard.seeding import DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later
+from tests.dashboard.seeding import (DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later,
+                                     migration_story)
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -31,8 +32,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare_db(url: str) -> str:
-    """Schema, an admin, a viewer and host-a; returns host-a's token."""
+def _prepare_db(url: str) -> tuple[str, str]:
+    """Schema, an admin, a viewer, host-a and host-b; returns the two host tokens."""
     from app.db import Database
     from app.models import Base
     from app.services import accounts
@@ -42,9 +43,9 @@ def _prepare_db(url: str) -> str:
     with db.session(write=True) as s:
         accounts.add_user(s, "ada", "admin", PASSWORD)
         accounts.add_user(s, "vic", "viewer", PASSWORD)
-        token = accounts.add_host(s, "host-a")
+        tokens = accounts.add_host(s, "host-a"), accounts.add_host(s, "host-b")
     db.dispose()
-    return token
+    return tokens
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def server(tmp_path_factory):
     except ImportError:
         skip_or_fail("playwright (python) is not installed")
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'hookaudit.db'}"
-    token = _prepare_db(url)
+    token, token_b = _prepare_db(url)
     port = _free_port()
     env = {**os.environ, "HOOKAUDIT_DATABASE_URL": url, "HOOKAUDIT_SECRET_KEY": "browser-test-" + "k" * 32,
            "HOOKAUDIT_SESSION_COOKIE_SECURE": "false"}
@@ -68,6 +69,10 @@ def server(tmp_path_factory):
         _wait_up(base, proc)
         events = fleet()
         _ingest(base, token, events)
+        a_more, b_events = migration_story(events)
+        _ingest(base, token, a_more)
+        _ingest(base, token_b, b_events)
+        events += a_more
         yield {"base": base, "token": token, "events": events}
     finally:
         proc.terminate()
@@ -104,7 +109,7 @@ def browser(server):
 
 @pytest.fixture
 def page(browser, server):
-    ctx = browser.new_context(base_url=server["base"], viewport={"width": 1366, "height": 900},
+    ctx = browser.new_context(base_url=server["base"], viewport={"width": 1366, "height": 768},
                               accept_downloads=True)
     pg = ctx.new_page()
     pg.dialogs = []
@@ -122,7 +127,7 @@ def log_in(page, user: str = "vic"):
 
 
 def shot(page, name: str) -> None:
-    if os.environ.get("HOOKAUDIT_SCREENSHOTS", "1") != "0":
+    if os.environ.get("HOOKAUDIT_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -147,7 +152,6 @@ def test_overview_to_guest_to_event(page):
     page.click(f'a[href="/guests/{DB_UUID}"]')
     page.wait_for_url(f"**/guests/{DB_UUID}")
     assert page.locator("svg.timeline .tl-mark.o-aborted").count() == 1
-    shot(page, "guest-timeline")
     page.locator("#guest-events a[href^='/events/']").first.click()
     page.wait_for_url("**/events/*")
     assert "start refused: libvirt aborted the guest start" in page.locator(".explain").inner_text()
@@ -157,13 +161,15 @@ def test_overview_to_guest_to_event(page):
 def test_filter_the_aborts(page):
     log_in(page)
     page.goto("/aborts")
-    assert page.locator("#event-rows tr[id^=ev-]").count() == 1
+    assert page.locator("#event-rows tr[id^=ev-]").count() == 2       # db-02 refused, batch-07 killed
     shot(page, "aborts")
     page.fill("input[name=host]", "host-b")
     page.press("input[name=host]", "Enter")
-    page.wait_for_selector("text=No hook calls match these filters.")
+    page.wait_for_function("document.querySelectorAll('#event-rows tr[id^=ev-]').length === 1")
+    assert "batch-07" in page.locator("#event-rows").inner_text()
     assert page.url.endswith("/aborts?by=reason&host=host-b")      # the permalink
-    assert page.locator("#event-rows tr[id^=ev-]").count() == 0
+    page.select_option("select[name=outcome]", "aborted")
+    page.wait_for_selector("text=No hook calls match these filters.")
 
 
 def test_new_event_appears_on_the_open_timeline_without_reload(page, server):
@@ -178,6 +184,8 @@ def test_new_event_appears_on_the_open_timeline_without_reload(page, server):
     page.wait_for_selector(f"#ev-{new[0]['event_id']}", timeout=10000)
     assert page.locator("#guest-events tr[id^=ev-]").count() == before + 1
     assert page.evaluate("window.__marker") == "same page"      # no reload happened
+    assert page.locator("svg.timeline .tl-migration").count() == 1   # host-a → host-b
+    shot(page, "guest-timeline")
 
 
 def test_csv_export_downloads(page):
