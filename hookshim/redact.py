@@ -1,8 +1,10 @@
 """Redaction of secrets in libvirt XML before anything is stored (pure functions).
 
-Works on the text, not on a parsed tree: re-serialising would change bytes an auditor
-compares, and parsing costs milliseconds the hook pays on every call. Only what is stored
-is redacted; the XML handed back to libvirt (filter output) never is.
+Works on the text with plain string scanning, not a parser and not ``re``: re-serialising
+would change bytes an auditor compares, and both a parse and ``import re`` cost
+milliseconds the hook pays on every call. Only what is stored is redacted; the XML handed
+back to libvirt (filter output) never is. libvirt escapes ``<``, ``>`` and quotes inside
+attribute values, which is what makes scanning for them sound.
 
 Built-in rules (see docs/hookshim.md):
 - ``passwd`` attributes (VNC/SPICE graphics passwords, in migrate/restore input),
@@ -18,83 +20,106 @@ Extra rules (config ``redact_extra``, whitespace separated):
 """
 
 MASK = "[redacted]"
+_SPACE = " \t\r\n"
 _BUILTIN_TRIGGERS = ("passwd", "cookie", "query", "commandline")
 
 
-def _re():
-    import re  # lazy: most hook calls carry no XML that needs it
-
-    return re
-
-
-def _attr_pattern(elem, attr):
-    re = _re()
-    name = re.escape(attr)
-    if elem:
-        # inside the start tag of ELEM: libvirt escapes '>' in attribute values
-        prefix = r"(<%s(?=[\s/>])[^>]*?\s%s\s*=\s*)" % (re.escape(elem), name)
-    else:
-        prefix = r"((?<=\s)%s\s*=\s*)" % name
-    return re.compile(prefix + r"(['\"])(.*?)\2", re.S)
-
-
-def _text_pattern(elem):
-    re = _re()
-    name = re.escape(elem)
-    return re.compile(r"(<%s(?:\s[^>]*)?(?<!/)>)(.*?)(</%s\s*>)" % (name, name), re.S)
+def _attr_value(text, i, name):
+    """If ``name`` at ``i`` starts an attribute, return (value_start, value_end)."""
+    if i == 0 or text[i - 1] not in _SPACE:
+        return None
+    j = i + len(name)
+    while j < len(text) and text[j] in _SPACE:
+        j += 1
+    if j >= len(text) or text[j] != "=":
+        return None
+    j += 1
+    while j < len(text) and text[j] in _SPACE:
+        j += 1
+    if j >= len(text) or text[j] not in "'\"":
+        return None
+    end = text.find(text[j], j + 1)
+    return None if end < 0 else (j + 1, end)
 
 
-def _sub_attr(pattern, text):
-    count = [0]
-
-    def mask(m):
-        if not m.group(3) or m.group(3) == MASK:
-            return m.group(0)
-        count[0] += 1
-        return m.group(1) + m.group(2) + MASK + m.group(2)
-
-    return pattern.sub(mask, text), count[0]
+def _in_start_tag_of(text, i, elem):
+    """True when position ``i`` lies inside a start tag ``<elem ...``."""
+    lt = text.rfind("<", 0, i)
+    if lt < 0 or text.find(">", lt, i) >= 0:
+        return False
+    after = lt + 1 + len(elem)
+    return text.startswith(elem, lt + 1) and after < len(text) and text[after] in _SPACE + "/>"
 
 
-def _sub_text(pattern, text):
-    count = [0]
+def mask_attr(text, name, elem=None):
+    """Mask every non-empty ``name="..."`` (on ``elem`` only, when given)."""
+    out, count, pos = [], 0, 0
+    i = text.find(name)
+    while i >= 0:
+        span = _attr_value(text, i, name)
+        if span and span[1] > span[0] and text[span[0]:span[1]] != MASK and (
+                elem is None or _in_start_tag_of(text, i, elem)):
+            out += [text[pos:span[0]], MASK]
+            pos = span[1]
+            count += 1
+        i = text.find(name, (span[1] if span else i + len(name)))
+    out.append(text[pos:])
+    return "".join(out), count
 
-    def mask(m):
-        if not m.group(2).strip() or m.group(2) == MASK:
-            return m.group(0)
-        count[0] += 1
-        return m.group(1) + MASK + m.group(3)
 
-    return pattern.sub(mask, text), count[0]
+def mask_text(text, elem):
+    """Mask the whole content of every non-empty ``<elem ...>...</elem>``."""
+    out, count, pos = [], 0, 0
+    open_tag, close_tag = "<" + elem, "</" + elem
+    i = text.find(open_tag)
+    while i >= 0:
+        after = i + len(open_tag)
+        gt = text.find(">", after)
+        if gt < 0:
+            break
+        close = text.find(close_tag, gt)
+        if text[after:after + 1] in (_SPACE + ">") and after < len(text) \
+                and text[gt - 1] != "/" and close >= 0:
+            body = text[gt + 1:close]
+            if body.strip() and body != MASK:
+                out += [text[pos:gt + 1], MASK]
+                pos = close
+                count += 1
+            i = text.find(open_tag, close)
+        else:
+            i = text.find(open_tag, after)
+    out.append(text[pos:])
+    return "".join(out), count
 
 
-def _commandline(text):
-    """Mask every value= inside <prefix:commandline> blocks."""
-    re = _re()
-    block = re.compile(r"<([\w.-]+):commandline\b.*?</\1:commandline\s*>", re.S)
-    values = _attr_pattern(None, "value")
-    count = [0]
-
-    def mask_block(m):
-        masked, n = _sub_attr(values, m.group(0))
-        count[0] += n
-        return masked
-
-    return block.sub(mask_block, text), count[0]
+def mask_commandline(text):
+    """Mask every ``value`` attribute inside ``<PREFIX:commandline>`` blocks."""
+    out, count, pos = [], 0, 0
+    i = text.find(":commandline")
+    while i >= 0:
+        lt = text.rfind("<", 0, i)
+        prefix = text[lt + 1:i] if lt >= 0 else ""
+        end = text.find("</%s:commandline" % prefix, i) if prefix and "/" not in prefix else -1
+        if end < 0:
+            i = text.find(":commandline", i + 1)
+            continue
+        block, n = mask_attr(text[lt:end], "value")
+        out += [text[pos:lt], block]
+        pos, count = end, count + n
+        i = text.find(":commandline", end + 2 + len(prefix) + len(":commandline"))
+    out.append(text[pos:])
+    return "".join(out), count
 
 
 def parse_rules(rules):
-    """Compile extra rule strings into (kind, pattern) pairs; raises ValueError on a bad one."""
-    compiled = []
+    """Validate extra rule strings into (elem, attr) pairs; raises ValueError on a bad one."""
+    parsed = []
     for rule in rules:
         elem, sep, attr = rule.partition("@")
-        if sep and not attr or not (elem or attr):
+        if (sep and not attr) or not (elem or attr) or any(c in rule for c in "<>'\"="):
             raise ValueError("bad redaction rule %r (use ELEM@ATTR, @ATTR or ELEM)" % rule)
-        if sep:
-            compiled.append(("attr", _attr_pattern(elem, attr), attr))
-        else:
-            compiled.append(("text", _text_pattern(elem), elem))
-    return compiled
+        parsed.append((elem or None, attr if sep else None))
+    return parsed
 
 
 def _needs_work(text, extra):
@@ -106,15 +131,13 @@ def redact(text, extra=()):
     """Return (redacted_text, number_of_values_masked). ``extra``: rule strings."""
     if not text or not _needs_work(text, extra):
         return text, 0
+    rules = parse_rules(extra)
     total = 0
-    for attr in ("passwd", "query"):
-        text, n = _sub_attr(_attr_pattern(None, attr), text)
+    for step in (lambda t: mask_attr(t, "passwd"), lambda t: mask_attr(t, "query"),
+                 lambda t: mask_text(t, "cookie"), mask_commandline):
+        text, n = step(text)
         total += n
-    text, n = _sub_text(_text_pattern("cookie"), text)
-    total += n
-    text, n = _commandline(text)
-    total += n
-    for kind, pattern, _ in parse_rules(extra):
-        text, n = (_sub_attr if kind == "attr" else _sub_text)(pattern, text)
+    for elem, attr in rules:
+        text, n = mask_attr(text, attr, elem) if attr else mask_text(text, elem)
         total += n
     return text, total
