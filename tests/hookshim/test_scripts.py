@@ -1,0 +1,133 @@
+"""Adopted scripts run with libvirt's semantics (virHookCall), through the real launcher."""
+import os
+import time
+
+import pytest
+
+XML = b"<domain><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid>" \
+      b"<disk file='/old/disk.img'/></domain>"
+REWRITE = "sed 's|/old/|/new/|'"
+
+
+def test_main_then_d_scripts_in_byte_order_with_libvirt_argv(shim, tmp_path):
+    log = tmp_path / "order.log"
+    shim.install("libxl")
+    for name in ("main", "b", "B", "a", "10-x"):
+        shim.adopted_script("libxl", name, 'echo "%s $0 $*" >> %s' % (name, log))
+    shim.adopted_script("libxl", "c-not-executable", "echo c >> %s" % log, mode=0o644)
+    assert shim.call("libxl", "g1", "start", "begin", stdin=XML).returncode == 0
+    lines = log.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["main", "10-x", "B", "a", "b"]
+    assert all(line.endswith("g1 start begin -") for line in lines)
+    assert [s["path"] for s in shim.last()["scripts"]] == [
+        str(shim.hooks_dir / "libxl")] + [str(shim.hooks_dir / "libxl.d" / n)
+                                          for n in ("10-x", "B", "a", "b")]
+
+
+def test_every_script_gets_the_input_for_non_filter_ops(shim, tmp_path):
+    shim.install("qemu")
+    shim.adopted_script("qemu", "main", "echo replaced")
+    shim.adopted_script("qemu", "10-check", "cat > %s" % (tmp_path / "seen"))
+    proc = shim.call("qemu", op="prepare", stdin=XML)
+    assert (proc.returncode, proc.stdout) == (0, b"")   # stdout ignored outside filters
+    assert (tmp_path / "seen").read_bytes() == XML
+
+
+@pytest.mark.parametrize("scripts, out, code", [
+    # empty output everywhere: libvirt keeps the input, the hook prints nothing
+    ([("main", "cat >/dev/null")], b"", 0),
+    # one rewrite: the rewritten XML goes to stdout
+    ([("main", REWRITE)], XML.replace(b"/old/", b"/new/"), 0),
+    # the next script gets the previous non-empty output; an empty one keeps it
+    ([("main", REWRITE), ("10-empty", "cat >/dev/null"), ("20-up", "tr a-z A-Z")],
+     XML.replace(b"/old/", b"/new/").upper(), 0),
+    # output that is not XML cancels (libvirt would refuse to parse it)
+    ([("main", "cat >/dev/null; echo 'not <xml'")], b"", 1),
+])
+def test_migrate_filter_chain(shim, scripts, out, code):
+    shim.install("libxl")
+    for name, body in scripts:
+        shim.adopted_script("libxl", name, body)
+    proc = shim.call("libxl", op="migrate", stdin=XML)
+    assert (proc.returncode, proc.stdout) == (code, out)
+    ev = shim.last()
+    assert ev["outcome"] == ("ok" if code == 0 else "aborted")
+    assert ev["output_xml"] == (out.decode() if out else None)
+
+
+def test_failure_in_the_middle_of_a_chain_feeds_later_scripts_the_original(shim, tmp_path):
+    shim.install("qemu")
+    shim.adopted_script("qemu", "main", REWRITE)
+    shim.adopted_script("qemu", "10-fail", "cat >/dev/null; echo 'no disk here' >&2; exit 7")
+    shim.adopted_script("qemu", "20-last", "tee %s" % (tmp_path / "last-input"))
+    proc = shim.call("qemu", op="migrate", stdin=XML)
+    assert proc.returncode == 7 and proc.stdout == b""
+    assert (tmp_path / "last-input").read_bytes() == XML       # original, not the rewrite
+    assert proc.stderr.decode().count("\n") == 1                # one line for virsh
+    assert "10-fail" in proc.stderr.decode() and "no disk here" in proc.stderr.decode()
+    ev = shim.last()
+    assert [s["exit_code"] for s in ev["scripts"]] == [0, 7, 0]
+    assert ev["outcome"] == "aborted" and ev["reason"] == proc.stderr.decode().strip()
+
+
+def test_restore_is_a_filter_for_qemu_only(shim):
+    shim.install("qemu", "lxc")
+    for driver in ("qemu", "lxc"):
+        shim.adopted_script(driver, "main", REWRITE)
+    assert shim.call("qemu", op="restore", stdin=XML).stdout == XML.replace(b"/old/", b"/new/")
+    assert shim.call("lxc", op="restore", stdin=XML).stdout == b""
+
+
+@pytest.mark.slow
+def test_hanging_script_is_killed_at_the_timeout(shim, tmp_path):
+    shim.install("libxl", script_timeout="1")
+    shim.adopted_script("libxl", "main", "sleep 600 & echo $! > %s; sleep 600"
+                        % (tmp_path / "child"))
+    t0 = time.monotonic()
+    proc = shim.call("libxl", op="prepare", stdin=XML, timeout=30)
+    assert time.monotonic() - t0 < 20
+    assert proc.returncode != 0 and "timed out" in proc.stderr.decode()
+    ev = shim.last()
+    assert ev["outcome"] == "timed_out" and ev["scripts"][0]["timed_out"] is True
+    child = int((tmp_path / "child").read_text())
+    time.sleep(0.2)
+    assert not os.path.exists("/proc/%d" % child) or "Z" in open(
+        "/proc/%d/stat" % child).read().split()[2]       # the whole group was killed
+
+
+@pytest.mark.slow
+def test_background_child_holding_stdout_does_not_hang_the_call(shim, tmp_path):
+    shim.install("qemu")   # no timeout configured, as libvirt
+    pidfile = tmp_path / "bg"
+    shim.adopted_script("qemu", "main", "(sleep 30; echo late) & echo $! > %s; exit 0" % pidfile)
+    t0 = time.monotonic()
+    proc = shim.call("qemu", op="started", stdin=XML, timeout=25)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 0 and shim.last()["outcome"] == "ok"
+    os.kill(int(pidfile.read_text()), 9)
+
+
+def test_scripts_inherit_no_fd_beyond_0_1_2(shim, tmp_path):
+    shim.install("qemu")
+    shim.adopted_script("qemu", "main", "ls /proc/self/fd > %s" % (tmp_path / "fds"))
+    assert shim.call("qemu", stdin=XML).returncode == 0
+    fds = sorted(int(n) for n in (tmp_path / "fds").read_text().split())
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 4    # 3 = the directory ls itself reads
+
+
+def test_script_that_cannot_execute_fails_the_call(shim):
+    shim.install("qemu")
+    path = shim.adopted_script("qemu", "main", "")
+    path.write_bytes(b"\x7fELF garbage")
+    proc = shim.call("qemu", op="prepare", stdin=XML)
+    assert proc.returncode == 126 and "cannot execute" in proc.stderr.decode()
+
+
+def test_script_loop_through_a_symlink_to_the_launcher_stops(shim):
+    shim.install("qemu")
+    link = shim.hooks_dir / "qemu.hookshim" / "d" / "10-loop"
+    link.symlink_to(shim.hooks_dir / "qemu")
+    proc = shim.call("qemu", op="prepare", stdin=XML, timeout=30)
+    assert proc.returncode == 0
+    warnings = [w for e in shim.events() for w in e["warnings"]]
+    assert any("loop" in w for w in warnings)
