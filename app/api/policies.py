@@ -4,10 +4,12 @@
     GET  /api/v1/policies                           rules + deny/warn/dryrun hits 24h/7d
     GET  /api/v1/policies/{rule_id}/evaluate?event_id=...   the rule against a stored event
     POST /api/v1/policies/evaluate {event_id, rule}  a draft rule (YAML as JSON) against one
+
+``list_rules`` / ``test_event`` serve the dashboard's policies page (app/web/policies_view.py).
 """
 from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ValidationError
 
 from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
@@ -25,11 +27,11 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 @router.get("/policy-bundle", responses={304: {"description": "unchanged"},
                                          503: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
-def get_policy_bundle(request: Request, settings: SettingsDep, _host: HostDep,
+def get_policy_bundle(settings: SettingsDep, _host: HostDep,
                       if_none_match: str | None = Header(None)):
     """The compiled bundle the forwarder installs for the hook (ETag: its version)."""
     try:
-        version, data = svc.served_bundle(svc.cache_for(request.app.state, settings))
+        version, data = svc.served_bundle(svc.cache_for(settings))
     except svc.BundleUnavailable as exc:
         raise ApiError(503, "policy_bundle_invalid", "the policy directory has errors; hosts "
                        "keep their last good bundle", [f.as_dict() for f in exc.findings]) from None
@@ -45,16 +47,16 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 @router.get("/policies", responses=ERRORS)
-def get_policies(request: Request, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
+def get_policies(session: SessionDep, settings: SettingsDep, _user: CurrentUser):
     """Every rule of the current bundle with its hits (deny/warn/dryrun/mutate/error, 24h/7d)."""
-    return svc.list_policies(session, svc.cache_for(request.app.state, settings))
+    return svc.list_policies(session, svc.cache_for(settings))
 
 
 @router.get("/policies/{rule_id}/evaluate", responses=ERRORS)
-def evaluate_rule(rule_id: str, event_id: str, request: Request, session: SessionDep,
+def evaluate_rule(rule_id: str, event_id: str, session: SessionDep,
                   settings: SettingsDep, _user: CurrentUser):
     """What rule ``rule_id`` would do to stored event ``event_id``: verdict and XML diff."""
-    bundle, _, _ = svc.cache_for(request.app.state, settings).get()
+    bundle, _, _ = svc.cache_for(settings).get()
     rule = svc.find_rule(bundle, rule_id)
     if rule is None:
         raise ApiError(404, "not_found", f"no rule {rule_id!r} in the current bundle")
@@ -88,3 +90,17 @@ def _event(session, event_id: str) -> dict:
     if event is None:
         raise ApiError(404, "not_found", f"no event {event_id!r}")
     return event
+
+
+def list_rules(session, settings) -> list[dict]:
+    """Rules of the current bundle with hits (the policies page's rule table)."""
+    return svc.list_policies(session, svc.cache_for(settings))["rules"]
+
+
+def test_event(session, settings, event: dict) -> dict:
+    """The current bundle replayed on a stored event (the page's "test against event N")."""
+    bundle, _, findings = svc.cache_for(settings).get()
+    if bundle is None:
+        return {"error": "the policy directory has errors",
+                "findings": [f.as_dict() for f in findings]}
+    return svc.replay(bundle, event)

@@ -141,7 +141,7 @@ def compile_rule(rule: Rule, source: str = "") -> dict:
     ex = rule.exempt
     exempt = ({"object": compile_globs(ex.object), "host": compile_globs(ex.host),
                "marker": ex.marker} if ex else None)
-    return {"id": rule.id, "source": source, "mode": rule.mode,
+    return {"id": rule.id, "source": source, "description": rule.description, "mode": rule.mode,
             "failure_policy": rule.failure_policy, "message": rule.message,
             "allow_destroy_running": rule.allow_destroy_running, "match": match,
             "exempt": exempt,

@@ -59,12 +59,17 @@ class BundleCache:
         return bundle, (dump_bundle(bundle) if bundle else None), findings
 
 
-def cache_for(state, settings) -> BundleCache:
-    """The app's BundleCache (created on first use, one per app)."""
-    cache = getattr(state, "policy_cache", None)
-    if cache is None:
-        cache = state.policy_cache = BundleCache(settings.policy_dir)
-    return cache
+_CACHES: dict[str | None, BundleCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def cache_for(settings) -> BundleCache:
+    """The process-wide BundleCache of ``settings.policy_dir`` (API and pages share it)."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(settings.policy_dir)
+        if cache is None:
+            cache = _CACHES[settings.policy_dir] = BundleCache(settings.policy_dir)
+        return cache
 
 
 def served_bundle(cache: BundleCache) -> tuple[str, bytes]:
@@ -91,6 +96,7 @@ def list_policies(session: Session, cache: BundleCache, now: datetime | None = N
 
 def _rule_summary(rule: dict) -> dict:
     return {"id": rule["id"], "source": rule["source"], "mode": rule["mode"],
+            "description": rule.get("description"),
             "kind": "mutate" if rule["mutate"] else "deny", "message": rule["message"],
             "failure_policy": rule["failure_policy"], "match": rule["match"]}
 
@@ -138,10 +144,7 @@ def what_if(rule: dict, event: dict) -> dict:
     compiled = {k: v for k, v in rule.items() if k != "_ops"} | {"mode": "enforce"}
     single = {"format": 1, "version": "what-if", "rules": [compiled],
               "by_op": {op: [0] for op in ops} if ops else {"*": [0]}}
-    call = {k: event.get(k) for k in ("driver", "object", "op", "subop", "extra", "host",
-                                       "domain_uuid")}
-    call["now"] = _epoch(event.get("started_at"))
-    v = evaluate(json.loads(json.dumps(single)), call, event.get("xml") or "")
+    v = evaluate(json.loads(json.dumps(single)), _call_of(event), event.get("xml") or "")
     return {"rule_id": rule["id"], "mode": rule["mode"], "event_id": event["event_id"],
             "applies": bool(v.decisions),
             "verdict": v.decisions[0]["verdict"] if v.decisions else None,
@@ -149,6 +152,25 @@ def what_if(rule: dict, event: dict) -> dict:
             "output_xml": v.output_xml, "xml_diff": xml_diff(event.get("xml"), v.output_xml),
             "recorded": [d for d in event.get("decisions") or () if d.get("rule_id") == rule["id"]],
             "xml_redacted": bool(event.get("redactions"))}
+
+
+def replay(bundle: dict, event: dict) -> dict:
+    """What the whole bundle, modes as they are, decides for a stored event."""
+    from app.services.events import xml_diff
+
+    v = evaluate(json.loads(json.dumps(bundle)), _call_of(event), event.get("xml") or "")
+    return {"bundle_version": bundle["version"], "event_id": event["event_id"], "deny": v.deny,
+            "reason": v.reason, "decisions": v.decisions, "errors": v.errors,
+            "xml_diff": xml_diff(event.get("xml"), v.output_xml),
+            "recorded": {"bundle_version": event.get("policy_bundle_version"),
+                         "decisions": event.get("decisions") or []}}
+
+
+def _call_of(event: dict) -> dict:
+    call = {k: event.get(k) for k in ("driver", "object", "op", "subop", "extra", "host",
+                                       "domain_uuid")}
+    call["now"] = _epoch(event.get("started_at"))
+    return call
 
 
 def _epoch(started_at) -> float | None:

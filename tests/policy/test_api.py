@@ -111,7 +111,7 @@ def test_policies_list_counts_hits_per_rule_mode_and_window(pclient, phost, puse
     from app.policy import service
 
     with pclient.app.state.db.session() as s:
-        data = service.list_policies(s, service.cache_for(pclient.app.state, pclient.app.state.settings),
+        data = service.list_policies(s, service.cache_for(pclient.app.state.settings),
                                      now=now.replace(tzinfo=None))
     rules = {r["id"]: r for r in data["rules"]}
     assert rules["no-hostdev-in-prod"]["hits"]["24h"]["deny"] == 2
@@ -207,3 +207,18 @@ def test_draft_rule_is_evaluated_and_bad_drafts_are_refused(pclient, phost, puse
         "event_id": ev["event_id"], "rule": draft | {"deny_if": {"regex": {"path": "./name",
                                                                            "pattern": "(a+)+"}}}})
     assert r.status_code == 422 and "nests quantifiers" in r.json()["error"]["details"][0]["message"]
+
+
+def test_dashboard_hooks_list_rules_and_replay_the_bundle_on_an_event(papp, pclient, phost):
+    from app.api.policies import list_rules, test_event as replay_event
+    from app.services.events import get_event
+
+    ev = _stored(pclient, phost, op="prepare", object="prod-web1",
+                 xml=GUEST.replace("</devices>", "<hostdev/></devices>"))
+    with papp.state.db.session() as s:
+        rules = list_rules(s, papp.state.settings)
+        result = replay_event(s, papp.state.settings, get_event(s, ev["event_id"]))
+    assert [r["id"] for r in rules] == ["no-hostdev-in-prod", "vcpu-cap", "move-images"]
+    assert result["deny"] and result["reason"].startswith("no-hostdev-in-prod:")
+    assert {d["rule_id"]: d["verdict"] for d in result["decisions"]} == {
+        "no-hostdev-in-prod": "deny", "vcpu-cap": "deny"}
