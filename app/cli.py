@@ -12,7 +12,7 @@ from importlib import import_module
 from app.config import Settings
 
 # Modules with `add_parser(subparsers)` registering their own subcommands.
-EXTENSIONS = ["app.policy.cli", "app.demo.cli"]
+EXTENSIONS = ["app.policy.cli", "app.demo.cli", "app.services.retention_cli"]
 
 
 def _settings(args) -> Settings:
@@ -190,6 +190,11 @@ def cmd_events_query(args) -> int:
 def cmd_verify(args) -> int:
     from app.services.verify import verify_all
 
+    if args.export:   # offline: an auditor's export file, no database needed
+        from app.services.retention_cli import verify_export_cmd
+
+        return verify_export_cmd(args.export, _settings(args).secret_key)
+
     results = verify_all(_db(args), _settings(args).secret_key, args.host or None)
     for r in results:
         if r["ok"]:
@@ -217,6 +222,8 @@ def _add_query(sub) -> None:
     p.set_defaults(func=cmd_events_query)
     p = sub.add_parser("verify", help="re-check every host's hash chain; name the first bad event")
     p.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
+    p.add_argument("--export", metavar="FILE", help="check an export file (`hookaudit export`) "
+                   "offline instead of the database")
     p.set_defaults(func=cmd_verify)
 
 

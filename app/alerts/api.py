@@ -15,7 +15,8 @@ def _worker(request: Request):
 @router.get("/deliveries")
 def list_deliveries(request: Request, _admin: AdminUser,
                     limit: int = Query(50, ge=1, le=500),
-                    before: int | None = Query(None, description="keyset: ids below this")):
+                    before: int | None = Query(None, ge=1, le=2**63 - 1,
+                                              description="keyset: ids below this")):
     """Newest first. Each row is one alert to one target, with its attempts and last error."""
     worker = _worker(request)
     items = worker.store.list_deliveries(limit, before)

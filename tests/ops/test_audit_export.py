@@ -78,3 +78,17 @@ def test_a_recomputed_digest_without_the_key_fails_the_mac(export_file):
     export_file.write_bytes(b"".join(ls))
     report = verify_export(export_file, SECRET)
     assert any("MAC" in p for p in report["problems"])
+
+
+def test_export_and_verify_through_the_cli(app, client, host_a, db_url, tmp_path, capsys, monkeypatch):
+    from app.cli import main
+
+    monkeypatch.setenv("HOOKAUDIT_SECRET_KEY", SECRET)
+    assert post_events(client, host_a, chain(host_a.name, [{"age_days": 1}] * 5)).status_code == 200
+    out = tmp_path / "x.ndjson"
+    since = (NOW - timedelta(days=3)).isoformat()
+    assert main(["--database-url", db_url, "export", "--since", since, "-o", str(out)]) == 0
+    assert main(["verify", "--export", str(out)]) == 0
+    assert "5 events, ok; MAC verified" in capsys.readouterr().out
+    out.write_bytes(out.read_bytes().replace(b'"seq":3', b'"seq":33', 1))
+    assert main(["verify", "--export", str(out)]) == 2

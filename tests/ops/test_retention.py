@@ -124,3 +124,43 @@ def test_orphan_sweep_collects_bodies_no_event_references(app, client, host_a, s
         s.execute(update(Event).where(Event.object == "old3").values(xml_blob=None))
     assert retention.collect_orphan_blobs(db, batch_size=1) == 1
     assert count(db, XmlBlob) == 7
+
+
+def run_cli(db_url, *argv, secret="test-secret-key-not-for-production"):
+    import os
+
+    from app.cli import main
+
+    old = os.environ.get("HOOKAUDIT_SECRET_KEY")
+    os.environ["HOOKAUDIT_SECRET_KEY"] = secret
+    try:
+        return main(["--database-url", db_url, *argv])
+    finally:
+        os.environ.pop("HOOKAUDIT_SECRET_KEY") if old is None else os.environ.update(
+            HOOKAUDIT_SECRET_KEY=old)
+
+
+def test_hookaudit_verify_stays_green_after_prune_from_the_cli(app, client, host_a, host_b,
+                                                               db_url, capsys):
+    seed_host(client, host_a)
+    seed_host(client, host_b, aborts=())
+    assert run_cli(db_url, "prune", "--days", "30", "--abort-days", "90", "--vacuum") == 0
+    assert "deleted 58 events" in capsys.readouterr().out
+    assert run_cli(db_url, "verify") == 0
+    out = capsys.readouterr().out
+    assert "host-a: ok (12 events)" in out and "host-b: ok (10 events)" in out
+    # verify notices a checkpoint that no longer matches its MAC
+    assert run_cli(db_url, "verify", secret="another-key") == 2
+
+
+def test_verify_names_a_tampered_event_after_prune(app, client, host_a, db_url, capsys):
+    seed_host(client, host_a)
+    run_cli(db_url, "prune", "--days", "30")
+    with app.state.db.session(write=True) as s:
+        s.execute(update(Event).where(Event.seq == 35).values(prev_hash="0" * 64))
+    assert run_cli(db_url, "verify") == 2
+    assert "first bad: seq 35" in capsys.readouterr().out
+
+
+def test_prune_refuses_without_a_retention(app, db_url, capsys):
+    assert run_cli(db_url, "prune") == 1
