@@ -14,6 +14,12 @@ and a predicate is one of ``["has_attr", a]``, ``["attr_eq", a, v]``, ``["attr_n
 """
 
 
+# Real domain XML is a few KB; a multi-MB document is not one libvirt wrote, and parsing it
+# with Python callbacks would cost seconds libvirtd waits for. Larger input is an evaluation
+# error (the rule's failure_policy decides).
+MAX_XML_CHARS = 4 * 1024 * 1024
+
+
 class XMLError(Exception):
     """The input XML cannot be parsed."""
 
@@ -38,6 +44,8 @@ def parse(text):
 
     if not text or not text.strip():
         raise XMLError("no XML on stdin")
+    if len(text) > MAX_XML_CHARS:
+        raise XMLError("input XML larger than %d characters: not evaluated" % MAX_XML_CHARS)
     root = Node(None, {}, None)  # a holder for the document element
     stack = [root]
     parser = pyexpat.ParserCreate()

@@ -116,6 +116,8 @@ FAILURE_ROWS = [
     ("fail", "dryrun", "<domain><name>x</name>", False),
     # no XML at all (empty stdin)
     ("fail", "enforce", "", True),
+    # a multi-megabyte input is not parsed at all
+    ("fail", "enforce", "<domain>" + " " * (4 * 1024 * 1024) + "</domain>", True),
     # a DOCTYPE (entity tricks) is refused like bad XML
     ("ignore", "enforce", "<!DOCTYPE d [<!ENTITY x 'y'>]><domain/>", False),
 ]
