@@ -56,7 +56,9 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     if data is None:
         return render(request, "error.html", {"status": 404, "title": "No such guest",
                       "message": "No hook call has recorded a guest with this UUID."}, status=404)
-    events = [ev for boot in data["boots"] for ev in boot["events"]]
+    # boots are in boot order; the list under the picture is in time order across hosts
+    events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
+                    key=lambda ev: ev["started_at"])
     key, t0, t1 = _window(request, events)
     shown = [ev for ev in events if parse_time(ev["started_at"]) >= t0]
     shown.reverse()                       # newest first under the picture

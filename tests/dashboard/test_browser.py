@@ -73,7 +73,7 @@ def server(tmp_path_factory):
         _ingest(base, token, a_more)
         _ingest(base, token_b, b_events)
         events += a_more
-        yield {"base": base, "token": token, "events": events}
+        yield {"base": base, "token": token, "events": events, "host_b_events": b_events}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -252,3 +252,12 @@ def test_hosts_and_guests_pages(page):
     page.wait_for_function("document.querySelectorAll('#guest-rows tr').length === 1")
     assert "web-01" in page.locator("#guest-rows").inner_text()
     shot(page, "guests")
+
+
+def test_migrate_filter_diff_is_shown(page, server):
+    log_in(page)
+    page.goto(f"/events/{server['host_b_events'][0]['event_id']}")
+    diff = page.locator("#xml-diff")
+    assert "+    <disk type='file'><source file='/srv/xen/images/web-01.img'/></disk>" in diff.inner_text()
+    assert "incoming migration allowed" in page.locator(".explain").inner_text()
+    shot(page, "event-migrate-diff")
