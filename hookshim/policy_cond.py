@@ -128,13 +128,15 @@ def _equals(cond, ctx):
 def _time(cond, ctx):
     days, start, end, tz = cond[1], cond[2], cond[3], cond[4]
     weekday, minute = local_time(ctx.now, tz)
-    if days is not None and weekday not in days:
-        return False
     start = 0 if start is None else start
     end = 1440 if end is None else end
     if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end  # the window wraps past midnight
+        inside, opened_on = start <= minute < end, weekday
+    elif minute >= start:
+        inside, opened_on = True, weekday
+    else:  # after midnight in a window that wraps: it opened the day before
+        inside, opened_on = minute < end, (weekday - 1) % 7
+    return inside and (days is None or opened_on in days)
 
 
 def local_time(now, tz):

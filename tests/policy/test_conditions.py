@@ -88,6 +88,14 @@ def test_time_window_wraps_past_midnight():
     assert run(rules, now=WED_2300).deny
 
 
+def test_wrapping_window_after_midnight_belongs_to_the_day_it_opened():
+    rules = ('- {id: r, match: {op: [prepare]}, message: m, deny_if: {time: '
+             '{days: [tue], from: "22:00", to: "06:00"}}}')
+    wed_0300 = WED_NOON - 9 * 3600
+    assert run(rules, now=wed_0300).deny          # Tuesday night's window, Wednesday 03:00
+    assert not run(rules, now=WED_2300).deny      # Wednesday's 23:00 is not in a Tuesday window
+
+
 def test_element_unit_attribute_scales_the_value():
     xml = GUEST.replace("<memory unit='KiB'>4194304", "<memory unit='GiB'>80")
     rules = "- {id: r, match: {op: [prepare]}, deny_if: {number: {path: ./memory, gt: 64 GiB}}, message: m}"
