@@ -53,7 +53,7 @@ def test_hosts_add_twice_fails_and_revoke_stops_the_token(cli, served):
 def test_users_add_and_tokens_create_give_api_access(cli, served):
     assert cli("users", "add", "ana", "--role", "viewer", "--password-stdin",
                stdin="s3cret pass\n")[0] == 0
-    code, token, _ = cli("tokens", "create", "--user", "ana")
+    _, token, _ = cli("tokens", "create", "--user", "ana")
     r = served.get("/api/v1/hosts", headers={"Authorization": f"Bearer {token.strip()}"})
     assert r.status_code == 200
 
