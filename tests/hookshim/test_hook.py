@@ -1,0 +1,151 @@
+"""The hook call through the installed launcher, exactly as libvirtd runs it."""
+import subprocess
+
+import pytest
+
+from hookshim.event import verify_event
+from tests.hookshim.helpers import assert_chain
+
+# Every (driver, op, subop, extra) libvirt calls (libvirt-hooks.md), with the outcome of a
+# failing answer. Extra is "-" except qemu release (shutoff reason) and daemon reload.
+CALLS = [
+    ("libxl", "prepare", "begin", "-", "aborted"),
+    ("libxl", "start", "begin", "-", "aborted"),
+    ("libxl", "started", "begin", "-", "killed"),
+    ("libxl", "stopped", "end", "-", "failed_ignored"),
+    ("libxl", "release", "end", "-", "failed_ignored"),
+    ("libxl", "migrate", "begin", "-", "aborted"),
+    ("libxl", "reconnect", "begin", "-", "killed"),
+    ("qemu", "prepare", "begin", "-", "aborted"),
+    ("qemu", "start", "begin", "-", "aborted"),
+    ("qemu", "started", "begin", "-", "killed"),
+    ("qemu", "stopped", "end", "-", "failed_ignored"),
+    ("qemu", "release", "end", "from snapshot", "failed_ignored"),
+    ("qemu", "migrate", "begin", "-", "aborted"),
+    ("qemu", "restore", "begin", "-", "aborted"),
+    ("qemu", "reconnect", "begin", "-", "killed"),
+    ("qemu", "attach", "begin", "-", "aborted"),
+    ("lxc", "prepare", "begin", "-", "aborted"),
+    ("lxc", "start", "begin", "-", "aborted"),
+    ("lxc", "started", "begin", "-", "killed"),
+    ("lxc", "stopped", "end", "-", "failed_ignored"),
+    ("lxc", "release", "end", "-", "failed_ignored"),
+    ("lxc", "reconnect", "begin", "-", "killed"),
+    ("bhyve", "prepare", "begin", "-", "aborted"),
+    ("bhyve", "start", "begin", "-", "aborted"),
+    ("bhyve", "started", "begin", "-", "killed"),
+    ("bhyve", "stopped", "end", "-", "failed_ignored"),
+    ("bhyve", "release", "end", "-", "failed_ignored"),
+    ("network", "start", "begin", "-", "aborted"),
+    ("network", "started", "begin", "-", "aborted"),
+    ("network", "stopped", "end", "-", "failed_ignored"),
+    ("network", "port-created", "begin", "-", "aborted"),
+    ("network", "port-deleted", "begin", "-", "failed_ignored"),
+    ("network", "updated", "begin", "-", "aborted"),
+    ("daemon", "start", "-", "start", "failed_ignored"),
+    ("daemon", "shutdown", "-", "shutdown", "failed_ignored"),
+    ("daemon", "reload", "begin", "SIGHUP", "failed_ignored"),
+]
+DRIVERS = sorted({c[0] for c in CALLS})
+
+
+def corpus_xml(corpus_dir, driver):
+    """Real XML for the driver: libxl and qemu domains, network hookData, none for daemon."""
+    if driver == "daemon":
+        return b""
+    if driver == "network":
+        net = (corpus_dir / "network" / "isolated-network.xml").read_text()
+        return ("<hookData>%s</hookData>" % net).encode()
+    folder = "qemu" if driver in ("qemu", "lxc", "bhyve") else "libxl/xlconfigdata"
+    return sorted((corpus_dir / folder).glob("*.xml"))[0].read_bytes()
+
+
+@pytest.fixture
+def all_drivers(shim):
+    shim.install(*DRIVERS)
+    return shim
+
+
+@pytest.mark.parametrize("driver, op, subop, extra, _", CALLS)
+def test_every_call_is_answered_and_recorded(all_drivers, corpus_dir, driver, op, subop,
+                                             extra, _):
+    shim = all_drivers
+    obj = "-" if driver == "daemon" else "guest1"
+    xml = corpus_xml(corpus_dir, driver)
+    proc = shim.call(driver, obj, op, subop, extra, stdin=xml)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+    ev = shim.last()
+    assert (ev["driver"], ev["object"], ev["op"], ev["subop"], ev["extra"]) == (
+        driver, obj, op, subop, extra)
+    assert (ev["kind"], ev["exit_code"], ev["outcome"], ev["reason"]) == ("hook", 0, "ok", None)
+    assert ev["xml"] == (xml.decode() if xml else None) or ev["redactions"] > 0
+    assert ev["warnings"] == [] and ev["scripts"] == [] and ev["policy"] is None
+    assert verify_event(ev) == []
+    if driver not in ("daemon",):
+        assert ev["domain_uuid"] and ev["domain_uuid"] == ev["domain_uuid"].lower()
+
+
+@pytest.mark.parametrize("driver, op, subop, extra, outcome", CALLS)
+def test_failing_adopted_script_outcome_per_op(all_drivers, corpus_dir, driver, op, subop,
+                                               extra, outcome):
+    shim = all_drivers
+    shim.adopted_script(driver, "main", "cat >/dev/null; echo 'refused by site' >&2; exit 3")
+    proc = shim.call(driver, "g", op, subop, extra, stdin=corpus_xml(corpus_dir, driver))
+    assert proc.returncode == 3 and proc.stdout == b""
+    assert proc.stderr.decode().endswith(": exit status 3: refused by site\n")
+    ev = shim.last()
+    assert (ev["exit_code"], ev["outcome"]) == (3, outcome)
+    assert ev["stderr"] == proc.stderr.decode()
+
+
+def test_event_fields_follow_the_contract(shim, corpus_dir):
+    shim.install("libxl")
+    proc = shim.call("libxl", "g", "prepare", "begin", stdin=corpus_xml(corpus_dir, "libxl"))
+    assert proc.returncode == 0
+    ev = shim.last()
+    expected = {"v", "kind", "event_id", "host", "seq", "prev_hash", "hash", "driver", "object",
+                "op", "subop", "extra", "domain_uuid", "started_at", "duration_ms",
+                "exit_code", "outcome", "reason", "stderr", "xml", "xml_sha256",
+                "xml_truncated", "output_xml", "output_xml_sha256", "redactions", "policy",
+                "scripts", "warnings", "dropped", "shim"}
+    assert set(ev) == expected
+    assert ev["started_at"].endswith("Z") and len(ev["started_at"]) == 27
+    assert ev["event_id"][14] == "7"       # UUIDv7 layout
+    assert set(ev["shim"]) == {"version", "hostname", "pid"}
+
+
+@pytest.mark.slow
+def test_64_concurrent_calls_all_recorded_gapless(shim, corpus_dir):
+    shim.install("libxl")
+    xml = corpus_xml(corpus_dir, "libxl")
+    argv = [str(shim.hooks_dir / "libxl"), "g", "prepare", "begin", "-"]
+    from tests.hookshim.conftest import HOOK_ENV
+
+    procs = [subprocess.Popen(argv[:1] + ["guest%d" % i] + argv[2:], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/",
+                              env=dict(HOOK_ENV)) for i in range(64)]
+    results = [p.communicate(xml, timeout=120) + (p.returncode,) for p in procs]
+    assert all(r == (b"", b"", 0) for r in results)
+    events = shim.events()
+    assert len(events) == 64
+    assert sorted(e["object"] for e in events) == sorted("guest%d" % i for i in range(64))
+    assert_chain(events)
+
+
+def test_unmanaged_script_dropped_into_d_is_warned_about(shim):
+    shim.install("qemu")
+    d = shim.hooks_dir / "qemu.d"
+    d.mkdir()
+    (d / "50-new").write_text("#!/bin/sh\nexit 0\n")
+    (d / "50-new").chmod(0o755)
+    assert shim.call("qemu", stdin=b"<domain/>").returncode == 0
+    (warning,) = shim.last()["warnings"]
+    assert "unmanaged hook script %s" % (d / "50-new") in warning
+
+
+def test_unknown_op_is_recorded_not_refused(shim):
+    shim.install("qemu")
+    proc = shim.call("qemu", "g", "teleport", "begin", stdin=b"<domain/>")
+    assert proc.returncode == 0
+    ev = shim.last()
+    assert ev["op"] == "teleport" and "not in the outcome table" in ev["warnings"][0]
