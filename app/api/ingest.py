@@ -52,7 +52,7 @@ async def post_ingest(request: Request, host: HostDep, db: DbDep, settings: Sett
 
 def notify_listeners(app, summary: dict) -> None:
     """Contract §7: listeners get the summary after commit; their failures never fail ingest."""
-    if not summary.get("events") and not summary.get("chain_problems"):
+    if not (summary.get("events") or summary.get("chain_problems") or summary.get("duplicates")):
         return
     for listener in list(getattr(app.state, "ingest_listeners", ())):
         try:

@@ -153,7 +153,8 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], now: dateti
     response = {"stored": len(new), "duplicates": len(events) - len(new), "results": results,
                 "gaps": [list(g) for g in open_gaps[:100]], "chain_problems": flagged}
     summary = {"host": host.name, "events": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in new],
-               "gaps": response["gaps"], "chain_problems": flagged}
+               "gaps": response["gaps"], "chain_problems": flagged,
+               "duplicates": response["duplicates"]}   # metrics: idempotent re-sends
     return IngestResult(response, summary)
 
 

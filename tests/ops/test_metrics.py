@@ -71,3 +71,12 @@ def test_metrics_token_when_configured(settings, db_url):
     with TestClient(app) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_a_retried_batch_counts_as_duplicates(client, host_a):
+    events = make_chain(host_a.name, 3)
+    post_events(client, host_a, events)
+    post_events(client, host_a, events)         # the forwarder did not see the first answer
+    m = scrape(client)
+    assert m[("hookaudit_events_duplicate_total", frozenset())] == 3
+    assert m[("hookaudit_ingest_batch_events_count", frozenset())] == 2
