@@ -29,16 +29,14 @@ import threading
 import time
 
 from hookshim import __version__
-from hookshim.transport import TokenError, Transport, TransportError
+from hookshim.forward_bundle import BundlePuller
+from hookshim.transport import TokenError, Transport, TransportError, describe
 
 log = logging.getLogger("hookshim.forward")
 
 INGEST_PATH = "/api/v1/ingest"
 HEARTBEAT_PATH = "/api/v1/heartbeat"
-BUNDLE_PATH = "/api/v1/policy-bundle"
 META_LAST_ERROR = "last_error"
-META_BUNDLE_ETAG = "bundle_etag"
-META_BUNDLE_ERROR = "bundle_error"
 PRUNE_INTERVAL_S = 300.0     # housekeeping only; cheap (an indexed DELETE of sent rows)
 REFUSED_BACKOFF_S = 300.0    # 401/403: nothing will change until an operator acts
 TOKEN_POLL_S = 1.0           # ...but a new token file is noticed within this long
@@ -109,15 +107,6 @@ class Attempt:
 
 
 OK = Attempt("ok")
-
-
-def describe(resp):
-    """One line for last_error from an HTTP answer: status, error code and message."""
-    body = resp.json()
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
-        return "HTTP %d %s: %s" % (resp.status, err.get("code", ""), err.get("message", ""))
-    return "HTTP %d: %s" % (resp.status, resp.body[:200].decode("utf-8", "replace"))
 
 
 def invalid_indexes(resp, count):
@@ -375,98 +364,6 @@ class Forwarder:
             log.info("pruned %d sent events from the spool", n)
 
 
-# ---------------------------------------------------------------- the policy bundle
-
-class BundleRejected(Exception):
-    """The server's bundle answer is unusable; the last good bundle stays in place."""
-
-
-def parse_bundle(body):
-    """The downloaded bundle as a dict, or BundleRejected: JSON object with version + rules."""
-    try:
-        bundle = json.loads(body.decode("utf-8"))
-    except ValueError as exc:
-        raise BundleRejected("bundle is not JSON: %s" % exc) from None
-    if not isinstance(bundle, dict) or "version" not in bundle or not bundle["version"]:
-        raise BundleRejected("bundle has no version")
-    if not isinstance(bundle.get("rules"), list):
-        raise BundleRejected("bundle has no rules list")
-    return bundle
-
-
-def write_atomic(path, data, check=None):
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, whole.
-
-    ``check(tmp_path)`` may raise to refuse the new file before it replaces the old one.
-    """
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.chmod(tmp, 0o644)      # the hook (root, or the libvirt user) only reads it
-        if check:
-            check(tmp)
-        os.replace(tmp, path)     # atomic on POSIX: no reader ever sees a partial bundle
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)  # the rename itself survives a power cut
-    finally:
-        os.close(dfd)
-
-
-def _hook_can_load(path):
-    """Refuse a bundle the hook's own loader would refuse (it would then fail open)."""
-    from hookshim import policy
-
-    try:
-        if policy.load_bundle(path) is None:
-            raise BundleRejected("bundle vanished while being checked")
-    except policy.BundleError as exc:
-        raise BundleRejected(str(exc)) from None
-
-
-class BundlePuller:
-    """GET the policy bundle with If-None-Match; keep the last good one on any error."""
-
-    def __init__(self, transport, spool, path):
-        self.transport, self.spool, self.path = transport, spool, path
-
-    def pull(self):
-        """Returns "updated", "unchanged" or "error" (the reason goes to meta bundle_error)."""
-        try:
-            result = self._pull()
-        except (TransportError, TokenError, BundleRejected, OSError) as exc:
-            log.warning("policy bundle not updated, keeping the last good one: %s", exc)
-            self.spool.set_meta(META_BUNDLE_ERROR, str(exc))
-            return "error"
-        if self.spool.get_meta(META_BUNDLE_ERROR) is not None:
-            self.spool.set_meta(META_BUNDLE_ERROR, None)
-        return result
-
-    def _pull(self):
-        etag = self.spool.get_meta(META_BUNDLE_ETAG)
-        # Without the file, the ETag would only get a 304 for a bundle we do not have.
-        headers = {"If-None-Match": etag} if etag and os.path.exists(self.path) else {}
-        resp = self.transport.request("GET", BUNDLE_PATH, headers=headers)
-        if resp.status == 304:
-            return "unchanged"
-        if resp.status != 200:
-            raise BundleRejected(describe(resp))
-        bundle = parse_bundle(resp.body)
-        write_atomic(self.path, resp.body, check=_hook_can_load)
-        self.spool.set_meta(META_BUNDLE_ETAG, resp.headers.get("etag") or '"%s"' % bundle["version"])
-        log.info("policy bundle %s installed at %s", bundle["version"], self.path)
-        return "updated"
-
-
 def _file_signature(path):
     try:
         st = os.stat(path)
@@ -507,6 +404,16 @@ class ForwarderThread(threading.Thread):
         self.forwarder.stop()
         if self.is_alive():
             self.join(timeout)
+
+
+def local_forwarder_starter(config, **forwarder_kw):
+    """A starter for the server's ``app.state.startup_hooks``: runs a ForwarderThread for the
+    server's own host while the app runs, and returns the callable that stops it."""
+    def start(app=None):
+        thread = ForwarderThread(config, **forwarder_kw)
+        thread.start()
+        return lambda: thread.stop(timeout=forwarder_kw.get("timeout", 30.0) + 5)
+    return start
 
 
 def parse_args(argv):

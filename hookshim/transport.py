@@ -53,6 +53,15 @@ class Response:
         return "Response(%d, %d bytes)" % (self.status, len(self.body))
 
 
+def describe(resp):
+    """One line for last_error from an HTTP answer: status, the API's error code and message."""
+    body = resp.json()
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return "HTTP %d %s: %s" % (resp.status, err.get("code", ""), err.get("message", ""))
+    return "HTTP %d: %s" % (resp.status, resp.body[:200].decode("utf-8", "replace"))
+
+
 def read_token(token_file):
     """The host token: first line of ``token_file``. Read on every request, not cached, so an
     operator can drop a new token in place after a revocation without restarting anything."""

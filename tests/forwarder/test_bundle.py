@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from hookshim.forward import BundlePuller, write_atomic
+from hookshim.forward_bundle import BundlePuller, write_atomic
 from hookshim.policy import FORMAT
 from hookshim.spool import Spool
 from hookshim.transport import Transport
