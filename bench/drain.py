@@ -165,14 +165,14 @@ def main():
         t0 = time.perf_counter()
         size = build_backlog(backlog, args.events, "bench-host")
         print("backlog: %d events, spool file %.1f MiB, built in %.1fs"
-              % (args.events, size / 2**20, time.perf_counter() - t0))
+              % (args.events, size / 2**20, time.perf_counter() - t0), flush=True)
         print("%-8s %14s %14s %16s %10s" % ("backend", "drain s", "drain ev/s",
                                             "baseline ev/s", "ratio"))
         for backend in args.backends.split(","):
             r = bench_backend(backend, args, backlog, tmp)
             print("%-8s %14.1f %14.0f %16.0f %10.2f" % (
                 backend, r["drain"], args.events / r["drain"], args.events / r["baseline"],
-                r["baseline"] / r["drain"]))
+                r["baseline"] / r["drain"]), flush=True)
 
 
 if __name__ == "__main__":
