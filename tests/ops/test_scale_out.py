@@ -26,8 +26,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db_url: str, port: int, log) -> subprocess.Popen:
-    env = dict(os.environ, HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_POOL_SIZE="4")
+def start_server(db_url: str, port: int, log, prom_dir) -> subprocess.Popen:
+    # PROMETHEUS_MULTIPROC_DIR: both processes' counters are summed by whichever is scraped
+    env = dict(os.environ, HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_POOL_SIZE="4",
+               PROMETHEUS_MULTIPROC_DIR=str(prom_dir))
     cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -50,10 +52,11 @@ def two_apps(pg_schema_url, tmp_path):
     db = Database(pg_schema_url)
     Base.metadata.create_all(db.engine)
     procs, urls = [], []
+    (tmp_path / "prom").mkdir()
     with open(tmp_path / "apps.log", "wb") as log:
         for _ in range(2):
             port = free_port()
-            procs.append(start_server(pg_schema_url, port, log))
+            procs.append(start_server(pg_schema_url, port, log, tmp_path / "prom"))
             urls.append(f"http://127.0.0.1:{port}")
         try:
             for url, proc in zip(urls, procs):
@@ -118,3 +121,13 @@ def test_many_hosts_ingest_concurrently_through_both_processes(two_apps):
         statuses = {s for result in pool.map(drain, enumerate(names)) for s in result}
     assert statuses == {200}
     check_store(db, {n: 120 for n in names})
+    for url in urls:   # each process reports the events both stored
+        assert ingested_total(url) == 24 * 120
+
+
+def ingested_total(url: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text_ = httpx.get(url + "/metrics", timeout=10).text
+    return sum(s.value for fam in text_string_to_metric_families(text_) for s in fam.samples
+               if s.name == "hookaudit_events_ingested_total")
