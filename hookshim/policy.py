@@ -49,14 +49,42 @@ class Verdict:
 
 
 def load_bundle(path):
-    """Read the compiled bundle (JSON) at ``path``; None when it does not exist."""
+    """Read the compiled bundle (JSON) at ``path``; None when it does not exist.
+
+    The parsed bundle is cached beside it (``.<name>.cache``, marshal, keyed by the JSON
+    file's inode/mtime/size and the Python version): reading that needs no ``json`` import,
+    which would pull in ``re``, ``enum`` and friends on every hook call.
+    """
+    import os
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BundleError("policy bundle %s unreadable: %s" % (path, exc)) from None
+    cache = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".cache")
+    key = _cache_key(st)
+    bundle = _read_cache(cache, key, st)
+    if bundle is None:
+        bundle = _read_json(path)
+        if not os.path.basename(path).startswith("."):  # never for the forwarder's temp files
+            _write_cache(cache, key, bundle)
+    return bundle
+
+
+def _cache_key(st):
+    import sys
+
+    return (FORMAT, tuple(sys.version_info[:2]), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _read_json(path):
     import json
 
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:
-        return None
     except OSError as exc:
         raise BundleError("policy bundle %s unreadable: %s" % (path, exc)) from None
     try:
@@ -65,6 +93,42 @@ def load_bundle(path):
         raise BundleError("policy bundle %s is not JSON: %s" % (path, exc)) from None
     check_bundle(bundle, path)
     return bundle
+
+
+def _read_cache(cache, key, st):
+    """The cached bundle if it belongs to this very JSON file and nobody else could write it."""
+    import marshal
+    import os
+
+    try:
+        with open(cache, "rb") as f:
+            cst = os.fstat(f.fileno())
+            if cst.st_uid != st.st_uid or cst.st_mode & 0o022:
+                return None
+            cached_key, bundle = marshal.loads(f.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return bundle if cached_key == key else None
+
+
+def _write_cache(cache, key, bundle):
+    """Best effort: a read-only state dir or a race only costs the next call a JSON parse."""
+    import marshal
+    import os
+
+    tmp = "%s.%d" % (cache, os.getpid())
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(fd, marshal.dumps((key, bundle)))
+        finally:
+            os.close(fd)
+        os.replace(tmp, cache)  # readers see the old cache or the new one, whole
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def check_bundle(bundle, where="bundle"):
@@ -250,11 +314,11 @@ def _matches(rule, call, ctx):
     return not _exempt(rule, call, ctx)
 
 
-def _object_regex(spec, call):
-    import re
+def _object_regex(rx, call):
+    from hookshim.policy_cond import regex
 
     name = call.get("object") or ""
-    return len(name) <= spec[1] and re.search(spec[0], name) is not None
+    return len(name) <= rx["max_input"] and regex(rx).search(name) is not None
 
 
 def _domain_uuid(call, ctx):
@@ -297,14 +361,14 @@ def _marked(rule_id, ctx):
 
 
 def any_glob(globs, name):
-    """``name`` matches one of the compiled globs (["seg", [literal, ...]] or ["re", pattern])."""
+    """``name`` matches one of the compiled globs (["seg", [literal, ...]] or ["re", rx])."""
     for kind, spec in globs:
         if kind == "seg" and _segments_match(spec, name):
             return True
         if kind == "re":
-            import re
+            from hookshim.policy_cond import regex
 
-            if re.fullmatch(spec, name, re.DOTALL):
+            if regex(spec).fullmatch(name):
                 return True
     return False
 

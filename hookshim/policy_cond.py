@@ -9,7 +9,8 @@ A compiled condition is a JSON list whose first item names it:
                                      a default unit name the value is scaled to bytes by the
                                      element's ``unit`` attribute (libvirt's rules) and ``cmp``
                                      holds bytes; ``unit`` None compares the raw number
-    ["regex", path, pattern, flags, max_input]   some selected value matches (re.search)
+    ["regex", path, rx]              some selected value matches (search); rx is a compiled
+                                     regex: {"pattern", "flags", "max_input", "sre"}
     ["equals", path, [v, ...]]       some selected value is one of the strings
     ["time", days, from_min, to_min, tz]         now is inside the window
     ["all", [c, ...]] / ["any", [c, ...]] / ["not", c]
@@ -107,17 +108,48 @@ def compare(number, cmp):
 
 
 def _regex(cond, ctx):
-    import re  # lazy: only rules with a regex condition pay for it
-
-    path, pattern, flags, max_input = cond[1], cond[2], cond[3], cond[4]
-    compiled = re.compile(pattern, re.IGNORECASE if "i" in flags else 0)
+    path, rx = cond[1], cond[2]
+    compiled = regex(rx)
     for value in values(ctx.root(), path):
-        if len(value) > max_input:
+        if len(value) > rx["max_input"]:
             raise EvalError("value longer than %d characters, regex %r not evaluated"
-                            % (max_input, pattern))
+                            % (rx["max_input"], rx["pattern"]))
         if compiled.search(value):
             return True
     return False
+
+
+_REGEXES = {}
+
+
+def regex(rx):
+    """The compiled pattern of a bundle regex, built once per process.
+
+    The bundle carries the SRE code the server compiled; when this interpreter's regex
+    engine has the same MAGIC the code goes straight to ``_sre.compile`` and ``re`` (with
+    enum and the Python-level regex compiler) is never imported.
+    """
+    key = (rx["pattern"], rx["flags"])
+    compiled = _REGEXES.get(key)
+    if compiled is None:
+        compiled = _REGEXES[key] = _build_regex(rx)
+    return compiled
+
+
+def _build_regex(rx):
+    sre = rx.get("sre")
+    if sre:
+        import _sre
+
+        if sre["magic"] == _sre.MAGIC and sre["codesize"] == _sre.CODESIZE:
+            try:
+                return _sre.compile(rx["pattern"], sre["flags"], sre["code"], sre["groups"],
+                                    sre["groupindex"], tuple(sre["indexgroup"]))
+            except (RuntimeError, TypeError, ValueError):
+                pass  # code the engine refuses: compile the pattern instead
+    import re
+
+    return re.compile(rx["pattern"], rx["flags"])
 
 
 def _equals(cond, ctx):

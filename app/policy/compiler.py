@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from app.policy.paths import compile_path
-from app.policy.regex_guard import check_regex
+from app.policy.regex_guard import compile_regex
 from app.policy.schema import DAYS, Condition, Mutation, Rule, as_list, parse_quantity
 from app.policy.yamlload import YamlError, load_yaml
 from hookshim.policy import FORMAT, MARKER_NAMESPACE
@@ -136,7 +136,7 @@ def compile_rule(rule: Rule, source: str = "") -> dict:
     m = rule.match
     match = {"driver": as_list(m.driver), "subop": as_list(m.subop),
              "object": compile_globs(m.object), "host": compile_globs(m.host),
-             "object_regex": [m.object_regex, check_regex(m.object_regex)] if m.object_regex else None,
+             "object_regex": compile_regex(m.object_regex) if m.object_regex else None,
              "domain_uuid": [u.lower() for u in as_list(m.domain_uuid)] if m.domain_uuid else None}
     ex = rule.exempt
     exempt = ({"object": compile_globs(ex.object), "host": compile_globs(ex.host),
@@ -155,7 +155,7 @@ def compile_globs(value) -> list | None:
     if globs is None:
         return None
     return [["seg", g.split("*")] if not any(c in g for c in "?[") else
-            ["re", fnmatch.translate(g)] for g in globs]
+            ["re", compile_regex(fnmatch.translate(g))] for g in globs]
 
 
 def compile_condition(c: Condition) -> list:
@@ -187,8 +187,7 @@ def _number(x) -> list:
 
 
 def _regex(x) -> list:
-    return ["regex", compile_path(x.path), x.pattern, "i" if x.ignore_case else "",
-            check_regex(x.pattern, x.ignore_case)]
+    return ["regex", compile_path(x.path), compile_regex(x.pattern, x.ignore_case)]
 
 
 def _equals(x) -> list:

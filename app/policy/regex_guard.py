@@ -73,3 +73,43 @@ def _walk(items, pattern: str, inside_repeat: bool) -> int:
         elif op == getattr(_c, "ATOMIC_GROUP", None):
             count += _walk(av, pattern, inside_repeat)
     return count
+
+
+try:  # the regex compiler's internals, to ship compiled regex code in the bundle
+    import _sre
+    from re import _compiler as _sre_compiler
+except ImportError:  # pragma: no cover - 3.9/3.10 on a server
+    import _sre  # type: ignore
+    import sre_compile as _sre_compiler  # type: ignore
+
+
+def compile_regex(pattern: str, ignore_case: bool = False) -> dict:
+    """The bundle form of a checked regex: pattern, flags, input bound and the SRE code.
+
+    The hook runs the shipped code through ``_sre.compile`` when its regex engine has the
+    same MAGIC (same CPython regex code format), which spares it importing ``re`` (enum,
+    functools, the Python-level parser: about half an interpreter start on a small host).
+    Otherwise it compiles ``pattern`` with ``re``. ``_sre`` validates the code it is given.
+    """
+    flags = re.IGNORECASE if ignore_case else 0
+    max_input = check_regex(pattern, ignore_case)
+    return {"pattern": pattern, "flags": int(flags), "max_input": max_input,
+            "sre": _sre_code(pattern, int(flags))}
+
+
+def _sre_code(pattern: str, flags: int) -> dict | None:
+    try:
+        parsed = _p.parse(pattern, flags)
+        code = list(_sre_compiler._code(parsed, flags))
+        groupindex = dict(parsed.state.groupdict)
+        indexgroup = [None] * parsed.state.groups
+        for name, i in groupindex.items():
+            indexgroup[i] = name
+        sre = {"magic": _sre.MAGIC, "codesize": _sre.CODESIZE,
+               "flags": int(flags | parsed.state.flags), "code": code,
+               "groups": parsed.state.groups - 1, "groupindex": groupindex,
+               "indexgroup": indexgroup}
+        _sre.compile(pattern, sre["flags"], code, sre["groups"], groupindex, tuple(indexgroup))
+        return sre
+    except Exception:  # noqa: BLE001 - private API changed: the hook falls back to re
+        return None

@@ -38,6 +38,19 @@ def as_list(value):
     return None if value is None else ([value] if isinstance(value, str) else list(value))
 
 
+def _check_globs(value):
+    """Globs with ? or [..] become regexes at the hook: they must pass the regex guard."""
+    import fnmatch
+
+    for glob in as_list(value) or ():
+        if any(c in glob for c in "?["):
+            try:
+                check_regex(fnmatch.translate(glob))
+            except ValueError as exc:
+                raise ValueError(f"glob {glob!r} is too complex: {exc}") from None
+    return value
+
+
 def _check_path(value):
     compile_path(value)  # PathError is a ValueError: pydantic reports it on the field
     return value
@@ -265,6 +278,8 @@ class Match(_Model):
     host: Glob | list[Glob] | None = None
     domain_uuid: Names | None = None
 
+    _globs = field_validator("object", "host")(_check_globs)
+
     @field_validator("driver")
     @classmethod
     def _drivers(cls, v):
@@ -293,6 +308,7 @@ def _known(v, allowed, what):
 class Exempt(_Model):
     object: Glob | list[Glob] | None = None
     host: Glob | list[Glob] | None = None
+    _globs = field_validator("object", "host")(_check_globs)
     marker: bool = Field(False, description="honour <exempt xmlns='urn:hookaudit:policy' "
                                             "rules='id ...'/> in the domain's <metadata>")
 

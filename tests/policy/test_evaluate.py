@@ -170,20 +170,45 @@ def test_rules_that_need_no_xml_never_parse_it():
     assert v.errors == [] and verdicts(v) == {"r": "allow"}
 
 
-def test_evaluator_imports_nothing_heavy(tmp_path):
-    bundle = compile_yaml(f"- {{id: r, match: {{op: [prepare]}}, mode: enforce, {DENY}}}\n"
+HEAVY = ("xml.etree.ElementTree", "zoneinfo", "fnmatch", "re", "json", "enum")
+PROBE = ("import sys; sys.path.insert(0, sys.argv[2]); from hookshim.policy import load_bundle, "
+         "evaluate; v = evaluate(load_bundle(sys.argv[1]), {'op': 'prepare', 'object': 'prod-x'}, "
+         "sys.stdin.read()); print(v.deny, [m for m in %r if m in sys.modules])" % (HEAVY,))
+
+
+def _probe(path):
+    # the hook's own interpreter, started the way the launcher starts it
+    return subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", PROBE, str(path), str(_repo())],
+                          input=HOSTDEV, capture_output=True, text=True, check=True).stdout.strip().split(
+                              maxsplit=1)
+
+
+def test_evaluator_imports_nothing_heavy_once_the_bundle_is_cached(tmp_path):
+    bundle = compile_yaml(f"- {{id: r, match: {{op: [prepare], object: 'prod-?'}}, mode: enforce, {DENY}}}\n"
+                          "- {id: x, match: {op: [prepare], object_regex: '^prod-'}, mode: warn,"
+                          " deny_if: {regex: {path: ./name, pattern: '^prod-.*[0-9]$'}}, message: m}\n"
                           "- {id: t, match: {op: [start]}, deny_if: {time: {tz: Europe/Berlin}},"
                           " message: m}")
-    path = tmp_path / "b.json"
+    path = tmp_path / "policy-bundle.json"
     path.write_text(json.dumps(bundle))
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); from hookshim.policy import load_bundle, evaluate;"
-            "v = evaluate(load_bundle(sys.argv[1]), {'op': 'prepare', 'object': 'x'}, sys.stdin.read());"
-            "print(v.deny, sorted(m for m in ('xml.etree.ElementTree', 'zoneinfo', 'fnmatch')"
-            " if m in sys.modules))")
-    # the hook's own interpreter, started the way the launcher starts it
-    out = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", code, str(path), str(_repo())],
-                         input=HOSTDEV, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["True", "[]"]
+    assert _probe(path)[0] == "True"             # first call: parses the JSON, writes the cache
+    assert (tmp_path / ".policy-bundle.json.cache").exists()
+    assert _probe(path) == ["True", "[]"]        # then: marshal + _sre, none of the heavy modules
+
+
+def test_bundle_cache_follows_the_bundle_file(tmp_path):
+    from hookshim.policy import load_bundle
+
+    path = tmp_path / "policy-bundle.json"
+    first = compile_yaml(f"- {{id: a, match: {{op: [prepare]}}, mode: enforce, {DENY}}}")
+    second = compile_yaml(f"- {{id: b, match: {{op: [prepare]}}, mode: enforce, {DENY}}}")
+    path.write_text(json.dumps(first))
+    assert load_bundle(str(path))["rules"][0]["id"] == "a"
+    tmp = tmp_path / ".new"
+    tmp.write_text(json.dumps(second))
+    tmp.replace(path)  # how the forwarder installs a bundle
+    assert load_bundle(str(path))["rules"][0]["id"] == "b"
+    assert not (tmp_path / "..new.cache").exists()  # temp files are never cached
 
 
 def _repo():

@@ -56,6 +56,9 @@ BAD_ROWS = [
     (OK % "{time: {days: [someday]}}", "unknown day(s)"),
     (OK % "{time: {from: '25:00'}}", "is not a time of day"),
     (OK % "{time: {tz: Mars/Olympus}}", "unknown time zone"),
+    # a glob that would need a slow regex at the hook
+    ("- {id: r, match: {op: [prepare], object: 'a*b*c*?'}, deny_if: {exists: ./x}, message: m}",
+     "glob 'a*b*c*?' is too complex"),
     # a count bound must be a whole number
     (OK % "{count: {path: ./devices/disk, gt: 1.5}}", "whole number"),
 ]
