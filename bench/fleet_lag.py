@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -52,7 +53,9 @@ def measure(hosts: int, guests: int, rate: float, duration: float, workers: int)
             for p in probes:
                 p.stop()
             demo.shutdown()
+    achieved = result["received"]["n"] / result["measured_s"] if result["measured_s"] else 0.0
     return {"hosts": hosts, "guests": guests, "rate_calls_per_s": rate,
+            "achieved_events_per_s": round(achieved, 1), "loadavg_1m": os.getloadavg()[0],
             "calls": demo.driver.stats["calls"], "setup_s": round(setup_s, 1),
             "left_unsent": left, **result}
 
@@ -68,7 +71,8 @@ def _probe(demo: Demo, duration: float) -> LagProbe:
 
 def line(r: dict) -> str:
     rec, seen = r["received"], r["seen"]
-    return (f"{r['hosts']:>4} hosts, {r['calls']:>6} hook calls, {rec['n']:>6} events measured:"
+    return (f"{r['hosts']:>4} hosts, {rec['n']:>6} events in {r['measured_s']:g} s"
+            f" ({r['achieved_events_per_s']:g}/s, load {r['loadavg_1m']:.1f}):"
             f" received p50 {rec['p50_s']:.2f} s p95 {rec['p95_s']:.2f} s max {rec['max_s']:.2f} s;"
             f" seen p50 {seen['p50_s']:.2f} s p95 {seen['p95_s']:.2f} s")
 

@@ -116,6 +116,9 @@ def main(args: argparse.Namespace) -> int:
             demo.lag = probe.result()
     except KeyboardInterrupt:
         print("interrupted: skipping the drain", flush=True)
+    except RuntimeError as exc:   # setup failed: the server or an install; say what, no traceback
+        print(f"hookaudit demo: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         for probe in probes:
             probe.stop()

@@ -251,6 +251,8 @@ class Demo:
         while True:
             left = 0
             for s in self.sim.values():
+                if not (s.state_dir / "spool.db").exists():
+                    continue
                 sp = Spool(str(s.state_dir / "spool.db"))
                 try:
                     left += sp.stats()["depth"]

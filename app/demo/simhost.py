@@ -91,8 +91,10 @@ class SimHost:
         """Run the installed launcher for ``driver`` the way libvirtd does, and wait for it."""
         argv = (str(self.hooks_dir / driver), obj, op, subop, extra)
         t0, m0 = time.time(), time.monotonic()
+        # Own session: a Ctrl-C on the demo's terminal must not hit a hook mid-call (libvirtd's
+        # hooks never get the operator's terminal signals either); the demo stops after them.
         proc = subprocess.run(argv, input=stdin.encode(), capture_output=True, env=dict(HOOK_ENV),
-                              cwd="/", close_fds=True, check=False)
+                              cwd="/", close_fds=True, start_new_session=True, check=False)
         return CallResult(argv, proc.returncode, proc.stdout.decode(errors="replace"),
                           proc.stderr.decode(errors="replace"), t0, time.monotonic() - m0)
 
