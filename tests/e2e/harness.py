@@ -240,13 +240,22 @@ class PrivateLibvirt:
         self.daemon = None
         (self.sock_dir / "libvirt-sock").unlink(missing_ok=True)
 
+    def reset(self):
+        """Back to a stopped daemon and an empty hooks dir, whatever a previous user left."""
+        if self.daemon is not None and self.daemon.poll() is None:
+            for name in self.domains():
+                self.forget(name)
+        self.stop()
+        for p in self.hooks_dir.iterdir():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
     def restart(self):
         self.stop()
         return self.start()
 
     def close(self):
         """Destroy guests, stop the daemon, kill whatever is left in the namespace, clean up."""
-        if self.daemon is not None:
+        if self.daemon is not None and self.daemon.poll() is None:
             for name in self.domains(all_=False):
                 self.virsh("destroy", name)
         self.stop()

@@ -55,6 +55,7 @@ class Recorder:
 @pytest.fixture(scope="module")
 def recording(private_libvirt):
     lv = private_libvirt
+    lv.reset()
     rec = lv.root / "rec"
     rec.mkdir(exist_ok=True)
     for driver in ("qemu", "network", "daemon"):
@@ -63,11 +64,7 @@ def recording(private_libvirt):
         hook.chmod(0o755)
     lv.start()
     yield lv, Recorder(rec)
-    for name in lv.domains():
-        lv.forget(name)
-    lv.stop()
-    for p in lv.hooks_dir.iterdir():
-        p.unlink()
+    lv.reset()
 
 
 def test_daemon_hook_runs_at_start_with_empty_stdin_in_root_dir_and_minimal_env(recording):

@@ -4,7 +4,6 @@ One daemon for the module: a legacy `qemu` hook already on the "host" is adopted
 then the daemon starts (hooks are discovered at start). Policies are swapped per test by writing
 the compiled bundle the hook reads on every call.
 """
-import shutil
 import textwrap
 
 import pytest
@@ -30,6 +29,7 @@ exit 0
 @pytest.fixture(scope="module")
 def shim_libvirt(private_libvirt):
     lv = private_libvirt
+    lv.reset()
     legacy = lv.hooks_dir / "qemu"
     legacy.write_text(LEGACY_HOOK.format(log=lv.root / "legacy.log"))
     legacy.chmod(0o755)
@@ -39,13 +39,9 @@ def shim_libvirt(private_libvirt):
     lv.define_network(network_xml(NET))
     lv.ok("net-start", NET)
     yield lv, shim
-    for name in lv.domains():
-        lv.forget(name)
     lv.virsh("net-destroy", NET)
     lv.virsh("net-undefine", NET)
-    lv.stop()
-    for p in lv.hooks_dir.iterdir():
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    lv.reset()
 
 
 @pytest.fixture
