@@ -15,11 +15,16 @@ import hmac
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger("hookaudit.metrics")
@@ -110,7 +115,7 @@ class _HostAgeCollector:
     def collect(self):
         gauge = GaugeMetricFamily("hookaudit_host_last_seen_age_seconds",
                                   "Seconds since the host's last heartbeat or ingest", labels=["host"])
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             rows = self.hosts_last_seen()
         except Exception:  # a scrape must still answer with the counters when the DB is down
@@ -119,7 +124,7 @@ class _HostAgeCollector:
         for name, last_seen in rows:
             if last_seen is not None:
                 if last_seen.tzinfo is None:
-                    last_seen = last_seen.replace(tzinfo=timezone.utc)
+                    last_seen = last_seen.replace(tzinfo=UTC)
                 gauge.add_metric([name], max(0.0, (now - last_seen).total_seconds()))
         yield gauge
 

@@ -16,12 +16,12 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
 BASE = datetime(2026, 1, 1)
 PER_DAY = 1_000_000
@@ -89,14 +89,12 @@ def queries(n: int, hosts: int) -> dict[str, str]:
     """Name -> URL of each page/API query a user or the dashboard makes."""
     last = BASE + timedelta(seconds=n * 86400 / PER_DAY)
     host = "dom0-0042"
-    guest_uuid = "6f4922f4-5568-761a-8ff5-4d3c5d8f1e8b"  # replaced at run time (first guest)
     return {
         "events, newest page": "/api/v1/events?limit=50",
         "events, page 20 (keyset)": "PAGES:20:/api/v1/events?limit=50",
         "events, one host": f"/api/v1/events?limit=50&host={host}",
         "events, one guest (uuid)": "/api/v1/events?limit=50&guest={guest}",
-        "events, one hour window": "/api/v1/events?limit=50&since={h1}&until={h2}".format(
-            h1=(last - timedelta(hours=5)).isoformat(), h2=(last - timedelta(hours=4)).isoformat()),
+        "events, one hour window": f"/api/v1/events?limit=50&since={(last - timedelta(hours=5)).isoformat()}&until={(last - timedelta(hours=4)).isoformat()}",
         "events, aborted on one host": f"/api/v1/events?limit=50&host={host}&outcome=aborted",
         "events, text search in reason": "/api/v1/events?limit=50&q=br3",
         "aborts, newest page": "/api/v1/aborts?limit=50",
@@ -182,7 +180,7 @@ def main(argv=None) -> int:
     url = normalize_url(args.pg).rsplit("/", 1)[0] + "/" + args.db_name
     upgrade(url)
     engine = create_engine(url)
-    report = {"hosts": args.hosts, "started": datetime.utcnow().isoformat() + "Z", "runs": []}
+    report = {"hosts": args.hosts, "started": datetime.now(UTC).isoformat(), "runs": []}
     done = 0
     try:
         for n in (int(s) for s in args.sizes.split(",")):

@@ -17,21 +17,21 @@ import statistics
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text
 
-from app.db import Database, normalize_url  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.models import Event, Host  # noqa: E402
-from app.services import accounts, retention  # noqa: E402
-from app.services.ingest import ingest  # noqa: E402
-from hookshim.event import GENESIS_HASH, chain_hash, xml_digest  # noqa: E402
+from app.db import Database, normalize_url
+from app.migrate import upgrade
+from app.models import Event, Host
+from app.services import accounts, retention
+from app.services.ingest import ingest
+from hookshim.event import GENESIS_HASH, chain_hash, xml_digest
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 XML = [f"<domain type='xen'><name>g{i}</name><description>{'x' * 2000}{i}</description></domain>"
        for i in range(50)]
 
@@ -92,7 +92,7 @@ class LiveIngest(threading.Thread):
             batch = []
             for _ in range(100):
                 ev = event(unique_id(99999, self.seq), self.name, self.seq, self.prev,
-                           datetime.now(timezone.utc), self.seq)
+                           datetime.now(UTC), self.seq)
                 self.prev, self.seq = ev["hash"], self.seq + 1
                 batch.append(ev)
             t0 = time.perf_counter()

@@ -6,7 +6,7 @@ into alerts by ``grouping.Grouper`` -- one alert per burst, never one per event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # The kinds an operator can switch on or off with HOOKAUDIT_ALERT_KINDS.
 KINDS = ("aborted", "killed", "policy_denied", "seq_gap", "chain_failure", "host_silent")
@@ -82,7 +82,7 @@ def silent_host_signals(hosts, now: datetime, silent_after_s: float) -> list[Sig
         if last_seen is None:
             continue
         if last_seen.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
-            last_seen = last_seen.replace(tzinfo=timezone.utc)
+            last_seen = last_seen.replace(tzinfo=UTC)
         age = (now - last_seen).total_seconds()
         if age > silent_after_s:
             detail = {"last_seen": last_seen.isoformat(), "silent_for_s": round(age)}

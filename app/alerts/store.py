@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,7 +47,7 @@ class AlertThrottle(Base):
 
 def _utc(ts: float | None = None) -> datetime:
     """Naive UTC, like every DateTime column of the store."""
-    dt = datetime.fromtimestamp(ts, timezone.utc) if ts else datetime.now(timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC) if ts else datetime.now(UTC)
     return dt.replace(tzinfo=None)
 
 

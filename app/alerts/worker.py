@@ -11,9 +11,10 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from app.alerts import rules, sender, targets as targets_mod
+from app.alerts import rules, sender
+from app.alerts import targets as targets_mod
 from app.alerts.grouping import Alert, Grouper
 
 log = logging.getLogger("hookaudit.alerts")
@@ -148,7 +149,7 @@ class AlertWorker:
     def _check_silent(self, now: float) -> None:
         self._next_silent_check = now + max(1.0, min(60.0, self.config.silent_after_s / 4))
         hosts = self.store.hosts_last_seen()
-        when = datetime.fromtimestamp(now, timezone.utc)
+        when = datetime.fromtimestamp(now, UTC)
         silent = rules.silent_host_signals(hosts, when, self.config.silent_after_s)
         for signal in silent:
             # once per silence: the same last_seen value is not reported again

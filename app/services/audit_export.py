@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -73,7 +73,7 @@ def _host_events(db, host_id: int, since: datetime, until: datetime):
 def export(db, out, since: datetime, until: datetime, host: str | None = None,
            secret: str | None = None) -> dict:
     """Write the export to the binary file ``out``; returns the trailer."""
-    since, until = (d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
+    since, until = (d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d
                     for d in (since, until))
     digest, hosts, count = hashlib.sha256(), {}, 0
 
@@ -84,7 +84,7 @@ def export(db, out, since: datetime, until: datetime, host: str | None = None,
 
     write({"type": "header", "format": FORMAT, "version": 1, "since": _iso(since),
            "until": _iso(until), "host": host,
-           "created_at": _iso(datetime.now(timezone.utc))})
+           "created_at": _iso(datetime.now(UTC))})
     with db.session() as s:
         q = select(Host.id, Host.name).order_by(Host.name)
         targets = s.execute(q.where(Host.name == host) if host else q).all()

@@ -16,14 +16,27 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String,
-                        Text, delete, func, select, update)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models import ABORT_OUTCOMES, Base, BigId, Event, Host, XmlBlob
+from app.models import ABORT_OUTCOMES, Base, Event, Host, XmlBlob
 from hookshim.event import GENESIS_HASH, chain_hash
 
 log = logging.getLogger("hookaudit.retention")
@@ -83,7 +96,7 @@ class HostResult:
 
 
 def _naive_utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
 
 
 def checkpoint_mac(host: str, seq: int, hash_: str, secret: str | None) -> tuple[str, str]:
@@ -175,7 +188,7 @@ def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
 
 def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -> None:
     mac, kind = checkpoint_mac(host.name, seq, hash_, secret)
-    now = _naive_utc(datetime.now(timezone.utc))
+    now = _naive_utc(datetime.now(UTC))
     cp = s.get(ChainCheckpoint, host.id)
     if cp is None:
         s.add(ChainCheckpoint(host_id=host.id, seq=seq, hash=hash_, mac=mac, mac_kind=kind,
@@ -262,7 +275,7 @@ def prune_host(db, host: Host, plan: Plan) -> HostResult:
 
 def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
     """Cutoffs from HOOKAUDIT_RETENTION_DAYS / HOOKAUDIT_RETENTION_ABORT_DAYS."""
-    now = _naive_utc(now or datetime.now(timezone.utc))
+    now = _naive_utc(now or datetime.now(UTC))
     days = overrides.pop("days", None) or settings.retention_days
     abort_days = overrides.pop("abort_days", None) or settings.retention_abort_days or days
     return Plan(cutoff=now - timedelta(days=days),
@@ -272,7 +285,7 @@ def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Pl
 
 def prune(db, plan: Plan, actor: str = "cli") -> dict:
     """Prune every host; returns (and records in retention_runs) what was done."""
-    now = _naive_utc(datetime.now(timezone.utc))
+    now = _naive_utc(datetime.now(UTC))
     with db.session(write=True) as s:
         run = RetentionRun(started_at=now, actor=actor[:255], cutoff=plan.cutoff,
                            abort_cutoff=plan.abort_cutoff, dry_run=plan.dry_run, status="running")
@@ -296,7 +309,7 @@ def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
     touched = {h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]}
     with db.session(write=True) as s:
         run = s.get(RetentionRun, run_id)
-        run.finished_at = _naive_utc(datetime.now(timezone.utc))
+        run.finished_at = _naive_utc(datetime.now(UTC))
         run.status = "failed" if error else "done"
         run.error = error
         run.events_deleted = sum(r["deleted"] for r in results.values())

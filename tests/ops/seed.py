@@ -1,11 +1,11 @@
 """A seeded store for retention tests: old and recent events, long-lived aborts, big XML."""
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hookshim.event import GENESIS_HASH
 from tests.factories import domain_xml, make_event, post_events
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def big_xml(name: str, seed: int) -> str:

@@ -6,12 +6,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.models import Base
 from tests.factories import make_chain, post_events
 from tests.ops.receiver import Receiver
 
-FAST = dict(alert_group_wait_s=0.3, alert_window_s=120, alert_backoff_s=0.05,
-            alert_timeout_s=0.5, alert_max_attempts=5, alert_silent_after_s=0)
+FAST = {"alert_group_wait_s": 0.3, "alert_window_s": 120, "alert_backoff_s": 0.05,
+        "alert_timeout_s": 0.5, "alert_max_attempts": 5, "alert_silent_after_s": 0}
 
 
 @pytest.fixture
@@ -71,14 +70,14 @@ def test_two_app_processes_send_a_shared_burst_once(settings, host_a, receiver):
 
 
 def test_a_silent_host_is_reported_once(db_url, host_a, receiver, app):
-    from datetime import datetime, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import update
 
     from app.models import Host
 
     with app.state.db.session(write=True) as s:   # last heard of 20 minutes ago
-        s.execute(update(Host).values(last_seen_at=datetime.utcnow() - timedelta(minutes=20)))
+        s.execute(update(Host).values(last_seen_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)))
     settings = Settings(database_url=db_url, webhook_urls=receiver.url,
                         **dict(FAST, alert_silent_after_s=4))  # checks every second
     receiver.script.clear()

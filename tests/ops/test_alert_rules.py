@@ -1,5 +1,5 @@
 """Which events notify: table-driven over the ingest-listener summary."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_disabled_kinds_do_not_notify():
     assert [s.kind for s in signals_from_summary(summary, kinds)] == ["seq_gap"]
 
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("last_seen, silent_after, silent", [
