@@ -60,9 +60,16 @@ def canonical_bytes(event):
     """The exact bytes that are hashed: sorted-key compact JSON, UTF-8, minus UNHASHED_FIELDS."""
     # wire.dumps is byte-identical to json.dumps(body, sort_keys=True, separators=(",", ":"),
     # ensure_ascii=False) (tests/hookshim/test_wire.py); it spares the hook ~6 ms of imports.
-    from hookshim.wire import dumps
+    # Where json is loaded anyway (the server), its C encoder is ~15x faster than wire.dumps.
+    import sys
 
     body = {k: v for k, v in event.items() if k not in UNHASHED_FIELDS}
+    json = sys.modules.get("json")
+    if json is not None:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+    from hookshim.wire import dumps
+
     return dumps(body).encode("utf-8")
 
 
