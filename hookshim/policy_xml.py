@@ -97,7 +97,8 @@ def select(root, path):
             pool = node.children if axis == "child" else _descendants(node)
             matched = [c for c in pool if c.tag is not None and (name == "*" or c.tag == name)]
             found.extend(_filter(matched, preds))
-        nodes = _unique(found)
+        # children of distinct parents are distinct; only "//" can reach a node twice
+        nodes = found if axis == "child" else _unique(found)
     return nodes
 
 
