@@ -143,3 +143,24 @@ def test_policy_test_command_passes_on_the_example_set():
                                                  "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stdout + p.stderr
     assert " 0 failed" in p.stdout
+
+
+def test_policy_rewrite_runs_before_the_adopted_filter_scripts(tmp_path):
+    # the host had its own migrate filter before hookshim: it moves /srv/images to /mnt/images.
+    # It can only do that if it receives the XML the policy already rewrote.
+    hooks, state, conf = tmp_path / "hooks", tmp_path / "state", tmp_path / "hookshim.conf"
+    hooks.mkdir()
+    state.mkdir()
+    own = hooks / "libxl"
+    own.write_text("#!/bin/sh\nif [ \"$2\" = migrate ]; then sed 's#/srv/images/#/mnt/images/#'; "
+                   "else cat >/dev/null; fi\n")
+    own.chmod(0o755)
+    subprocess.run([sys.executable, "-m", "hookshim", "install", "--hooks-dir", str(hooks),
+                    "--state-dir", str(state), "--config", str(conf), "--no-unit", "libxl"],
+                   check=True, capture_output=True, cwd=REPO)
+    bundle, _ = compile_dir(REPO / "policies")
+    (state / "policy-bundle.json").write_bytes(dump_bundle(bundle))
+    p = hook({"hooks": hooks}, "libxl", "web1", "migrate", "begin", "-", xml_file="migrate-in.xml")
+    assert p.returncode == 0, p.stderr
+    out = ET.fromstring(p.stdout)
+    assert out.find("./devices/disk/source").get("file") == "/mnt/images/web1.img"
