@@ -92,7 +92,11 @@ def run_file(bundle: dict, path: Path) -> list[CaseResult]:
             msgs = [".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()]
             out.append(CaseResult(path.name, f"case #{i + 1}", msgs))
             continue
-        out.append(CaseResult(path.name, case.name, run_case(bundle, case, path.parent)))
+        try:
+            problems = run_case(bundle, case, path.parent)
+        except OSError as exc:  # a missing xml_file / output_xml_file
+            problems = [f"cannot read {exc.filename}: {exc.strerror}"]
+        out.append(CaseResult(path.name, case.name, problems))
     return out
 
 

@@ -107,3 +107,13 @@ def test_issue_example_works_verbatim(tmp_path):
         "no-hostdev-in-prod: PCI passthrough is not allowed for production guests")
     out = evaluate(bundle, dict(call, op="migrate"), xml).output_xml
     assert "<source file='/srv/images/a.img'/>" in out
+
+
+def test_a_case_with_a_missing_xml_file_fails_cleanly(tmp_path, capsys):
+    (tmp_path / "p.yaml").write_text(f"- {{id: r, match: {{op: [prepare]}}, mode: enforce, {D}}}")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.yaml").write_text(
+        "- name: typo in the file name\n  argv: [libxl, g, prepare]\n  xml_file: xml/nope.xml\n"
+        "  expect: {verdict: allow}\n")
+    assert policy_test_command(tmp_path) == 1
+    assert "cannot read" in capsys.readouterr().out
