@@ -105,6 +105,4 @@ def forward(shim, server):
     token.write_text(server.host_token + "\n")
     token.chmod(0o600)
     shim.write_config(server_url=server.url, token_file=str(token))
-    return subprocess.run([sys.executable, "-m", "hookshim.forward", "--config", str(shim.config),
-                           "--once"], cwd=REPO, check=False, capture_output=True, text=True,
-                          timeout=120)
+    return hookshim("forward", "--config", str(shim.config), "--once", check=False)

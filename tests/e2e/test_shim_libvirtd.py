@@ -188,9 +188,17 @@ def test_restore_filter_rewrite_is_the_definition_libvirt_runs(shim_libvirt, pol
     lv.ok("destroy", "hke-save")
 
 
-def test_the_forwarder_ships_every_event_and_the_api_shows_the_guests_boots(shim_libvirt,
-                                                                           tmp_path):
+def test_the_forwarder_ships_every_event_and_the_api_shows_boots_and_the_denial(shim_libvirt,
+                                                                              policies, tmp_path):
     lv, shim = shim_libvirt
+    policies("""
+        - id: frozen-guest
+          match: {op: [prepare], object: "hke-ship-frozen"}
+          mode: enforce
+          deny_if: {exists: "./name"}
+          message: "hke-ship-frozen is frozen for the audit"
+    """)
+    assert boot(lv, shim, "hke-ship-frozen").returncode != 0
     lv.define(guest_xml("hke-ship"))
     for _ in range(2):
         lv.ok("start", "hke-ship")
@@ -202,13 +210,20 @@ def test_the_forwarder_ships_every_event_and_the_api_shows_the_guests_boots(shim
         assert proc.returncode == 0, proc.stderr
         spooled = shim.events()
         host = server.get(f"/api/v1/hosts/{HOST}")
-        assert host["events_count"] == len(spooled) == host["last_seq"]
-        assert (host["chain_status"], host["open_gaps"]) == ("ok", [])
         timeline = server.get(f"/api/v1/guests/{uuid}/timeline")
+        aborts = server.get("/api/v1/aborts")["items"]
+        denied = next(a for a in aborts if a["object"] == "hke-ship-frozen")
+        detail = server.get(f"/api/v1/events/{denied['event_id']}")
     finally:
         server.stop()
+    assert host["events_count"] == len(spooled) == host["last_seq"]
+    assert (host["chain_status"], host["open_gaps"]) == ("ok", [])
     assert [(b["via"], b["status"], b["host"]) for b in timeline["boots"]] == [
         ("start", "ended", HOST)] * 2
     for b in timeline["boots"]:
         assert [e["op"] for e in b["events"]] == [
             "prepare", "start", "started", "stopped", "release"]
+    assert (denied["op"], denied["outcome"]) == ("prepare", "aborted")
+    assert "hke-ship-frozen is frozen for the audit" in denied["reason"]
+    assert "<name>hke-ship-frozen</name>" in detail["xml"]
+    assert [(d["rule_id"], d["verdict"]) for d in detail["decisions"]] == [("frozen-guest", "deny")]
