@@ -84,7 +84,7 @@ def test_release_returns_events_to_ready(spool):
 
 
 def test_mark_sent_removes_from_depth(spool):
-    a, b = spool.append(hook_event()), spool.append(hook_event())
+    a, _ = spool.append(hook_event()), spool.append(hook_event())
     spool.claim()
     spool.mark_sent([a["event_id"]])
     stats = spool.stats()
