@@ -6,6 +6,8 @@ Runs, interleaved in one process so machine noise hits every variant alike:
     no-bundle  the installed launcher, no policy bundle    (hook + spool, no policy)
     prepare    the launcher, 20 rules, op prepare          (XML parsed, 12 rules evaluated)
     migrate    the launcher, 20 rules, op migrate          (XML parsed, rewritten, on stdout)
+    eval-only  python3 -I -S: load the bundle + evaluate prepare, nothing else (the policy
+               engine's own cost in a fresh interpreter, without the hook's spool write)
 
 Every call is made like libvirtd makes it (env -i LC_ALL=C PATH=..., cwd /, XML on stdin).
 Also times load_bundle + evaluate in-process. Target (issue 5): median(prepare) <= 2.5 x floor.
@@ -63,6 +65,12 @@ EXTRA_RULES = """
 - {id: qemu-no-commandline, match: {op: [prepare], driver: qemu}, mode: warn, message: m,
    deny_if: {exists: ".//commandline"}}
 """
+
+
+EVAL_ONLY = ("import sys; sys.path.insert(0, sys.argv[1]); from hookshim.policy import "
+             "load_bundle, evaluate; v = evaluate(load_bundle(sys.argv[2]), {'driver': 'libxl', "
+             "'object': 'prod-web1', 'op': 'prepare', 'subop': 'begin', 'extra': '-', "
+             "'host': 'dom0-a'}, sys.stdin.read()); sys.exit(1 if v.deny else 0)")
 
 
 def bundle_20() -> dict:
@@ -134,6 +142,7 @@ def main() -> None:
             "no-bundle": (ENV + [str(bare), "prod-web1", "prepare", "begin", "-"], data),
             "prepare": (ENV + [str(launcher), "prod-web1", "prepare", "begin", "-"], data),
             "migrate": (ENV + [str(launcher), "prod-web1", "migrate", "begin", "-"], data),
+            "eval-only": ([PYTHON, "-I", "-S", "-c", EVAL_ONLY, str(REPO), str(bundle_path)], data),
         }
         for argv, d in variants.values():  # warm the page cache and the spools
             timed(argv, d)
@@ -155,6 +164,8 @@ def report(samples, bundle, xml_bytes, per_call_ms) -> None:
         p90 = statistics.quantiles(xs, n=10)[-1]
         print(f"{name:10} {med:10.2f} {p90:8.2f} {med / floor:8.2f}")
     print(f"in-process load_bundle + evaluate (prepare, 8 KB XML): {per_call_ms:.3f} ms/call")
+    policy_ms = statistics.median(samples["prepare"]) - statistics.median(samples["no-bundle"])
+    print(f"policy's share of a prepare call: {policy_ms:.2f} ms = {policy_ms / floor:.2f} x floor")
     verdict = statistics.median(samples["prepare"]) / floor
     print(f"target median(prepare) <= 2.5 x floor: {verdict:.2f} x -> "
           f"{'met' if verdict <= 2.5 else 'NOT met'}")
