@@ -145,7 +145,7 @@ def check_bundle(bundle, where="bundle"):
 class _Context:
     """What the rules of one call share: the call, the clock, the XML parsed once (or its error)."""
 
-    __slots__ = ("call", "now", "_text", "_root", "_error")
+    __slots__ = ("_error", "_root", "_text", "call", "now")
 
     def __init__(self, call, xml_text):
         self.call = call
@@ -170,10 +170,6 @@ class _Context:
         if self._error is not None:
             raise self._error
         return self._root
-
-    @property
-    def parsed(self):
-        return self._root is not None
 
 
 def evaluate(bundle, call, xml_text):
