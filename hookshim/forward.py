@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from hookshim import __version__
 from hookshim.forward_bundle import BundlePuller
@@ -162,6 +163,7 @@ class Forwarder:
         self.stopping = threading.Event()
         self.spool = None
         self.bundles = None
+        self._sender = None
         self._due = {"heartbeat": 0.0, "bundle": 0.0, "prune": 0.0}
         self._failing = None  # the last_error this forwarder wrote, cleared on success
         self.delivered = 0
@@ -182,9 +184,14 @@ class Forwarder:
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
             self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+            # One sender thread: HTTP round trips overlap the spool work (see ``step``).
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
         return self
 
     def close(self):
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
         self.transport.close()
         if self.spool is not None:
             self.spool.close()
@@ -234,34 +241,75 @@ class Forwarder:
     # -- one step: claim, deliver ---------------------------------------------------------
 
     def step(self):
-        """Claim one batch and deliver it. Returns an Attempt (kind idle when nothing to do)."""
-        batch = self.spool.claim(limit=self.config.batch_size, lease_s=self.lease_s)
+        """Claim and deliver batches while the server keeps acknowledging and no periodic job
+        is due. Returns the last Attempt (kind idle when there was nothing to send).
+
+        Pipelined: while the server works on one batch, the next is claimed and encoded, and
+        it is posted before the previous one is marked sent — so the spool's own work hides
+        behind the server's. Only a plain 200 continues the pipeline; any other answer is
+        handled on its own (the batch claimed ahead is released first, untouched).
+        """
+        batch = self._claim()
         if not batch:
             return Attempt("idle")
-        attempt = self.deliver(batch)
-        self._record(attempt)
-        return attempt
+        batch, body = self._prepare(batch)
+        pending = self._sender.submit(self._post, body)
+        while True:
+            ahead = self._claim() if not (self.stopping.is_set() or self._job_due()) else []
+            if ahead:
+                ahead, ahead_body = self._prepare(ahead)
+            outcome = pending.result()
+            if ahead and getattr(outcome, "status", None) == 200:
+                pending = self._sender.submit(self._post, ahead_body)
+                self._record(self._handle(batch, outcome))
+                batch = ahead
+                continue
+            if ahead:
+                self.spool.release([e["event_id"] for e in ahead])
+            attempt = self._handle(batch, outcome)
+            self._record(attempt)
+            return attempt
+
+    def _claim(self):
+        return self.spool.claim(limit=self.config.batch_size, lease_s=self.lease_s)
+
+    def _job_due(self):
+        return time.monotonic() >= min(self._due.values())
 
     def deliver(self, batch):
         """POST ``batch``; on return every event in it is sent, parked, or released."""
+        batch, body = self._prepare(batch)
+        return self._handle(batch, self._post(body))
+
+    def _prepare(self, batch):
+        """Encode; events beyond batch_max_bytes go back to ready for the next batch."""
         body, n = encode_batch(batch, self.config.batch_max_bytes)
         if n < len(batch):
             self.spool.release([e["event_id"] for e in batch[n:]])
             batch = batch[:n]
+        return batch, body
+
+    def _post(self, body):
+        """The HTTP round trip (runs on the sender thread): a Response, or the exception."""
         try:
-            resp = self.transport.request("POST", INGEST_PATH, body)
-        except TokenError as exc:
-            return self._hold(batch, Attempt("refused", None, str(exc)))
-        except TransportError as exc:
-            return self._hold(batch, Attempt("transient", None, str(exc)))
-        kind = classify(resp.status)
+            return self.transport.request("POST", INGEST_PATH, body)
+        except (TokenError, TransportError) as exc:
+            return exc
+
+    def _handle(self, batch, outcome):
+        """Apply the server's answer to the spool (see the table in the module docstring)."""
+        if isinstance(outcome, TokenError):
+            return self._hold(batch, Attempt("refused", None, str(outcome)))
+        if isinstance(outcome, TransportError):
+            return self._hold(batch, Attempt("transient", None, str(outcome)))
+        kind = classify(outcome.status)
         if kind == "ok":
-            return self._acknowledge(batch, resp)
+            return self._acknowledge(batch, outcome)
         if kind == "too_large":
-            return self._split(batch, describe(resp))
+            return self._split(batch, describe(outcome))
         if kind == "invalid":
-            return self._park_invalid(batch, resp)
-        return self._hold(batch, Attempt(kind, retry_after(resp.headers), describe(resp)))
+            return self._park_invalid(batch, outcome)
+        return self._hold(batch, Attempt(kind, retry_after(outcome.headers), describe(outcome)))
 
     def _hold(self, batch, attempt):
         self.spool.release([e["event_id"] for e in batch])

@@ -216,6 +216,39 @@ def test_once_drains_the_spool_and_exits_0(tmp_path):
         assert [len(r.json()["events"]) for r in server.posts()] == [3, 3, 1]
 
 
+def pipelined(fwd):
+    """As in the daemon: the periodic jobs just ran, so batches flow back to back."""
+    fwd.housekeeping(force=True)
+    return fwd
+
+
+def test_back_to_back_batches_go_out_in_seq_order(tmp_path):
+    with ScriptedServer() as server:
+        fwd, _ = forwarder(tmp_path, server, 7, batch_size=3)
+        assert pipelined(fwd).step().kind == "ok"
+        assert [[e["seq"] for e in r.json()["events"]] for r in server.posts()] == \
+            [[1, 2, 3], [4, 5, 6], [7]]
+        assert set(states(fwd).values()) == {"sent"}
+
+
+def test_a_failure_mid_pipeline_releases_the_batch_claimed_ahead(tmp_path):
+    posts = []
+
+    def second_fails(req):
+        if req.path == "/api/v1/ingest":
+            posts.append(req)
+            if len(posts) == 2:
+                return error(503, "down", "x")
+        return ack_all(req)
+
+    with ScriptedServer(second_fails) as server:
+        fwd, events = forwarder(tmp_path, server, 9, batch_size=3)
+        assert pipelined(fwd).step().kind == "transient"
+        got = [states(fwd)[e["event_id"]] for e in events]
+        assert got == ["sent"] * 3 + ["ready"] * 6
+        assert len(server.posts()) == 2
+
+
 def test_once_also_heartbeats_and_pulls_the_bundle(tmp_path):
     with ScriptedServer() as server:
         fwd, _ = forwarder(tmp_path, server, 1)
