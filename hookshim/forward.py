@@ -481,6 +481,18 @@ def parse_args(argv):
     return p.parse_args(list(argv))
 
 
+def warn_if_token_exposed(token_file):
+    """The token lets anyone write this host's audit trail: it should be mode 0600."""
+    try:
+        mode = os.stat(token_file).st_mode & 0o777
+    except (OSError, TypeError):
+        return None
+    if mode & 0o077:
+        log.warning("token_file %s has mode %03o: anyone who can read it can write this host's "
+                    "audit trail; chmod 600 it", token_file, mode)
+    return mode
+
+
 def main(config_path, argv=()):
     """``hookshim forward``: daemon until SIGTERM/SIGINT (then exit 0), or ``--once``."""
     from hookshim.config import ConfigError, load_config
@@ -497,6 +509,7 @@ def main(config_path, argv=()):
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: fwd.stop())
+    warn_if_token_exposed(config.token_file)
     log.info("forwarding %s to %s", config.host, config.server_url)
     status = fwd.run(once=args.once)
     log.info("stopped; %d events delivered", fwd.delivered)
