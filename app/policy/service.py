@@ -12,7 +12,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.models import PolicyDecision
-from app.policy.compiler import Finding, build_bundle, compile_dir, dump_bundle, policy_files
+from app.policy.compiler import (Finding, build_bundle, compile_dir, dump_bundle, load_dir,
+                                  policy_files)
 from app.timeutil import utcnow
 from hookshim.policy import evaluate
 
@@ -35,6 +36,7 @@ class BundleCache:
         self.directory = Path(directory) if directory else None
         self._lock = threading.Lock()
         self._key = self._value = ()  # () never equals a signature: the first get() builds
+        self.specs: dict[str, dict] = {}  # rule id -> the rule as written (for the API/pages)
 
     def get(self) -> tuple[dict | None, bytes | None, list[Finding]]:
         """(bundle, its JSON bytes, findings); bundle None when the directory has errors."""
@@ -56,6 +58,8 @@ class BundleCache:
             bundle, findings = build_bundle([], []), []  # no policies: an empty, valid bundle
         else:
             bundle, findings = compile_dir(self.directory)
+            self.specs = {rule.id: rule.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                          for _, rule in load_dir(self.directory)[0]}
         return bundle, (dump_bundle(bundle) if bundle else None), findings
 
 
@@ -86,7 +90,8 @@ def list_policies(session: Session, cache: BundleCache, now: datetime | None = N
     hits = hit_counts(session, now or utcnow())
     rules = []
     for rule in (bundle or {}).get("rules", []):
-        rules.append(_rule_summary(rule) | {"in_bundle": True, "hits": hits.pop(rule["id"], _zero())})
+        rules.append(_rule_summary(rule) | {"spec": cache.specs.get(rule["id"]), "in_bundle": True,
+                                            "hits": hits.pop(rule["id"], _zero())})
     for rule_id in sorted(hits):  # rules no longer in the bundle that still have recent hits
         rules.append({"id": rule_id, "in_bundle": False, "hits": hits[rule_id]})
     return {"bundle_version": bundle and bundle["version"],
@@ -98,7 +103,7 @@ def _rule_summary(rule: dict) -> dict:
     return {"id": rule["id"], "source": rule["source"], "mode": rule["mode"],
             "description": rule.get("description"),
             "kind": "mutate" if rule["mutate"] else "deny", "message": rule["message"],
-            "failure_policy": rule["failure_policy"], "match": rule["match"]}
+            "failure_policy": rule["failure_policy"]}
 
 
 def _zero() -> dict:

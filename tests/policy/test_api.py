@@ -115,6 +115,7 @@ def test_policies_list_counts_hits_per_rule_mode_and_window(pclient, phost, puse
                                      now=now.replace(tzinfo=None))
     rules = {r["id"]: r for r in data["rules"]}
     assert rules["no-hostdev-in-prod"]["hits"]["24h"]["deny"] == 2
+    assert rules["no-hostdev-in-prod"]["spec"]["match"] == {"op": ["prepare"], "object": "prod-*"}
     assert rules["vcpu-cap"]["hits"]["24h"]["dryrun"] == 0
     assert rules["vcpu-cap"]["hits"]["7d"]["dryrun"] == 3   # the 30-day-old one is outside
     assert rules["old-rule"] == {"id": "old-rule", "in_bundle": False, "hits": rules["old-rule"]["hits"]}
