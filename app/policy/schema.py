@@ -332,7 +332,17 @@ class Rule(_Model):
             raise ValueError("a rule has exactly one of deny_if or mutate")
         if self.deny_if is not None and not self.message:
             raise ValueError("a deny_if rule needs a message (it is what virsh shows)")
+        if self.deny_if is not None and _depth(self.deny_if) > MAX_DEPTH:
+            raise ValueError(f"deny_if nests all/any/not deeper than {MAX_DEPTH} levels")
         return self
+
+
+MAX_DEPTH = 16
+
+
+def _depth(c: Condition) -> int:
+    subs = (c.all_ or []) + (c.any_ or []) + ([c.not_] if c.not_ is not None else [])
+    return 1 + max((_depth(x) for x in subs), default=0)
 
 
 Condition.model_rebuild()

@@ -59,6 +59,8 @@ BAD_ROWS = [
     # a glob that would need a slow regex at the hook
     ("- {id: r, match: {op: [prepare], object: 'a*b*c*?'}, deny_if: {exists: ./x}, message: m}",
      "glob 'a*b*c*?' is too complex"),
+    # absurd nesting
+    (OK % ("{not: " * 20 + "{exists: ./x}" + "}" * 20), "deeper than 16 levels"),
     # a count bound must be a whole number
     (OK % "{count: {path: ./devices/disk, gt: 1.5}}", "whole number"),
 ]
