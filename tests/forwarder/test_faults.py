@@ -63,11 +63,15 @@ def test_events_from_the_real_hook_are_ingested_by_the_real_app(stack, db_url):
 
 def test_server_sigkilled_mid_batch_then_restarted(stack):
     s = stack(batch_size=5)
-    s.host.fire(60)
-    s.host.start_forwarder()
+    s.host.fire(20)
+    s.host.start_forwarder(timeout=10.0)
     wait_for(lambda: s.db.stored("dom0-a"), 30, "a first batch to be stored")
+    # Freeze the server, give the forwarder more to send: its next batch is then certainly
+    # in flight (claimed, posted, unanswered) when the server dies.
+    s.app.proc.send_signal(signal.SIGSTOP)
+    s.host.fire(10)
     wait_for(lambda: any(st == "locked" for _, _, st in s.host.spooled()), 30, "a batch in flight",
-             interval=0.001)
+             interval=0.005)
     s.app.kill()
     assert not s.host.drained()
     s.app.start()
