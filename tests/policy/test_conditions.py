@@ -106,3 +106,11 @@ def test_element_without_unit_defaults_to_kib():
     xml = GUEST.replace("<memory unit='KiB'>4194304", "<memory>70000000")
     rules = "- {id: r, match: {op: [prepare]}, deny_if: {number: {path: ./memory, gt: 64 GiB}}, message: m}"
     assert run(rules, xml).deny
+
+
+def test_unknown_unit_in_the_xml_is_an_evaluation_error():
+    xml = GUEST.replace("<memory unit='KiB'>", "<memory unit='KiBs'>")
+    rules = "- {id: r, match: {op: [prepare]}, deny_if: {number: {path: ./memory, gt: 64 GiB}}, message: m}"
+    v = run(rules, xml)
+    assert not v.deny and v.decisions[0]["verdict"] == "error"
+    assert "unknown unit 'KiBs'" in v.decisions[0]["error"]
