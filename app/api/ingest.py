@@ -44,8 +44,8 @@ async def post_ingest(request: Request, host: HostDep, db: DbDep, settings: Sett
     """Store a batch of events from the host the token belongs to (atomic, idempotent)."""
     body = await read_body(request, settings.ingest_max_bytes)
     events = parse_batch(body, settings.ingest_max_events)
-    check_batch(events, host.name)
-    result = await run_in_threadpool(ingest, db, host.id, events)
+    prepared = check_batch(events, host.name)
+    result = await run_in_threadpool(ingest, db, host.id, events, prepared)
     notify_listeners(request.app, result.summary)
     return result.response
 

@@ -4,6 +4,7 @@ One transaction per batch, with the host's row locked, so two app processes inge
 same host serialize (gaps and chain links stay consistent) while different hosts proceed in
 parallel. Shared rows (XML blobs, guests) are written in sorted key order: no deadlocks.
 """
+import hashlib
 import json
 import logging
 import zlib
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import JSON, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,11 +23,28 @@ from app.schemas import WireEvent, parse_time, reject_non_finite
 from app.services import chain
 from app.services.guest_state import apply_event
 from app.timeutil import utcnow
-from hookshim.event import verify_event, xml_digest
+from hookshim.event import canonical_bytes, xml_digest
 
 log = logging.getLogger("hookaudit.ingest")
 SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
                   "domain_uuid", "started_at", "policy")
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One valid event and what ingest derives from it, computed once."""
+
+    raw: dict
+    canonical: bytes           # hookshim.event.canonical_bytes(raw): stored, and hashed
+    xml_sha: str | None        # hookshim.event.xml_digest of the bodies as received
+    out_sha: str | None
+    started_at: datetime
+
+
+def prepare(raw: dict) -> Prepared:
+    """Raises UnicodeEncodeError/ValueError when the shim could not have hashed ``raw``."""
+    return Prepared(raw, canonical_bytes(raw), xml_digest(raw.get("xml")),
+                    xml_digest(raw.get("output_xml")), parse_time(raw["started_at"]))
 
 
 @dataclass
@@ -40,7 +58,7 @@ class IngestResult:
 def parse_batch(body: bytes, max_events: int) -> list[dict]:
     """The raw event dicts of a request body; 413 past the count limit, 422 when malformed."""
     try:
-        doc = json.loads(body, parse_constant=_no_constant)
+        doc = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
@@ -58,66 +76,56 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
-def check_batch(events: list, host: str) -> None:
+def _finite(text: str) -> float:
+    value = float(text)
+    reject_non_finite(value)   # 1e999 parses as inf; canonical JSON cannot carry it
+    return value
+
+
+def check_batch(events: list, host: str) -> list[Prepared]:
     """403 when an event claims another host; 422 naming each invalid event and field."""
     for raw in events:
         if isinstance(raw, dict) and isinstance(raw.get("host"), str) and raw["host"] != host:
             raise ApiError(403, "wrong_host",
                            f"event {raw.get('event_id')!r} claims host {raw['host']!r}; "
                            f"this token belongs to {host!r}")
-    details = []
+    details, prepared = [], []
     for index, raw in enumerate(events):
-        details.extend(_event_errors(index, raw))
+        errors, ready = _event_errors(index, raw)
+        details.extend(errors)
+        prepared.append(ready)
     if details:
         raise ApiError(422, "validation_error", f"{len(details)} problem(s) in the batch", details)
+    return prepared
 
 
-def _event_errors(index: int, raw) -> list[dict]:
+def _event_errors(index: int, raw) -> tuple[list[dict], Prepared | None]:
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     event_id = event_id if isinstance(event_id, str) else None
     base = {"index": index, "event_id": event_id}
     try:
         WireEvent.model_validate(raw)
-        _check_text(raw, "")
     except ValidationError as exc:
         return [dict(base, field=".".join(map(str, e["loc"])), message=e["msg"])
-                for e in exc.errors()]
-    except ValueError as exc:
-        path, _, msg = str(exc).partition(": ")
-        return [dict(base, field=path, message=msg)]
-    return []
-
-
-def _check_text(value, path: str) -> None:
-    """Strings must be encodable (the canonical form is UTF-8) and numbers finite."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{path}: contains an unpaired surrogate") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, path)
-            _check_text(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_text(item, f"{path}.{i}")
-    else:
-        try:
-            reject_non_finite(value)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+                for e in exc.errors()], None
+    try:
+        return [], prepare(raw)
+    except (UnicodeEncodeError, TypeError, ValueError) as exc:   # the shim could not hash it
+        return [dict(base, field="", message=f"not canonically encodable: {exc}")], None
 
 
 # ---- storing ---------------------------------------------------------------------------------
 
-def ingest(db: Database, host_id: int, events: list[dict]) -> IngestResult:
-    """Store one validated batch of ``host_id`` in one transaction; see the module docstring."""
+def ingest(db: Database, host_id: int, events: list[dict],
+           prepared: list[Prepared] | None = None) -> IngestResult:
+    """Store one validated batch of ``host_id`` in one transaction; see the module docstring.
+    ``prepared``: check_batch's result for ``events`` (computed here when not given)."""
     now = utcnow()
+    prepared = prepared or [prepare(e) for e in events]
     try:
         with db.session(write=True) as session:
             host = _lock_host(session, host_id)
-            return _ingest_locked(session, host, events, now)
+            return _ingest_locked(session, host, events, prepared, now)
     except IntegrityError as exc:
         # Only reachable when another host already used one of these event_ids.
         log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
@@ -132,20 +140,21 @@ def _lock_host(session: Session, host_id: int) -> Host:
     return session.execute(stmt).scalar_one()
 
 
-def _ingest_locked(session: Session, host: Host, events: list[dict], now: datetime):
+def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, now: datetime):
     unique = {}
     for raw in events:
         unique.setdefault(raw["event_id"], raw)
     existing = _existing_ids(session, list(unique))
     new = sorted((e for i, e in unique.items() if i not in existing), key=lambda e: e["seq"])
-    problems = _verify(session, host.id, new)
-    _store_blobs(session, new, now)
-    ids = _insert_events(session, host.id, new, problems, now)
-    _insert_decisions(session, new, ids)
+    prep = {id(p.raw): p for p in prepared}
+    problems = _verify(session, host.id, new, prep)
+    _store_blobs(session, new, prep, now)
+    _insert_events(session, host.id, new, prep, problems, now)
+    _insert_decisions(session, new)
     flagged = _record_problems(session, host.id, problems, now)
     open_gaps = _update_gaps(session, host, [e["seq"] for e in new], now)
     _update_host(session, host, new, len(flagged), open_gaps, now)
-    _update_guests(session, host.name, new)
+    _update_guests(session, host.name, new, prep)
     stored_ids = {e["event_id"] for e in new}
     results = [{"event_id": e["event_id"],
                 "status": "stored" if e["event_id"] in stored_ids and e is unique[e["event_id"]]
@@ -165,9 +174,21 @@ def _existing_ids(session: Session, event_ids: list[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _verify(session: Session, host_id: int, new: list[dict]) -> list[tuple[dict, str]]:
+def own_problems(p: Prepared) -> list[str]:
+    """hookshim.event.verify_event's checks, on the canonical form and digests computed once."""
+    e, problems = p.raw, []
+    if p.xml_sha != e.get("xml_sha256"):
+        problems.append("xml_sha256 does not match xml")
+    if p.out_sha != e.get("output_xml_sha256"):
+        problems.append("output_xml_sha256 does not match output_xml")
+    if hashlib.sha256(p.canonical).hexdigest() != e.get("hash"):   # == chain_hash(e)
+        problems.append("hash does not match the event's canonical form")
+    return problems
+
+
+def _verify(session: Session, host_id: int, new: list[dict], prep) -> list[tuple[dict, str]]:
     """Own hash and XML digests of each new event, and links with its neighbours."""
-    problems = [(e, p) for e in new for p in verify_event(e)]
+    problems = [(e, p) for e in new for p in own_problems(prep[id(e)])]
     if not new:
         return problems
     seqs = [e["seq"] for e in new]
@@ -190,12 +211,13 @@ def _verify(session: Session, host_id: int, new: list[dict]) -> list[tuple[dict,
     return problems + chain.link_problems(batch, stored)
 
 
-def _store_blobs(session: Session, new: list[dict], now: datetime) -> None:
+def _store_blobs(session: Session, new: list[dict], prep, now: datetime) -> None:
     bodies = {}
     for e in new:
-        for key in ("xml", "output_xml"):
-            if e.get(key) is not None:
-                bodies.setdefault(xml_digest(e[key]), e[key])
+        p = prep[id(e)]
+        for sha, key in ((p.xml_sha, "xml"), (p.out_sha, "output_xml")):
+            if sha is not None:
+                bodies.setdefault(sha, e[key])
     if not bodies:
         return
     have = set(session.scalars(select(XmlBlob.sha256).where(XmlBlob.sha256.in_(list(bodies)))))
@@ -222,27 +244,26 @@ def _clean(value):
     return value.replace("\x00", "\\x00") if isinstance(value, str) else value
 
 
-def _event_row(e: dict, host_id: int, chain_ok: bool, now: datetime) -> dict:
-    from hookshim.event import canonical_bytes
-
+def _event_row(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> dict:
+    e = p.raw
     policy, shim = e.get("policy") or None, e.get("shim") or {}
     return {
         "event_id": e["event_id"], "host_id": host_id, "v": e["v"], "kind": e.get("kind", "hook"),
         "seq": e["seq"], "prev_hash": e["prev_hash"], "hash": e["hash"], "driver": e["driver"],
         "object": _clean(e["object"]), "op": e["op"], "subop": _clean(e["subop"]),
         "extra": _clean(e["extra"]), "domain_uuid": (e.get("domain_uuid") or None) and
-        e["domain_uuid"].lower(), "started_at": parse_time(e["started_at"]),
+        e["domain_uuid"].lower(), "started_at": p.started_at,
         "duration_ms": e.get("duration_ms"), "exit_code": e.get("exit_code"),
         "outcome": e["outcome"], "reason": _clean(e.get("reason")),
-        "stderr": _clean(e.get("stderr")), "xml_blob": xml_digest(e.get("xml")),
+        "stderr": _clean(e.get("stderr")), "xml_blob": p.xml_sha,
         "xml_truncated": bool(e.get("xml_truncated")),
-        "output_xml_blob": xml_digest(e.get("output_xml")),
+        "output_xml_blob": p.out_sha,
         "redactions": e.get("redactions") or 0,
         "policy_bundle_version": policy and policy.get("bundle_version"),
         "policy": _json_clean(policy), "scripts": _json_clean(e.get("scripts") or []),
         "warnings": _json_clean(e.get("warnings") or []), "dropped": e.get("dropped"),
         "shim_version": shim.get("version"), "shim_hostname": _clean(shim.get("hostname")),
-        "shim_pid": shim.get("pid"), "canonical": canonical_bytes(e), "chain_ok": chain_ok,
+        "shim_pid": shim.get("pid"), "canonical": p.canonical, "chain_ok": chain_ok,
         "received_at": now,
     }
 
@@ -257,28 +278,49 @@ def _json_clean(value):
     return value
 
 
-def _insert_events(session, host_id, new, problems, now) -> dict[str, int]:
-    """Insert the new events; returns event_id -> row id."""
+def _insert_events(session, host_id, new, prep, problems, now) -> None:
     if not new:
-        return {}
+        return
     bad = {id(e) for e, _ in problems}
-    rows = [_event_row(e, host_id, id(e) not in bad, now) for e in new]
-    stmt = insert(Event).returning(Event.id, Event.event_id)
-    return {eid: pk for pk, eid in session.execute(stmt, rows)}
+    rows = [_event_row(prep[id(e)], host_id, id(e) not in bad, now) for e in new]
+    executemany(session, Event.__table__, rows)
 
 
-def _insert_decisions(session: Session, new: list[dict], ids: dict[str, int]) -> None:
+def executemany(session: Session, table, rows: list[dict]) -> None:
+    """A plain multi-row INSERT. On PostgreSQL straight to psycopg's executemany (pipelined,
+    statement parsed once): SQLAlchemy's per-row parameter processing costs as much as the
+    insert itself at ingest rates, and its multi-row VALUES form is re-parsed per batch."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    from psycopg.types.json import Json
+
+    cols = list(rows[0])
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    names = ", ".join(f'"{c}"' for c in cols)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(['%s'] * len(cols))})"
+    data = [tuple(Json(r[c]) if c in json_cols and r[c] is not None else r[c] for c in cols)
+            for r in rows]
+    conn.connection.cursor().executemany(sql, data)
+
+
+def _insert_decisions(session: Session, new: list[dict]) -> None:
+    with_policy = [e for e in new if (e.get("policy") or {}).get("decisions")]
+    if not with_policy:
+        return
+    ids = dict(session.execute(select(Event.event_id, Event.id).where(
+        Event.event_id.in_([e["event_id"] for e in with_policy]))).all())
     rows = []
-    for e in new:
-        policy = e.get("policy") or {}
-        for d in policy.get("decisions") or ():
+    for e in with_policy:
+        policy = e["policy"]
+        for d in policy["decisions"]:
             rows.append({"event_id": ids[e["event_id"]], "rule_id": _clean(d["rule_id"]),
                          "mode": _clean(d["mode"]), "verdict": _clean(d["verdict"]),
                          "message": _clean(d.get("message")), "error": _clean(d.get("error")),
                          "bundle_version": _clean(policy.get("bundle_version")),
                          "at": parse_time(e["started_at"])})
-    if rows:
-        session.execute(insert(PolicyDecision), rows)
+    executemany(session, PolicyDecision.__table__, rows)
 
 
 def _record_problems(session, host_id, problems, now) -> list[dict]:
@@ -335,12 +377,14 @@ def _update_host(session, host: Host, new: list[dict], n_problems: int, open_gap
             select(Event.hash).where(Event.host_id == host.id, Event.seq == head).limit(1))
 
 
-def _update_guests(session: Session, host_name: str, new: list[dict]) -> None:
+def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> None:
     by_uuid: dict[str, list[dict]] = {}
     for e in new:
         if e.get("domain_uuid"):
-            ev = dict(e, host=host_name, domain_uuid=e["domain_uuid"].lower(),
-                      started_at=parse_time(e["started_at"]), object=_clean(e["object"]))
+            ev = {"host": host_name, "domain_uuid": e["domain_uuid"].lower(),
+                  "started_at": prep[id(e)].started_at, "object": _clean(e["object"]),
+                  "event_id": e["event_id"], "driver": e["driver"], "op": e["op"],
+                  "outcome": e["outcome"]}
             by_uuid.setdefault(ev["domain_uuid"], []).append(ev)
     if not by_uuid:
         return
