@@ -50,6 +50,10 @@ class Driver:
             return self._migrate(host, action.target, guest)
         raise ValueError(f"unknown action {kind!r}")
 
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
     def _driver(self, host: str) -> str:
         return self.fleet.host(host).driver
 
@@ -76,8 +80,7 @@ class Driver:
                 return False
             if op in lifecycle.FILTER_OPS and result.stdout.strip():
                 xml = result.stdout          # the hook rewrote the definition: libvirt uses it
-                with self._lock:
-                    self.stats["rewrites"] += 1
+                self.count("rewrites")
         self.xml[guest] = xml
         return True
 

@@ -27,6 +27,8 @@ from app.demo.simhost import SimHost, set_config_keys
 from app.demo.store import REPO, Credentials, Server, free_port, port_taken, prepare_store, repo_env
 
 MARKER = ".hookaudit-demo"
+LOGGERS = ("hookshim", "app.demo")   # to <dir>/demo.log, not the console
+log = logging.getLogger("app.demo")
 DRIVERS_EXTRA = ("daemon",)  # every host also gets the daemon hook (libvirtd start/stop)
 
 
@@ -104,10 +106,11 @@ class Demo:
         self._log_handler = logging.FileHandler(path)
         self._log_handler.setFormatter(logging.Formatter(
             "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
-        log = logging.getLogger("hookshim")
-        log.addHandler(self._log_handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        for name in LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(self._log_handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
 
     def _install_hosts(self, d: Path) -> None:
         """``hookshim install`` per host, as an operator would (a few in parallel)."""
@@ -166,7 +169,13 @@ class Demo:
         elif action.kind == "online":
             self.out(f"  {action.host} is back online and catches up")
             self.go_online(action.host)
-        ok = self.driver.execute(action, running_on=self._running_on)
+        try:
+            ok = self.driver.execute(action, running_on=self._running_on)
+        except OSError:
+            # A hook that could not even be spawned: keep the fleet going, say so in demo.log.
+            log.exception("%s failed", action)
+            self.driver.count("errors")
+            ok = False
         with self._lock:
             self.scenario.record(action, ok)
             self.actions_done += 1
@@ -203,7 +212,8 @@ class Demo:
                 break
             if len(inflight) >= self.opts.workers:
                 done, inflight = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
-                [f.result() for f in done]
+                for f in done:
+                    f.result()
                 continue
             if rate and self.driver.stats["calls"] - calls0 > rate * (time.monotonic() - started):
                 self.stop.wait(0.05)
@@ -270,7 +280,8 @@ class Demo:
             self.server.stop()
             self.server = None
         if getattr(self, "_log_handler", None) is not None:
-            logging.getLogger("hookshim").removeHandler(self._log_handler)
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
 
@@ -278,5 +289,6 @@ class Demo:
         s = self.driver.stats if self.driver else {}
         offline = ", ".join(sorted(self.scenario.offline)) or "none"
         return (f"{self.actions_done} actions, {s.get('calls', 0)} hook calls"
-                f" ({s.get('failed', 0)} refused/failed, {s.get('rewrites', 0)} rewritten),"
+                f" ({s.get('failed', 0)} refused/failed, {s.get('rewrites', 0)} rewritten,"
+                f" {s.get('errors', 0)} not spawned),"
                 f" {len(self.scenario.running)} guests running, offline: {offline}")
