@@ -1,4 +1,5 @@
 """GET /api/v1/guests, /api/v1/guests/{domain_uuid}, /api/v1/guests/{domain_uuid}/timeline."""
+from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +12,12 @@ from app.services import guests as svc
 
 router = APIRouter(prefix="/api/v1", tags=["guests"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 @router.get("/guests", response_model=GuestPage, responses=ERRORS)
@@ -29,9 +36,11 @@ def get_guest(domain_uuid: str, session: SessionDep, _user: CurrentUser):
 
 @router.get("/guests/{domain_uuid}/timeline", response_model=Timeline, responses=ERRORS)
 def get_timeline(domain_uuid: str, session: SessionDep, settings: SettingsDep,
-                 _user: CurrentUser):
-    """Boots grouped prepare→release per host, across hosts, migrations linked."""
-    timeline = svc.guest_timeline(session, domain_uuid, settings.timeline_max_events)
+                 _user: CurrentUser, since: datetime | None = None, until: datetime | None = None):
+    """Boots grouped prepare→release per host, across hosts, migrations linked; ``since`` /
+    ``until`` (UTC) limit the events read, as the dashboard's time range does."""
+    timeline = svc.guest_timeline(session, domain_uuid, settings.timeline_max_events,
+                                  _naive_utc(since), _naive_utc(until))
     if timeline is None:
         raise ApiError(404, "not_found", f"no guest {domain_uuid!r}")
     return timeline

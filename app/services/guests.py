@@ -68,13 +68,16 @@ def get_guest(session: Session, domain_uuid: str) -> dict | None:
     return guest_dict(row) if row else None
 
 
-def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000) -> dict | None:
+def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000,
+                   since=None, until=None) -> dict | None:
     """The guest's boots in time order, each a prepare→release run of events on one host;
-    a boot that began with an incoming migration is linked to the boot it came from."""
+    a boot that began with an incoming migration is linked to the boot it came from.
+    ``since``/``until`` (naive UTC) limit the events read (the dashboard's time range)."""
     guest = get_guest(session, domain_uuid)
     if guest is None:
         return None
-    stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]]))
+    stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]], since=since,
+                                            until=until))
     stmt = stmt.order_by(Event.started_at, Event.id).limit(max_events + 1)
     events = [summary(r) for r in session.execute(stmt)]
     truncated = len(events) > max_events

@@ -78,11 +78,15 @@ GROUPINGS = ("reason", "host", "rule", "guest")
 GROUPS_SHOWN = 50
 
 
-def abort_groups(db: Session, filters, by: str = "reason") -> list[dict]:
+def abort_groups(db: Session, filters, by: str = "reason", default_days: int = 7) -> dict:
     """Aborted/killed/timed-out calls matching ``filters`` grouped by reason, host, rule or
-    guest, biggest group first (one query over the ``ix_events_aborts`` partial index)."""
+    guest, biggest group first (one query over the ``ix_events_aborts`` partial index).
+    Without ``since`` the groups cover the last ``default_days``: patterns are about now, and
+    aggregating years of aborts on every page view would not stay fast."""
     from app.services.events import ABORTS_CLAUSE, base_query
 
+    if filters.since is None:
+        filters = filters.model_copy(update={"since": utcnow() - timedelta(days=default_days)})
     sub = base_query(db, filters).where(ABORTS_CLAUSE).subquery()
     if by == "rule":
         key = PolicyDecision.rule_id
@@ -93,7 +97,8 @@ def abort_groups(db: Session, filters, by: str = "reason") -> list[dict]:
         key = {"reason": sub.c.reason, "host": sub.c.host, "guest": sub.c.object}[by]
         stmt = select(key, func.count(), func.max(sub.c.started_at))
     stmt = stmt.group_by(key).order_by(func.count().desc(), key).limit(GROUPS_SHOWN)
-    return [{"key": k, "count": n, "latest_at": iso(latest)} for k, n, latest in db.execute(stmt)]
+    groups = [{"key": k, "count": n, "latest_at": iso(latest)} for k, n, latest in db.execute(stmt)]
+    return {"by": by, "since": iso(filters.since), "groups": groups}
 
 
 def policy_hits(db: Session, days: int = 7, now: datetime | None = None) -> dict:

@@ -31,7 +31,7 @@ def get_overview(_user: CurrentUser, db: SessionDep, settings: SettingsDep,
 def get_abort_groups(_user: CurrentUser, db: SessionDep,
                      q: Annotated[AbortGroupQuery, Query()]) -> dict:
     filters = EventFilters(**q.model_dump(exclude={"by"}))
-    return {"by": q.by, "groups": abort_groups(db, filters, q.by)}
+    return abort_groups(db, filters, q.by)
 
 
 @router.get("/policy-hits")

@@ -45,7 +45,7 @@ def aborts_page(request: Request, _user: PageUser, db: SessionDep):
     ctx = _listing(request, db, aborts=True)
     by = request.query_params.get("by", "reason")
     by = by if by in GROUPINGS else "reason"
-    ctx.update(by=by, groupings=GROUPINGS, groups=abort_groups(db, ctx["f"], by))
+    ctx.update(by=by, groupings=GROUPINGS, grouped=abort_groups(db, ctx["f"], by))
     if is_htmx(request) and request.headers.get("HX-Target") == "aborts-body":
         return render(request, "_aborts_body.html", ctx)
     return render(request, "aborts.html", ctx)

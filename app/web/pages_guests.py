@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from app.deps import SessionDep, SettingsDep
 from app.schemas import parse_time
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.guests import guest_timeline, list_guests
+from app.services.guests import get_guest, guest_timeline, list_guests
 from app.services.overview import rows_after
 from app.timeutil import utcnow
 from app.web.auth import PageUser
@@ -22,9 +22,11 @@ from app.web.timeline import timeline_from_boots
 from app.web.timeline_svg import timeline_svg
 
 router = APIRouter(include_in_schema=False)
-RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
-          "30d": timedelta(days=30), "all": None}
+# "recent": the day up to the guest's last call (so a guest idle for months is not empty)
+RANGES = {"recent": timedelta(hours=24), "1h": timedelta(hours=1), "24h": timedelta(hours=24),
+          "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}
 LIVE_ROWS_MAX = 200
+LIST_MAX = 200          # rows under the picture; the events page pages through the rest
 
 
 @router.get("/guests")
@@ -39,33 +41,34 @@ def guests_page(request: Request, _user: PageUser, db: SessionDep):
     return render(request, "guests.html", ctx)
 
 
-def _window(request: Request, events: list[dict]) -> tuple[str, datetime, datetime]:
-    key = request.query_params.get("range", "all")
-    key = key if key in RANGES else "all"
-    t1 = utcnow()
-    if RANGES[key] is not None:
-        return key, t1 - RANGES[key], t1
-    first = parse_time(events[0]["started_at"]) if events else t1 - timedelta(hours=1)
-    return key, min(first, t1 - timedelta(minutes=5)), t1
+def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
+    """(since, until) of a range key; since None = the whole life."""
+    now = utcnow()
+    if key == "all":
+        return None, now
+    anchor = min(parse_time(guest["last_event_at"]), now) if key == "recent" else now
+    return anchor - RANGES[key], now
 
 
 @router.get("/guests/{domain_uuid}")
 def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
-               settings: SettingsDep):
-    data = guest_timeline(db, domain_uuid, settings.timeline_max_events)
-    if data is None:
+               settings: SettingsDep, range: str = "recent"):
+    guest = get_guest(db, domain_uuid)
+    key = range if range in RANGES else "recent"
+    since, until = _window(key, guest) if guest else (None, utcnow())
+    data = guest and guest_timeline(db, domain_uuid, settings.timeline_max_events, since)
+    if not data:
         return render(request, "error.html", {"status": 404, "title": "No such guest",
                       "message": "No hook call has recorded a guest with this UUID."}, status=404)
     # boots are in boot order; the list under the picture is in time order across hosts
     events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
-                    key=lambda ev: ev["started_at"])
-    key, t0, t1 = _window(request, events)
-    shown = [ev for ev in events if parse_time(ev["started_at"]) >= t0]
-    shown.reverse()                       # newest first under the picture
-    tl = timeline_from_boots(data["boots"], t0, t1)
+                    key=lambda ev: ev["started_at"], reverse=True)
+    t0 = since or (parse_time(events[-1]["started_at"]) if events else until - timedelta(hours=1))
+    tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
     return render(request, "guest.html", {
-        "data": data, "guest": data["guest"], "svg": timeline_svg(tl), "events": shown,
-        "range": key, "ranges": list(RANGES),
+        "data": data, "guest": data["guest"], "svg": timeline_svg(tl),
+        "events": events[:LIST_MAX], "events_total": len(events), "range": key,
+        "ranges": list(RANGES), "since": since,
         "tail": rows_after(db, EventFilters(guest=[domain_uuid]), None)["cursor"]})
 
 

@@ -24,7 +24,7 @@ DENY = {"bundle_version": "b-2026-11-25.1", "decisions": [
 def chain(host: str, specs: list[dict], start_seq: int = 1, prev_hash: str = GENESIS_HASH,
           start: datetime | None = None) -> list[dict]:
     """Linked events of ``host``: one per spec (overrides of make_event), a second apart."""
-    start = start or datetime.now(timezone.utc) - timedelta(hours=1)
+    start = start or datetime.now(timezone.utc) - timedelta(hours=2)
     out = []
     for i, spec in enumerate(specs):
         at = spec.pop("at", start + timedelta(seconds=i))

@@ -15,8 +15,15 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, skip_or_fail
-from tests.dashboard.seeding import (DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later,
-                                     migration_story)
+from tests.dashboard.seeding import (
+    DB_UUID,
+    EVIL_NAME,
+    EVIL_UUID,
+    WEB_UUID,
+    fleet,
+    later,
+    migration_story,
+)
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

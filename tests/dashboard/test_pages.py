@@ -68,8 +68,16 @@ def test_guest_timeline_has_svg_lane_and_events(viewer_client, seeded):
 
 
 def test_guest_timeline_range_picker(viewer_client, seeded):
-    assert viewer_client.get(f"/guests/{WEB_UUID}?range=1h").status_code == 200
-    assert viewer_client.get(f"/guests/{WEB_UUID}?range=bogus").status_code == 200
+    # seeded events are ~2 h old: the last hour has none, the default (day of last call) all
+    last_hour = viewer_client.get(f"/guests/{WEB_UUID}?range=1h").text
+    assert "No hook calls in this time range" in last_hour and '<tr id="ev-' not in last_hour
+    assert viewer_client.get(f"/guests/{WEB_UUID}?range=bogus").text.count('<tr id="ev-') == 3
+
+
+def test_guest_timeline_json_twin_takes_the_same_range(viewer_client, seeded):
+    whole = viewer_client.get(f"/api/v1/guests/{WEB_UUID}/timeline").json()
+    future = viewer_client.get(f"/api/v1/guests/{WEB_UUID}/timeline?since=2100-01-01T00:00:00Z").json()
+    assert len(whole["boots"]) == 1 and future["boots"] == []
 
 
 def test_unknown_guest_is_404_page(viewer_client):
@@ -137,8 +145,15 @@ def test_aborts_grouped_by_reason_and_rule(viewer_client, seeded):
 
 def test_abort_groups_json_twin(viewer_client, seeded):
     data = viewer_client.get("/api/v1/aborts/groups?by=host").json()
-    assert data == {"by": "host", "groups": [{"key": "host-a", "count": 1,
-                                              "latest_at": seeded[3]["started_at"]}]}
+    assert data["by"] == "host" and data["since"].endswith("Z")
+    assert data["groups"] == [{"key": "host-a", "count": 1, "latest_at": seeded[3]["started_at"]}]
+
+
+def test_abort_groups_default_to_the_last_week(viewer_client, seeded):
+    old = viewer_client.get("/api/v1/aborts/groups?since=2000-01-01T00:00:00Z").json()
+    assert old["since"].startswith("2000-01-01") and old["groups"][0]["count"] == 1
+    future = viewer_client.get("/api/v1/aborts/groups?since=2100-01-01T00:00:00Z").json()
+    assert future["groups"] == []
 
 
 def test_aborts_filter_by_host_excludes_others(viewer_client, seeded):

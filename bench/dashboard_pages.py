@@ -1,0 +1,138 @@
+"""Server-side render time of the dashboard's pages on a large PostgreSQL dataset.
+
+    python bench/dashboard_pages.py --url postgresql+psycopg://postgres@127.0.0.1:5432/hookaudit_bench_dash \
+        [--events 1000000] [--reseed] [--runs 30]
+
+Seeds (once, or with --reseed) a synthetic fleet straight into the tables with one
+INSERT ... SELECT generate_series per table: 50 hosts, 20,000 guests, N events (lifecycle
+ops in order, ~1 % aborted, ~0.1 % killed, a deny decision per abort) spread over 30 days,
+and one guest ("big-guest") with N/100 events. Then it logs in as a viewer and times each
+page in-process (TestClient: routing + queries + template, no network), reporting p50/p95
+and the ratio to GET /healthz measured in the same run. The data is synthetic (hashes are
+not a valid chain): this measures reads and rendering, not ingest.
+"""
+import argparse
+import statistics
+import time
+
+from sqlalchemy import text
+
+SEED_SQL = [
+    "INSERT INTO hosts (name, created_at, last_seen_at, hb_at, shim_version, chain_problems, events_count) "
+    "SELECT 'dom0-' || lpad(h::text, 3, '0'), now() - interval '60 days', now(), now(), '0.1.0', 0, :n / 50 "
+    "FROM generate_series(1, 50) h",
+    # e(i): host, guest, op by position; started_at evenly over the last 30 days
+    """INSERT INTO events (event_id, host_id, v, kind, seq, prev_hash, hash, driver, object, op, subop,
+        extra, domain_uuid, started_at, duration_ms, exit_code, outcome, reason, stderr, xml_truncated,
+        redactions, policy_bundle_version, canonical, chain_ok, received_at)
+    SELECT md5('e' || i)::uuid::text, (i % 50) + 1, 1, 'hook', i / 50 + 1, md5('p' || i) || md5('q' || i),
+        md5('h' || i) || md5('k' || i), 'libxl',
+        CASE WHEN i % 100 = 0 THEN 'big-guest' ELSE 'guest-' || ((i / 5) % 19999 + 1) END,
+        (ARRAY['prepare','start','started','stopped','release'])[
+            CASE WHEN i % 100 = 0 THEN (i / 100) % 5 ELSE i % 5 END + 1],
+        CASE WHEN (CASE WHEN i % 100 = 0 THEN (i / 100) % 5 ELSE i % 5 END) >= 3
+             THEN 'end' ELSE 'begin' END, '-',
+        CASE WHEN i % 100 = 0 THEN md5('big')::uuid::text ELSE md5('g' || ((i / 5) % 19999 + 1))::uuid::text END,
+        now() - interval '30 days' + (i * (interval '30 days' / :n)), 1.5, 
+        CASE WHEN i % 97 = 0 THEN 1 WHEN i % 1009 = 0 THEN 1 ELSE 0 END,
+        CASE WHEN i % 97 = 0 THEN 'aborted' WHEN i % 1009 = 0 THEN 'killed' ELSE 'ok' END,
+        CASE WHEN i % 97 = 0 THEN 'policy: rule-' || (i % 7) || ' refused the start' END,
+        NULL, false, 0, 'bench-1', '\\x00'::bytea, true, now()
+    FROM generate_series(1, :n) i""",
+    """INSERT INTO policy_decisions (event_id, rule_id, mode, verdict, message, bundle_version, at)
+    SELECT id, 'rule-' || (substr(reason, 14, 1)), 'enforce', 'deny', reason, 'bench-1', started_at
+    FROM events WHERE outcome = 'aborted'""",
+    """INSERT INTO guests (domain_uuid, name, driver, current_host, state, first_seen_at, last_event_at,
+        last_event_id, last_op, last_outcome)
+    SELECT DISTINCT ON (domain_uuid) domain_uuid, object, 'libxl', 'dom0-001', 'running',
+        now() - interval '30 days', started_at, event_id, op, outcome
+    FROM events ORDER BY domain_uuid, started_at DESC""",
+    "ANALYZE",
+]
+
+
+def seed(db, n: int, reseed: bool) -> None:
+    from app.models import Base
+
+    if reseed:
+        Base.metadata.drop_all(db.engine)
+    Base.metadata.create_all(db.engine)
+    with db.engine.begin() as conn:
+        if conn.execute(text("SELECT count(*) FROM events")).scalar():
+            return
+        for sql in SEED_SQL[:-1]:
+            t = time.perf_counter()
+            conn.execute(text(sql), {"n": n})
+            print(f"  seeded in {time.perf_counter() - t:.1f} s: {sql.split()[2]}")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def login(app):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from app.services import accounts
+    with app.state.db.session(write=True) as s:
+        if accounts.user_for_password(s, "bench", "bench-password-1") is None:
+            accounts.add_user(s, "bench", "viewer", "bench-password-1")
+    c = TestClient(app, base_url="https://bench")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"username": "bench", "password": "bench-password-1",
+                               "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.status_code
+    return c
+
+
+def measure(client, url: str, runs: int) -> list[float]:
+    for _ in range(3):                       # warm caches and the connection pool
+        assert client.get(url).status_code == 200, url
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = client.get(url)
+        times.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 200, url
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--reseed", action="store_true")
+    args = ap.parse_args()
+
+    from app.config import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(database_url=args.url, secret_key="bench-" + "s" * 32))
+    seed(app.state.db, args.events, args.reseed)
+    client = login(app)
+    with app.state.db.engine.connect() as conn:
+        big = conn.execute(text("SELECT md5('big')::uuid::text")).scalar()
+        n = conn.execute(text("SELECT count(*) FROM events")).scalar()
+        nbig = conn.execute(text("SELECT count(*) FROM events WHERE domain_uuid = :u"), {"u": big}).scalar()
+    print(f"dataset: {n} events, big guest {nbig} events, {args.runs} runs per page")
+    pages = [("baseline /healthz", "/healthz"), ("overview", "/"),
+             (f"guest ({nbig} events), default week", f"/guests/{big}"),
+             ("same guest, last 24h", f"/guests/{big}?range=24h"),
+             ("same guest, last 30d (whole life)", f"/guests/{big}?range=30d"),
+             ("aborts (grouped by reason)", "/aborts"), ("aborts by rule", "/aborts?by=rule"),
+             ("events", "/events"), ("events, host filter", "/events?host=dom0-007"),
+             ("guests", "/guests"), ("hosts", "/hosts")]
+    base = None
+    print(f"{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'p95/baseline':>13}")
+    for label, url in pages:
+        times = measure(client, url, args.runs)
+        p50, p95 = statistics.median(times), statistics.quantiles(times, n=20)[18]
+        base = base or p95
+        print(f"{label:38} {p50:8.1f} {p95:8.1f} {p95 / base:13.1f}")
+    client.close()
+    app.state.db.dispose()
+
+
+if __name__ == "__main__":
+    main()
