@@ -197,3 +197,20 @@ def test_hooks_fire_concurrently_while_the_forwarder_drains(stack):
     s.wait_drained()
     recorded = assert_delivered_exactly_once(s.host, s.db)
     assert len(recorded) == 60
+
+
+def test_batches_too_large_for_the_server_are_split_and_a_huge_event_parked(stack):
+    s = stack(batch_size=10, app_env={"HOOKAUDIT_INGEST_MAX_EVENTS": "3",
+                                      "HOOKAUDIT_INGEST_MAX_BYTES": "6000"})
+    s.host.fire(4)
+    s.host.fire(1, guest="huge", xml="<domain><name>huge</name><description>%s</description>"
+                                     "</domain>" % ("x" * 8000))
+    s.host.fire(3)
+    done = s.host.forward_once()
+    assert done.returncode == 0, done.stderr
+    huge = [eid for seq, eid, _ in s.host.spooled() if seq == 5]
+    assert_delivered_exactly_once(s.host, s.db, parked=set(huge))
+    sp = s.host.spool()
+    (row, _), = sp.rows(state="parked")
+    sp.close()
+    assert "too large" in row["error"]
