@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hookshim.event import new_event_id, utc_timestamp, xml_digest
-from hookshim.redact import redact
-from hookshim.spool import Spool
-from tests.forwarder.stack import AppServer, ServerDb
+from hookshim.event import new_event_id, utc_timestamp, xml_digest  # noqa: E402
+from hookshim.redact import redact  # noqa: E402
+from hookshim.spool import Spool  # noqa: E402
+from tests.forwarder.stack import AppServer, ServerDb  # noqa: E402
 
 OPS = [("prepare", "begin"), ("start", "begin"), ("started", "begin"), ("stopped", "end"),
        ("release", "end")]

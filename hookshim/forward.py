@@ -466,7 +466,8 @@ def local_forwarder_starter(config, **forwarder_kw):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="hookshim forward",
-                                description="Ship the spool to the server; fetch the policy bundle.")
+                                description="Ship the spool to the server; fetch the policy "
+                                            "bundle.")
     p.add_argument("--once", action="store_true",
                    help="drain what is spooled now, pull the bundle, heartbeat, then exit"
                         " (exit 1 if events are left unsent)")

@@ -106,6 +106,7 @@ class BundlePuller:
             raise BundleRejected(describe(resp))
         bundle = parse_bundle(resp.body)
         write_atomic(self.path, resp.body, check=_hook_can_load)
-        self.spool.set_meta(META_BUNDLE_ETAG, resp.headers.get("etag") or '"%s"' % bundle["version"])
+        etag = resp.headers.get("etag") or '"%s"' % bundle["version"]
+        self.spool.set_meta(META_BUNDLE_ETAG, etag)
         log.info("policy bundle %s installed at %s", bundle["version"], self.path)
         return "updated"

@@ -135,7 +135,8 @@ class Transport:
             resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read())
         except socket.timeout as exc:  # TimeoutError on 3.10+, its alias before
             self.close()
-            raise TransportTimeout("no answer from %s within %ss" % (self.host, self.timeout)) from exc
+            raise TransportTimeout(
+                "no answer from %s within %ss" % (self.host, self.timeout)) from exc
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise TransportError("%s: %s" % (type(exc).__name__, exc)) from exc

@@ -74,7 +74,8 @@ def render_unit(config_path, python=None):
     config = load_config(config_path)
     rw = sorted({os.path.abspath(config.state_dir),
                  os.path.dirname(os.path.abspath(config.policy_bundle))})
-    return UNIT_TEMPLATE.format(python=python or sys.executable, config=os.path.abspath(config_path),
+    return UNIT_TEMPLATE.format(python=python or sys.executable,
+                                config=os.path.abspath(config_path),
                                 pythonpath=_package_root(), rw_paths=" ".join(rw))
 
 

@@ -88,7 +88,8 @@ class FaultProxy:
             resp = conn.getresponse()
             return resp.status, resp.getheaders(), resp.read()
         except OSError:
-            return 502, [("Content-Type", "application/json")], b'{"error": {"code": "bad_gateway"}}'
+            return (502, [("Content-Type", "application/json")],
+                    b'{"error": {"code": "bad_gateway"}}')
         finally:
             conn.close()
 

@@ -25,8 +25,9 @@ def ack_all(req):
     if req.path != "/api/v1/ingest":
         return reply(200, {"ok": True})
     events = req.json()["events"]
+    results = [{"event_id": e["event_id"], "status": "stored"} for e in events]
     return reply(200, {"stored": len(events), "duplicates": 0, "gaps": [], "chain_problems": [],
-                       "results": [{"event_id": e["event_id"], "status": "stored"} for e in events]})
+                       "results": results})
 
 
 def error(status, code, message, details=None, headers=None):

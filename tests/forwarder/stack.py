@@ -210,7 +210,8 @@ class Host:
                     proc.wait()
 
     def forwarder_log(self):
-        return "".join(p.read_text(errors="replace") for p in sorted(self.root.glob("forward-*.log")))
+        logs = sorted(self.root.glob("forward-*.log"))
+        return "".join(p.read_text(errors="replace") for p in logs)
 
 
 FORWARD_CMD = [PYTHON, "-m", "hookshim", "forward"]
