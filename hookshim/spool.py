@@ -21,14 +21,52 @@ consecutive dropped calls while the forwarder has not claimed it). Nothing is lo
 
 import time
 
-try:
-    # The C module directly: the sqlite3 package adds datetime adapters the spool never
-    # uses and ~1 ms of imports to every hook call. Same classes, same connect().
-    import _sqlite3 as sqlite3
-except ImportError:  # pragma: no cover - a Python without the split module
-    import sqlite3
-
 from hookshim import event as _event
+
+
+def _import_sqlite():
+    """The sqlite C module, as cheaply as the hook path allows.
+
+    - ``_sqlite3`` directly: the ``sqlite3`` package adds datetime adapters the spool never
+      uses (~1 ms of imports). Same classes, same ``connect()``.
+    - CPython >= 3.11's ``_sqlite3`` fetches ``functools.lru_cache`` at import for its
+      statement cache, and ``functools`` drags in ``collections`` & co: ~2 ms of CPU on a
+      call that is ~14 ms in all. When nothing has imported functools yet, a stand-in
+      offering just ``lru_cache`` (built on the same C ``_lru_cache_wrapper``) is visible
+      for the duration of that one import, then removed, so any later ``import functools``
+      gets the real module. Any surprise falls back to the plain import.
+    """
+    import sys
+
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        return _plain_import()
+    try:
+        import _functools
+        import types
+
+        stand_in = types.ModuleType("functools")
+        stand_in.lru_cache = lambda maxsize=128, typed=False: (
+            lambda f: _functools._lru_cache_wrapper(f, maxsize, typed, tuple))
+        sys.modules["functools"] = stand_in
+        try:
+            import _sqlite3
+        finally:
+            del sys.modules["functools"]
+        return _sqlite3
+    except Exception:  # noqa: BLE001 - a Python whose _sqlite3 wants more: do it normally
+        return _plain_import()
+
+
+def _plain_import():
+    try:
+        import _sqlite3
+        return _sqlite3
+    except ImportError:  # pragma: no cover - a Python without the split module
+        import sqlite3
+        return sqlite3
+
+
+sqlite3 = _import_sqlite()
 
 SCHEMA_VERSION = 1
 STATES = ("ready", "locked", "sent", "parked")

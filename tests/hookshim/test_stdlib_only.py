@@ -34,8 +34,26 @@ def test_hook_path_does_not_load_json_re_or_subprocess(tmp_path):
             "r, w = os.pipe(); os.write(w, b'<domain><uuid>u</uuid></domain>'); os.close(w)\n"
             "from hookshim.hook import main\n"
             "rc = main(['g', 'prepare', 'begin', '-'], d + '/c', 'libxl', d, fds=(r, 1, 2))\n"
-            "heavy = {'json', 're', 'subprocess', 'hashlib', 'urllib', 'sqlite3.dbapi2'}\n"
+            "heavy = {'json', 're', 'subprocess', 'hashlib', 'urllib', 'sqlite3.dbapi2',"
+            " 'functools'}\n"
             "print(rc, sorted(heavy & set(sys.modules)))\n" % (str(REPO), str(tmp_path)))
     out = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", code], capture_output=True,
                          text=True, check=True).stdout
     assert out.split(None, 1) == ["0", "[]\n"]
+
+
+def test_spool_import_leaves_the_real_functools_importable(tmp_path):
+    """spool.py imports _sqlite3 with a momentary functools stand-in (hook speed): the
+    stand-in must be gone, sqlite's statement cache must work, functools must be real."""
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from hookshim.spool import Spool\n"
+            "assert 'functools' not in sys.modules\n"
+            "sp = Spool(%r)\n"
+            "for i in range(500): sp._db.execute('SELECT %%d' %% (i %% 150)).fetchall()\n"
+            "import functools\n"
+            "assert functools.reduce(lambda a, b: a + b, [1, 2, 3]) == 6\n"
+            "assert functools.partial and functools.wraps\n"
+            "print(sp.stats()['last_seq'])\n" % (str(REPO), str(tmp_path / "s.db")))
+    out = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", code], capture_output=True,
+                         text=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "0\n", "")
