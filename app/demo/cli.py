@@ -11,6 +11,10 @@ from pathlib import Path
 from app.demo.runner import Demo, Options
 from app.demo.store import REPO
 
+DESCRIPTION = ("Run the server on SQLite with a simulated fleet of libvirt hosts that call the"
+               " real installed shim as libvirtd does; prints the dashboard URL and a login."
+               " See docs/demo.md.")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", type=Path, default=Path("demo-state"),
@@ -38,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("demo", help="run the server with a simulated fleet (SQLite)",
-                              description=__doc__)
+                              description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(func=main)
     return p
@@ -127,6 +131,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # python -m app.demo.cli (works before app.cli registers "demo")
-    parser = argparse.ArgumentParser(prog="hookaudit demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hookaudit demo", description=DESCRIPTION)
     add_arguments(parser)
     sys.exit(main(parser.parse_args()))
