@@ -184,9 +184,22 @@ class Forwarder:
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
             self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+            self._take_over()
             # One sender thread: HTTP round trips overlap the spool work (see ``step``).
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
         return self
+
+    def _take_over(self):
+        """Release batches a previous forwarder left locked (it was killed or crashed).
+
+        One forwarder runs per spool, so at start every locked row is an orphan; sending it
+        now rather than after its lease keeps delivery in seq order. If another forwarder
+        did still hold it, the resend is answered ``duplicate``: harmless.
+        """
+        orphans = [e["event_id"] for e in self.spool.list(limit=10**7, state="locked")]
+        if orphans:
+            self.spool.release(orphans)
+            log.info("took over %d events left in flight by a previous forwarder", len(orphans))
 
     def close(self):
         if self._sender is not None:

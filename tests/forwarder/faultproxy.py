@@ -19,6 +19,7 @@ class FaultProxy:
         self.mode = mode
         self.seen = []                       # (mode, method, path) of every request
         self.answers = []                    # (path, status) of every answer sent
+        self.bodies = []                     # (path, body) of every answer sent
         self.in_flight = threading.Event()   # HOLD: a request reached the server
         self._release = threading.Event()
         self._stop = threading.Event()
@@ -60,6 +61,7 @@ class FaultProxy:
 
             def _answer(self, status, headers, data):
                 proxy.answers.append((self.path, status))
+                proxy.bodies.append((self.path, data))
                 self.send_response(status)
                 for k, v in headers:
                     if k.lower() not in ("content-length", "connection", "transfer-encoding",

@@ -168,9 +168,11 @@ def test_forwarder_sigkilled_mid_batch_resends_and_the_server_dedupes(stack):
     fwd.wait(10)
     assert {st for _, _, st in s.host.spooled()} == {"locked"}  # acknowledgement never came
     s.proxy.release()
-    s.host.start_forwarder(lease=2.0)
+    s.host.start_forwarder(lease=2.0)  # takes the orphaned batch over and resends it
     s.wait_drained()
     assert_delivered_exactly_once(s.host, s.db)
+    acks = [json.loads(b) for p, b in s.proxy.bodies if p.endswith("/ingest")]
+    assert acks[-1]["duplicates"] == 6 and acks[-1]["stored"] == 0
 
 
 def test_sigterm_finishes_the_batch_in_flight_and_exits_0(stack):

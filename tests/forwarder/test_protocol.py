@@ -249,6 +249,17 @@ def test_a_failure_mid_pipeline_releases_the_batch_claimed_ahead(tmp_path):
         assert len(server.posts()) == 2
 
 
+def test_a_new_forwarder_takes_over_batches_left_locked(tmp_path):
+    with ScriptedServer() as server:
+        fwd, _ = forwarder(tmp_path, server, 3)
+        fwd.spool.claim(limit=2, lease_s=3600)  # a forwarder that died mid-batch
+        fwd.close()
+        again = Forwarder(fwd.config, timeout=5).open()
+        assert sorted(states(again).values()) == ["ready"] * 3
+        assert pipelined(again).step().kind == "ok"
+        assert [e["seq"] for e in server.posts()[0].json()["events"]] == [1, 2, 3]
+
+
 def test_once_also_heartbeats_and_pulls_the_bundle(tmp_path):
     with ScriptedServer() as server:
         fwd, _ = forwarder(tmp_path, server, 1)
