@@ -117,7 +117,7 @@ def main() -> None:
         nbig = conn.execute(text("SELECT count(*) FROM events WHERE domain_uuid = :u"), {"u": big}).scalar()
     print(f"dataset: {n} events, big guest {nbig} events, {args.runs} runs per page")
     pages = [("baseline /healthz", "/healthz"), ("overview", "/"),
-             (f"guest ({nbig} events), default week", f"/guests/{big}"),
+             (f"guest ({nbig} events), default range", f"/guests/{big}"),
              ("same guest, last 24h", f"/guests/{big}?range=24h"),
              ("same guest, last 30d (whole life)", f"/guests/{big}?range=30d"),
              ("aborts (grouped by reason)", "/aborts"), ("aborts by rule", "/aborts?by=rule"),

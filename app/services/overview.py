@@ -101,26 +101,6 @@ def abort_groups(db: Session, filters, by: str = "reason", default_days: int = 7
     return {"by": by, "since": iso(filters.since), "groups": groups}
 
 
-def policy_hits(db: Session, days: int = 7, now: datetime | None = None) -> dict:
-    """Per rule and mode: how often it denied / allowed / mutated / errored in ``days``."""
-    since = (now or utcnow()) - timedelta(days=days)
-    rows = db.execute(select(PolicyDecision.rule_id, PolicyDecision.mode, PolicyDecision.verdict,
-                             func.count(), func.max(PolicyDecision.at),
-                             func.max(PolicyDecision.bundle_version))
-                      .where(PolicyDecision.at >= since)
-                      .group_by(PolicyDecision.rule_id, PolicyDecision.mode, PolicyDecision.verdict))
-    rules: dict[str, dict] = {}
-    for rule_id, mode, verdict, n, last, version in rows:
-        r = rules.setdefault(rule_id, {"rule_id": rule_id, "modes": [], "hits": {}, "total": 0,
-                                       "last_hit_at": None, "bundle_version": version})
-        if mode not in r["modes"]:
-            r["modes"].append(mode)
-        r["hits"][verdict] = r["hits"].get(verdict, 0) + n
-        r["total"] += n
-        r["last_hit_at"] = max(filter(None, [r["last_hit_at"], iso(last)]))
-    return {"days": days, "rules": sorted(rules.values(), key=lambda r: (-r["total"], r["rule_id"]))}
-
-
 def rows_after(db: Session, filters, cursor: str | None, limit: int = 200) -> dict:
     """Live tail ("rows after X"): events matching ``filters`` strictly after the keyset
     ``cursor`` (started_at, id), oldest first, and the cursor of the newest one returned.

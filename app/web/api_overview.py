@@ -2,7 +2,6 @@
 
     GET /api/v1/overview        the overview page
     GET /api/v1/aborts/groups   the groups table of the aborts page (same filters as /aborts)
-    GET /api/v1/policy-hits     the hits table of the policies page
 """
 from typing import Annotated, Literal
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas_query import EventFilters
-from app.services.overview import abort_groups, overview, policy_hits
+from app.services.overview import abort_groups, overview
 
 router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
@@ -32,9 +31,3 @@ def get_abort_groups(_user: CurrentUser, db: SessionDep,
                      q: Annotated[AbortGroupQuery, Query()]) -> dict:
     filters = EventFilters(**q.model_dump(exclude={"by"}))
     return abort_groups(db, filters, q.by)
-
-
-@router.get("/policy-hits")
-def get_policy_hits(_user: CurrentUser, db: SessionDep,
-                    days: Annotated[int, Query(ge=1, le=366)] = 7) -> dict:
-    return policy_hits(db, days)

@@ -166,16 +166,24 @@ def test_hosts_page_shows_health(viewer_client, seeded):
     assert 'href="/events?host=host-a"' in html and "none" in html      # no seq gaps
 
 
-def test_policies_page_counts_hits(viewer_client, seeded):
+def test_policies_page_counts_hits_like_its_json_twin(viewer_client, seeded):
     html = viewer_client.get("/policies").text
-    assert "no-pci-passthrough-prod" in html
-    hits = viewer_client.get("/api/v1/policy-hits").json()
-    assert hits["rules"][0]["hits"] == {"deny": 1}
+    rules = viewer_client.get("/api/v1/policies").json()["rules"]
+    rule = next(r for r in rules if r["id"] == "no-pci-passthrough-prod")
+    assert rule["hits"]["7d"]["deny"] == 1
+    assert 'id="rule-no-pci-passthrough-prod"' in html and "retired" in html
 
 
 def test_policies_test_against_unknown_event(viewer_client):
     html = viewer_client.get("/policies?test_event=nope").text
     assert "No event has this id." in html
+
+
+def test_policies_test_against_a_stored_event(viewer_client, seeded):
+    html = viewer_client.get(f"/policies?test_event={seeded[3]['event_id']}").text
+    # no policy directory configured: the (empty) current bundle allows what was refused then
+    assert "<b>Would allow</b>" in html
+    assert "Recorded at the time: bundle b-2026-11-25.1, 1 decision(s)." in html
 
 
 def test_static_htmx_is_the_pinned_copy(anon):
