@@ -61,4 +61,4 @@ say "hookshim must run on Python >= 3.9: vermin"
 "$VENV/bin/vermin" -q --no-tips --violations -t=3.9- hookshim/
 
 say "running the tests"
-"$VENV/bin/python" -m pytest "$@"
+"$VENV/bin/python" -m pytest --durations=15 "$@"
