@@ -67,7 +67,7 @@ def server(tmp_path_factory):
     token, token_b = _prepare_db(url)
     port = _free_port()
     env = {**os.environ, "HOOKAUDIT_DATABASE_URL": url, "HOOKAUDIT_SECRET_KEY": "browser-test-" + "k" * 32,
-           "HOOKAUDIT_SESSION_COOKIE_SECURE": "false"}
+           "HOOKAUDIT_SESSION_COOKIE_SECURE": "false", "HOOKAUDIT_POLICY_DIR": str(REPO / "policies")}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             cwd=REPO, env=env)
@@ -259,6 +259,10 @@ def test_hosts_and_guests_pages(page):
     page.wait_for_function("document.querySelectorAll('#guest-rows tr').length === 1")
     assert "web-01" in page.locator("#guest-rows").inner_text()
     shot(page, "guests")
+    page.goto("/policies")
+    assert page.locator("#rule-no-pci-passthrough-prod").count() == 1     # retired, recent hits
+    assert page.locator("#rule-memory-cap").count() == 1                  # the example set
+    shot(page, "policies")
 
 
 def test_migrate_filter_diff_is_shown(page, server):
