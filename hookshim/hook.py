@@ -58,6 +58,9 @@ class Call:
 
 def launch(config_path, driver, hooks_dir):
     """Entry point of the generated launcher: run the call, then leave at once."""
+    from hookshim import record
+
+    record.KEEP_OPEN = True  # os._exit below: see record.KEEP_OPEN
     code = main(sys.argv[1:], config_path, driver, hooks_dir)
     # os._exit: everything is written with os.write and the spool row is committed
     # (fsynced); skipping interpreter teardown saves time on a path libvirtd waits on.

@@ -35,16 +35,26 @@ def _append(cfg, event):
     # than that is a stuck writer, and libvirtd (which waits forever) must get an answer.
     spool = Spool(os.path.join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
                   busy_timeout_s=10.0)
-    try:
-        return spool.append(event)
-    finally:
-        # Closed, not left to os._exit: when the hook is the only connection (no forwarder
-        # running), closing checkpoints and removes the WAL. Left open, the next process
-        # would rebuild the WAL index from scratch, forget what was already checkpointed
-        # and re-copy the whole, ever-growing WAL on every call (measured: +40% CPU).
-        # With the forwarder connected, the hook is never the last connection and its
-        # close does no checkpoint (wal_autocheckpoint in spool.py bounds the WAL then).
+    stored = spool.append(event)
+    if KEEP_OPEN and spool.wal_bytes() < WAL_KEEP_BYTES:
+        _kept.append(spool)
+    else:
         spool.close()
+    return stored
+
+
+# The launcher leaves with os._exit right after the answer (hook.launch sets KEEP_OPEN).
+# A connection left open that way skips the checkpoint SQLite runs when the last
+# connection closes (an fsync of the database and a WAL unlink per call). But the next
+# process, if it is then the only connection, rebuilds the WAL index by reading the WAL
+# and forgets what was checkpointed - so a WAL left to grow would be re-read and re-copied
+# on every call. Hence: keep the connection open only while the WAL is small; past
+# WAL_KEEP_BYTES close normally, which checkpoints and removes the WAL (measured in
+# bench/hook_latency.py). With the forwarder connected, no close ever checkpoints and
+# the spool's wal_autocheckpoint bounds the WAL.
+KEEP_OPEN = False
+WAL_KEEP_BYTES = 256 * 1024
+_kept = []
 
 
 def _record_failed(call, cfg, answer, exc):

@@ -355,6 +355,15 @@ class Spool:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def wal_bytes(self):
+        """Size of the write-ahead log file (0 when there is none)."""
+        import os
+
+        try:
+            return os.stat(self.path + "-wal").st_size
+        except OSError:
+            return 0
+
     def close(self):
         self._db.close()
 
