@@ -149,3 +149,21 @@ def test_unknown_op_is_recorded_not_refused(shim):
     assert proc.returncode == 0
     ev = shim.last()
     assert ev["op"] == "teleport" and "not in the outcome table" in ev["warnings"][0]
+
+
+@pytest.mark.slow
+def test_wal_stays_bounded_across_many_calls_without_a_forwarder(shim, corpus_dir):
+    """Hook processes keep their connection through os._exit while the WAL is small and
+    checkpoint past WAL_KEEP_BYTES: the WAL never grows without bound."""
+    from hookshim.record import WAL_KEEP_BYTES
+
+    shim.install("libxl")
+    xml = corpus_xml(corpus_dir, "libxl") * 3
+    sizes = []
+    for i in range(120):
+        assert shim.call("libxl", "g%d" % i, stdin=xml).returncode == 0
+        wal = shim.state_dir / "spool.db-wal"
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    assert max(sizes) < WAL_KEEP_BYTES + 64 * 1024
+    assert min(sizes[60:]) < max(sizes)          # it was checkpointed along the way
+    assert_chain(shim.events())
