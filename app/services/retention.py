@@ -44,7 +44,9 @@ MAX_PROBLEMS = 50  # per host in a run record; the count is exact
 
 # Blob collection asks "is this digest still referenced?" after each pruned batch.
 Index("ix_events_xml_blob", Event.xml_blob)
-Index("ix_events_output_xml_blob", Event.output_xml_blob)
+Index("ix_events_output_xml_blob", Event.output_xml_blob,  # partial: most events have none
+      postgresql_where=Event.output_xml_blob.isnot(None),
+      sqlite_where=Event.output_xml_blob.isnot(None))
 
 
 class ChainCheckpoint(Base):

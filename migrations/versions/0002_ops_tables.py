@@ -74,7 +74,10 @@ def upgrade() -> None:
     )
     # Retention: "is this XML body still referenced?" after each pruned batch.
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_output_xml_blob', ['output_xml_blob'], unique=False)
+        # partial: almost every event has no filter output, and NULLs need no collection
+        batch_op.create_index('ix_events_output_xml_blob', ['output_xml_blob'], unique=False,
+                              postgresql_where=sa.text('output_xml_blob IS NOT NULL'),
+                              sqlite_where=sa.text('output_xml_blob IS NOT NULL'))
         batch_op.create_index('ix_events_xml_blob', ['xml_blob'], unique=False)
 
 
