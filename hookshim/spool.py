@@ -42,9 +42,8 @@ def _import_sqlite():
         return _plain_import()
     try:
         import _functools
-        import types
 
-        stand_in = types.ModuleType("functools")
+        stand_in = type(sys)("functools")  # a module object, without importing types
         stand_in.lru_cache = lambda maxsize=128, typed=False: (
             lambda f: _functools._lru_cache_wrapper(f, maxsize, typed, tuple))
         sys.modules["functools"] = stand_in
