@@ -104,7 +104,8 @@ def parse_time(value: str) -> datetime:
 
 def iso(when: datetime | None) -> str | None:
     """Naive UTC datetime -> the wire form 2026-11-25T18:13:46.123456Z."""
-    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime (exports render two per row)
+    return None if when is None else when.isoformat(timespec="microseconds") + "Z"
 
 
 def reject_non_finite(value: Any) -> None:

@@ -110,8 +110,10 @@ def iter_events(db: Database, f: EventFilters, order: str = "desc",
                 batch: int = 2000) -> Iterator[dict]:
     """Every matching event, streamed from a server-side cursor (exports, CLI)."""
     with db.session() as session:
-        stmt = _ordered(base_query(session, f), order).execution_options(yield_per=batch)
-        for row in session.execute(stmt):
+        stmt = _ordered(base_query(session, f), order)
+        # Core on the session's connection: no ORM row processing; server-side cursor.
+        rows = session.connection().execution_options(yield_per=batch).execute(stmt)
+        for row in rows:
             yield summary(row)
 
 

@@ -9,10 +9,13 @@ from app.services.events import EXPORT_FIELDS
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def ndjson_chunks(rows: Iterable[dict], per_chunk: int = 500) -> Iterator[str]:
-    buf = []
+    buf, encode = [], _ENCODER.encode
     for row in rows:
-        buf.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        buf.append(encode(row))
         if len(buf) >= per_chunk:
             yield "\n".join(buf) + "\n"
             buf = []
