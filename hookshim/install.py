@@ -253,10 +253,15 @@ def install(drivers, hooks_dir, state_dir, config, python=None, server=None, tok
     """Install the launcher for each driver; returns 0 when all succeeded."""
     values = {"state_dir": state_dir, "hooks_dir": hooks_dir}
     values.update({k: v for k, v in (("server_url", server), ("token_file", token_file)) if v})
+    python = python or default_python()
+    problem = check_python(python)
+    if problem:
+        out("error: %s" % problem)
+        return 1
     write_config(config, values)
     os.makedirs(state_dir, 0o700, exist_ok=True)
     status, signal = _each(drivers, out, lambda d: install_driver(
-        d, hooks_dir, config, python or default_python(), out))
+        d, hooks_dir, config, python, out))
     _tell_libvirtd(signal, out)
     if server and unit_dir:
         _forwarder_unit(config, python, unit_dir, out)
@@ -264,6 +269,22 @@ def install(drivers, hooks_dir, state_dir, config, python=None, server=None, tok
         out("forwarder: run `hookshim forward --config %s` (or install its systemd unit "
             "with --unit-dir /etc/systemd/system)" % os.path.abspath(config))
     return status
+
+
+def check_python(python):
+    """None when ``python`` can run the shim (>= 3.9, with sqlite), else the reason."""
+    import subprocess
+
+    probe = "import sys, _sqlite3; sys.exit(sys.version_info < (3, 9))"
+    try:
+        proc = subprocess.run([python, "-I", "-S", "-c", probe], capture_output=True,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "cannot run %s: %s" % (python, exc)
+    if proc.returncode != 0:
+        return "%s is older than Python 3.9 or lacks sqlite3: %s" % (
+            python, proc.stderr.decode(errors="replace").strip()[-200:])
+    return None
 
 
 def uninstall(drivers, hooks_dir, out=print):

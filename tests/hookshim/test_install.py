@@ -151,3 +151,15 @@ def test_cli_install_and_uninstall(tmp_path, legacy_hooks):
                           capture_output=True, text=True, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr
     assert snapshot(legacy_hooks) == before
+
+
+def test_install_refuses_an_interpreter_that_cannot_run_the_shim(tmp_path, legacy_hooks):
+    before = snapshot(legacy_hooks)
+    fake = tmp_path / "python2"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    lines = []
+    code = install(["qemu"], str(legacy_hooks), str(tmp_path / "s"), str(tmp_path / "c.conf"),
+                   python=str(fake), out=lines.append)
+    assert code == 1 and "older than Python 3.9" in lines[0]
+    assert snapshot(legacy_hooks) == before
