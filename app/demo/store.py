@@ -101,7 +101,10 @@ class Server:
                        HOOKAUDIT_POLICY_DIR=str(policy_dir),
                        HOOKAUDIT_SESSION_COOKIE_SECURE="false")
         argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                "--host", bind, "--port", str(port), "--log-level", "warning", "--no-access-log"]
+                "--host", bind, "--port", str(port), "--log-level", "warning", "--no-access-log",
+                # Forwarders keep their connection open between polls and heartbeats; uvicorn's
+                # 5 s default closes it under them (a retried BrokenPipe in demo.log).
+                "--timeout-keep-alive", "75"]
         self.log = open(log_path, "ab")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
