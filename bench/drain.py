@@ -8,7 +8,8 @@ For each backend: a fresh database, one uvicorn worker, a copy of the same spool
 (events shaped like the hook's, XML bodies from the libvirt corpus, redacted), then
 ``hookshim forward --once`` timed until the spool is empty. The baseline measured in the same
 run is the server alone: the same batches, pre-encoded, POSTed by a bare loop (so
-drain/baseline shows what the forwarder's spool work costs on top of ingest).
+drain/baseline shows what the forwarder's spool work costs on top of ingest). The ``null``
+backend acknowledges without storing anything: the ceiling of the forwarder itself.
 """
 import argparse
 import http.client
@@ -127,7 +128,49 @@ def run_baseline(backlog, server, token, batch_size):
     return time.perf_counter() - t0
 
 
+class NullServer:
+    """Acknowledges every event at once, stores nothing: the forwarder's own ceiling."""
+
+    def __init__(self):
+        from tests.forwarder.scripted import ScriptedServer
+
+        self.server = ScriptedServer().__enter__()
+        self.url = self.server.url
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.acked = 0
+        handler = self.server.handler
+
+        def count(req):
+            status, headers, body = handler(req)
+            if req.path.endswith("/ingest"):
+                self.acked += len(json.loads(body)["results"])
+            return status, headers, body
+        self.server.handler = count
+
+    def stop(self):
+        self.server.__exit__(None, None, None)
+
+
+def bench_null(args, backlog, tmp):
+    results = {}
+    for mode in ("baseline", "drain"):
+        work = Path(tempfile.mkdtemp(dir=tmp, prefix="null-%s-" % mode))
+        server = NullServer()
+        try:
+            if mode == "drain":
+                seconds = run_drain(backlog, work, server, "t", "bench-host", args.batch_size)
+            else:
+                seconds = run_baseline(backlog, server, "t", args.batch_size)
+            assert server.acked == args.events, "acked %d of %d" % (server.acked, args.events)
+        finally:
+            server.stop()
+        results[mode] = seconds
+    return results
+
+
 def bench_backend(backend, args, backlog, tmp):
+    if backend == "null":
+        return bench_null(args, backlog, tmp)
     results = {}
     for mode in ("baseline", "drain"):
         work = Path(tempfile.mkdtemp(dir=tmp, prefix="%s-%s-" % (backend, mode)))
@@ -157,7 +200,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=100000)
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--backends", default="sqlite,pg")
+    p.add_argument("--backends", default="sqlite,pg,null",
+                   help="sqlite, pg: the real app; null: an ack-only server (forwarder ceiling)")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="hookaudit-drain-") as tmp:
