@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from app.errors import ApiError
 from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision
 from app.schemas import iso
 from app.services.hosts import list_hosts
@@ -101,19 +102,29 @@ def abort_groups(db: Session, filters, by: str = "reason", default_days: int = 7
     return {"by": by, "since": iso(filters.since), "groups": groups}
 
 
-def rows_after(db: Session, filters, cursor: str | None, limit: int = 200) -> dict:
-    """Live tail ("rows after X"): events matching ``filters`` strictly after the keyset
-    ``cursor`` (started_at, id), oldest first, and the cursor of the newest one returned.
-    Without a cursor: no rows, just the cursor of the newest matching event."""
+def tail_cursor(event: dict | None) -> str | None:
+    """The live-tail cursor of an event summary: "<started_at>|<event_id>"."""
+    return f"{event['started_at']}|{event['event_id']}" if event else None
+
+
+def rows_after(db: Session, filters, cursor: str, limit: int = 200) -> dict:
+    """Live tail ("rows after X"): events matching ``filters`` strictly after ``cursor`` in
+    (started_at, event_id) order, oldest first, and the cursor of the newest one returned.
+
+    event_id breaks ties between calls at the same microsecond; with a guest or host filter
+    the (…, started_at, id) indexes narrow the scan to the newest rows."""
     from sqlalchemy import tuple_
 
-    from app.services.events import base_query, decode_cursor, encode_cursor, summary
+    from app.schemas import parse_time
+    from app.services.events import base_query, summary
 
-    stmt = base_query(db, filters)
-    if cursor is None:
-        row = db.execute(stmt.order_by(Event.started_at.desc(), Event.id.desc()).limit(1)).first()
-        return {"items": [], "cursor": encode_cursor(row) if row else None}
-    stmt = stmt.where(tuple_(Event.started_at, Event.id) > tuple_(*decode_cursor(cursor)))
-    rows = db.execute(stmt.order_by(Event.started_at, Event.id).limit(limit)).all()
-    return {"items": [summary(r) for r in rows],
-            "cursor": encode_cursor(rows[-1]) if rows else cursor}
+    when, _, event_id = cursor.partition("|")
+    try:
+        key = (parse_time(when), event_id)
+    except ValueError:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this page returned") from None
+    stmt = base_query(db, filters).where(
+        Event.started_at >= key[0], tuple_(Event.started_at, Event.event_id) > tuple_(*key))
+    rows = db.execute(stmt.order_by(Event.started_at, Event.event_id).limit(limit)).all()
+    items = [summary(r) for r in rows]
+    return {"items": items, "cursor": tail_cursor(items[-1]) if items else cursor}

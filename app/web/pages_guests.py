@@ -1,8 +1,8 @@
 """Guests (search) and one guest's timeline with its live event list.
 
-``/guests/{uuid}/rows?after=<cursor>`` answers only the rows after the keyset cursor
-(started_at, id) of the newest row the page shows ("rows after X"), and a new tail element
-carrying the next cursor; the page polls it with htmx every 2 s.
+``/guests/{uuid}/rows?after=<started_at>|<event_id>`` answers only the rows after the newest
+row the page shows ("rows after X"), and a new tail element carrying the next cursor; the
+page polls it with htmx every 2 s.
 JSON twins: /api/v1/guests, /api/v1/guests/{uuid}/timeline.
 """
 from datetime import datetime, timedelta
@@ -13,7 +13,7 @@ from app.deps import SessionDep, SettingsDep
 from app.schemas import parse_time
 from app.schemas_query import EventFilters, GuestQuery
 from app.services.guests import get_guest, guest_timeline, list_guests
-from app.services.overview import rows_after
+from app.services.overview import rows_after, tail_cursor
 from app.timeutil import utcnow
 from app.web.auth import PageUser
 from app.web.params import parse, qs, query_dict
@@ -69,14 +69,21 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
         "data": data, "guest": data["guest"], "svg": timeline_svg(tl),
         "events": events[:LIST_MAX], "events_total": len(events), "range": key,
         "ranges": list(RANGES), "since": since,
-        "tail": rows_after(db, EventFilters(guest=[domain_uuid]), None)["cursor"]})
+        "tail": tail_cursor(_newest(events, data["guest"]))})
+
+
+def _newest(events: list[dict], guest: dict) -> dict:
+    """The newest call shown; with none in the range, the guest's last call (from its row)."""
+    if events:
+        return max(events, key=lambda ev: (ev["started_at"], ev["event_id"]))
+    return {"started_at": guest["last_event_at"], "event_id": guest["last_event_id"]}
 
 
 @router.get("/guests/{domain_uuid}/rows")
 def guest_rows_after(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
                      after: str | None = None):
-    """Only the rows of this guest after the keyset cursor ``after`` (newest first)."""
-    if not after:
+    """Only the rows of this guest after the cursor ``after`` (newest first)."""
+    if not after or "|" not in after:
         return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "events": [],
                                                     "tail": None})
     live = rows_after(db, EventFilters(guest=[domain_uuid]), after, LIVE_ROWS_MAX)
