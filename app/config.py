@@ -16,7 +16,6 @@ class Settings(BaseSettings):
     ingest_max_events: int = Field(1000, ge=1, description="most events in one ingest batch (413)")
     ingest_max_bytes: int = Field(32 * 1024 * 1024, ge=1024,
                                   description="largest ingest request body in bytes (413)")
-    page_max: int = Field(500, ge=1, description="largest `limit` a query page accepts")
     timeline_max_events: int = Field(20000, ge=100,
                                      description="most events one guest timeline reads")
     host_stale_after_s: int = Field(300, ge=1,
