@@ -19,21 +19,21 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg.types.json import Json  # noqa: E402
+import httpx
+import psycopg
+from psycopg.types.json import Json
 
-from app.db import Database, normalize_url  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.services import accounts  # noqa: E402
-from app.services.ingest import _event_row, prepare  # noqa: E402
-from bench.seed_data import corpus_dir, corpus_xml, host_chain  # noqa: E402
-from hookshim.event import xml_digest  # noqa: E402
+from app.db import Database, normalize_url
+from app.migrate import upgrade
+from app.services import accounts
+from app.services.ingest import _event_row, prepare
+from bench.seed_data import corpus_dir, corpus_xml, host_chain
+from hookshim.event import xml_digest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def run_parallel(jobs_per_thread: list[list], fn) -> float:
         try:
             for job in jobs:
                 fn(job)
-        except Exception as exc:   # reported after the run
+        except Exception as exc:  # noqa: BLE001  (re-raised after the run)
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(jobs,)) for jobs in jobs_per_thread]
@@ -112,7 +112,7 @@ def bench_app(url: str, chains: dict, args) -> float:
                 "Authorization": f"Bearer {job[0]}", "Content-Type": "application/json"})
             assert r.status_code == 200 and r.json()["duplicates"] == 0, r.text[:300]
 
-        groups = [sum(g, []) for g in split(per_host, args.clients)]
+        groups = [[b for host in g for b in host] for g in split(per_host, args.clients)]
         return run_parallel(groups, post)
     finally:
         proc.terminate()
@@ -144,7 +144,7 @@ def bench_raw(url: str, chains: dict, args) -> float:
             accounts.add_host(s, h)
     db.dispose()
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with psycopg.connect(dsn) as conn:
         ids = dict(conn.execute("SELECT name, id FROM hosts").fetchall())
         blobs = {xml_digest(e["xml"]): e["xml"] for ev in chains.values() for e in ev}
@@ -167,7 +167,7 @@ def bench_raw(url: str, chains: dict, args) -> float:
         with conn.transaction():
             conn.cursor().executemany(sql, batch)
 
-    groups = [sum(g, []) for g in split(per_host, args.clients)]
+    groups = [[b for host in g for b in host] for g in split(per_host, args.clients)]
     elapsed = run_parallel(groups, insert)
     for c in conns.values():
         c.close()

@@ -20,17 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine, select  # noqa: E402
+import psycopg
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select
 
-from app.config import Settings  # noqa: E402
-from app.db import normalize_url  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.models import Guest  # noqa: E402
-from app.services import accounts  # noqa: E402
-from bench.seed_query import BASE, STEP_MS, seed_events, seed_fixed  # noqa: E402
+from app.config import Settings
+from app.db import normalize_url
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Guest
+from app.services import accounts
+from bench.seed_query import BASE, STEP_MS, seed_events, seed_fixed
 
 
 def iso(dt) -> str:
@@ -40,7 +40,7 @@ def iso(dt) -> str:
 def requests_for(n: int, hosts: int, uuids: list[str], rng: random.Random) -> dict:
     """Name -> function returning a URL (random parameters each call)."""
     end = BASE + timedelta(milliseconds=STEP_MS * n)
-    host = lambda: f"dom0-{rng.randrange(1, hosts + 1):04d}"  # noqa: E731
+    host = lambda: f"dom0-{rng.randrange(1, hosts + 1):04d}"
     return {
         "guest timeline": lambda: f"/api/v1/guests/{rng.choice(uuids)}/timeline",
         "aborts page": lambda: "/api/v1/aborts?limit=50",

@@ -9,7 +9,7 @@ shim records them. Valid chains built with hookshim.event, like the shim does.
 import os
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hookshim.event import GENESIS_HASH, chain_hash, xml_digest
@@ -70,7 +70,7 @@ def host_chain(host: str, n: int, xmls: list[str], guests_per_host: int = 25,
                start: datetime | None = None, seed: int = 0) -> list[dict]:
     """``n`` chained events of ``host``; its guests cycle through the lifecycle."""
     rng = random.Random(f"{host}/{seed}")
-    start = start or datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = start or datetime(2026, 11, 1, tzinfo=UTC)
     guests = [(f"{host}-vm{g:02d}", str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                xmls[rng.randrange(len(xmls))]) for g in range(guests_per_host)]
     events, prev = [], GENESIS_HASH

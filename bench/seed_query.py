@@ -9,7 +9,7 @@ killed reconnects and timed-out scripts; XML bodies are the real corpus document
 """
 import time
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -69,7 +69,7 @@ FROM generate_series(0, :guests - 1) g
 
 
 def _blob_rows() -> list[dict]:
-    now = datetime.utcnow()
+    now = datetime.now(UTC).replace(tzinfo=None)
     return [{"sha256": xml_digest(x), "size": len(x.encode()), "data": zlib.compress(x.encode()),
              "created_at": now} for x in dict.fromkeys(corpus_xml(corpus_dir()))]
 
