@@ -125,6 +125,28 @@ def test_a_failing_adopted_hook_script_aborts_the_start_with_its_stderr(shim_lib
     assert script["exit_code"] == 1 and "not allowed on this host" in script["stderr"]
 
 
+def test_a_script_dropped_into_qemu_d_after_install_runs_behind_the_shim_and_is_flagged(
+        shim_libvirt):
+    lv, shim = shim_libvirt
+    dropped_dir = lv.hooks_dir / "qemu.d"
+    dropped_dir.mkdir(exist_ok=True)
+    dropped, ran = dropped_dir / "50-late", lv.root / "late.log"
+    dropped.write_text(f'#!/bin/sh\necho "$1 $2" >> {ran}\n')
+    dropped.chmod(0o755)
+    try:
+        assert boot(lv, shim, "hke-late").returncode == 0
+        lv.ok("destroy", "hke-late")
+    finally:
+        dropped.unlink()
+        dropped_dir.rmdir()
+    assert "hke-late prepare" in ran.read_text(), "libvirt itself ran the dropped script"
+    events = shim.new_events()
+    assert len(events) == 5
+    for ev in events:
+        assert any("unmanaged hook script" in w and str(dropped) in w for w in ev["warnings"])
+        assert len(ev["scripts"]) == 1, "the shim runs only what it adopted"
+
+
 def test_a_guest_on_a_network_records_port_created_and_port_deleted(shim_libvirt):
     lv, shim = shim_libvirt
     assert boot(lv, shim, "hke-nic", network=NET).returncode == 0
