@@ -275,6 +275,16 @@ def prune_host(db, host: Host, plan: Plan) -> HostResult:
     return res
 
 
+def trim_alert_log(db, cutoff: datetime) -> None:
+    """The alert delivery log follows the events' retention; expired throttle claims go too."""
+    from app.alerts.store import AlertDelivery, AlertThrottle
+
+    with db.session(write=True) as s:
+        s.execute(delete(AlertDelivery).where(AlertDelivery.created_at < cutoff))
+        s.execute(delete(AlertThrottle).where(
+            AlertThrottle.until < datetime.now(UTC).timestamp() - 86400))
+
+
 def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
     """Cutoffs from HOOKAUDIT_RETENTION_DAYS / HOOKAUDIT_RETENTION_ABORT_DAYS."""
     now = _naive_utc(now or datetime.now(UTC))
@@ -299,6 +309,8 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
     try:
         for host in hosts:
             results[host.name] = prune_host(db, host, plan).__dict__
+        if not plan.dry_run:
+            trim_alert_log(db, plan.cutoff)
     except Exception as exc:  # recorded, then re-raised: a failed prune must be visible
         error = f"{type(exc).__name__}: {exc}"
         raise

@@ -164,3 +164,20 @@ def test_verify_names_a_tampered_event_after_prune(app, client, host_a, db_url, 
 
 def test_prune_refuses_without_a_retention(app, db_url, capsys):
     assert run_cli(db_url, "prune") == 1
+
+
+def test_prune_trims_the_alert_log_with_the_events(app, settings):
+    from datetime import datetime
+
+    from app.alerts.grouping import Alert
+    from app.alerts.store import AlertDelivery, AlertStore
+    from app.alerts.targets import parse_target
+
+    store, target = AlertStore(app.state.db), parse_target("http://127.0.0.1:9/x")
+    old_id = store.record_new(Alert("aborted", "h", "g", 1, 0, 0), target)
+    store.record_new(Alert("aborted", "h", "g", 1, 0, 0), target)
+    with app.state.db.session(write=True) as s:
+        s.execute(update(AlertDelivery).where(AlertDelivery.id == old_id)
+                  .values(created_at=datetime(2020, 1, 1)))
+    retention.prune(app.state.db, plan(settings))
+    assert count(app.state.db, AlertDelivery) == 1
