@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.policy.compiler import compile_dir, dump_bundle
-from app.policy.testing import run_dir
+from app.policy.testing import run_dir, unexercised
 
 
 def lint_command(directory, out=None) -> int:
@@ -36,6 +36,9 @@ def test_command(directory, out=None) -> int:
         for p in r.problems:
             print(f"     {p}", file=out)
     failed = sum(not r.ok for r in results)
+    idle = unexercised([r["id"] for r in compile_dir(directory)[0]["rules"]], results)
+    if idle:
+        print(f"note: no case makes these rules deny or rewrite: {', '.join(idle)}", file=out)
     print(f"{len(results) - failed} passed, {failed} failed", file=out)
     return 1 if failed or not results else 0
 

@@ -58,6 +58,7 @@ class CaseResult:
     file: str
     name: str
     problems: list[str] = field(default_factory=list)
+    fired: set[str] = field(default_factory=set)  # rules that denied or rewrote in this case
 
     @property
     def ok(self) -> bool:
@@ -92,16 +93,17 @@ def run_file(bundle: dict, path: Path) -> list[CaseResult]:
             msgs = [".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()]
             out.append(CaseResult(path.name, f"case #{i + 1}", msgs))
             continue
+        fired: set[str] = set()
         try:
-            problems = run_case(bundle, case, path.parent)
+            problems = run_case(bundle, case, path.parent, fired)
         except OSError as exc:  # a missing xml_file / output_xml_file
             problems = [f"cannot read {exc.filename}: {exc.strerror}"]
-        out.append(CaseResult(path.name, case.name, problems))
+        out.append(CaseResult(path.name, case.name, problems, fired))
     return out
 
 
-def run_case(bundle: dict, case: Case, base: Path) -> list[str]:
-    """Problems of one case (empty: it passed)."""
+def run_case(bundle: dict, case: Case, base: Path, fired: set | None = None) -> list[str]:
+    """Problems of one case (empty: it passed); adds the rules that fired to ``fired``."""
     xml = case.xml if case.xml is not None else _read(base, case.xml_file)
     argv = case.argv + ["-"] * (5 - len(case.argv))
     call = {"driver": argv[0].rsplit("/", 1)[-1], "object": argv[1], "op": argv[2],
@@ -109,6 +111,8 @@ def run_case(bundle: dict, case: Case, base: Path) -> list[str]:
             "domain_uuid": case.domain_uuid,
             "now": case.time.timestamp() if case.time else None}
     v = evaluate(bundle, call, xml)
+    if fired is not None:
+        fired.update(d["rule_id"] for d in v.decisions if d["verdict"] in ("deny", "mutate"))
     e = case.expect
     problems = []
     got = "deny" if v.deny else "allow"
@@ -163,3 +167,9 @@ def tree_difference(a: ET.Element, b: ET.Element, where: str = "") -> str | None
         if diff:
             return diff
     return None
+
+
+def unexercised(bundle_rules: list[str], results: list[CaseResult]) -> list[str]:
+    """Rule ids that no test case saw deny or rewrite (reported, not a failure)."""
+    fired = set().union(*(r.fired for r in results)) if results else set()
+    return [rid for rid in bundle_rules if rid not in fired]

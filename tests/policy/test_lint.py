@@ -71,6 +71,7 @@ def test_example_policies_lint_clean_and_pass_their_tests(capsys):
     assert policy_test_command(REPO / "policies") == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and " 0 failed" in out
+    assert "note: no case" not in out  # every example rule is exercised by a case
 
 
 def test_a_failing_case_fails_the_test_command(tmp_path, capsys):
@@ -80,7 +81,9 @@ def test_a_failing_case_fails_the_test_command(tmp_path, capsys):
         "- name: wrong expectation\n  argv: [libxl, g, prepare, begin, '-']\n"
         "  xml: \"<domain><devices><hostdev/></devices></domain>\"\n  expect: {verdict: allow}\n")
     assert policy_test_command(tmp_path) == 1
-    assert "verdict: expected allow, got deny" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verdict: expected allow, got deny" in out
+    assert "note: no case" not in out  # the rule did deny in the case
 
 
 def test_issue_example_works_verbatim(tmp_path):
@@ -116,4 +119,6 @@ def test_a_case_with_a_missing_xml_file_fails_cleanly(tmp_path, capsys):
         "- name: typo in the file name\n  argv: [libxl, g, prepare]\n  xml_file: xml/nope.xml\n"
         "  expect: {verdict: allow}\n")
     assert policy_test_command(tmp_path) == 1
-    assert "cannot read" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cannot read" in out
+    assert "note: no case makes these rules deny or rewrite: r" in out
