@@ -119,3 +119,17 @@ def test_session_json_post_without_csrf_header_is_refused(viewer_client):
 def test_json_api_without_login_is_401_in_the_error_shape(anon):
     r = anon.get("/api/v1/overview")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_every_post_form_in_the_templates_carries_the_csrf_token():
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    forms = []
+    for path in templates.rglob("*.html"):
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", path.read_text(), re.S | re.I):
+            if re.search(r'method="post"', form, re.I):
+                forms.append((path.name, "csrf_token" in form or "csrf_field(" in form))
+    assert len(forms) >= 8                       # login, logout, admin hosts, users, tokens
+    assert [name for name, ok in forms if not ok] == []
