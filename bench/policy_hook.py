@@ -10,13 +10,16 @@ Runs, interleaved in one process so machine noise hits every variant alike:
                engine's own cost in a fresh interpreter, without the hook's spool write)
 
 Every call is made like libvirtd makes it (env -i LC_ALL=C PATH=..., cwd /, XML on stdin).
-Also times load_bundle + evaluate in-process. Target (issue 5): median(prepare) <= 2.5 x floor.
+Reports wall-clock medians and, per child process, CPU time (user+sys), which hardly moves
+with the machine's load. Also times load_bundle + evaluate in-process.
+Target (issue 5): median wall time of prepare <= 2.5 x floor.
 
     /work/venv-dev/bin/python bench/policy_hook.py [--runs 60]
 """
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,13 +110,18 @@ def install(root: Path) -> Path:
     return hooks / "libxl"
 
 
-def timed(argv, data: bytes) -> float:
+def timed(argv, data: bytes) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one call; CPU time (user+sys of the child) barely moves with the
+    machine's load, wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(argv, input=data, capture_output=True, cwd="/")
     elapsed = (time.perf_counter() - t) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"{argv} failed: {p.returncode} {p.stderr!r}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return elapsed, cpu
 
 
 def in_process(bundle_path: Path, xml: str, n: int = 200) -> float:
@@ -147,22 +155,28 @@ def main() -> None:
         for argv, d in variants.values():  # warm the page cache and the spools
             timed(argv, d)
         samples = {k: [] for k in variants}
+        cpu = {k: [] for k in variants}
         for _ in range(args.runs):
             for name, (argv, d) in variants.items():
-                samples[name].append(timed(argv, d))
-        report(samples, bundle, len(data), in_process(bundle_path, xml))
+                wall, used = timed(argv, d)
+                samples[name].append(wall)
+                cpu[name].append(used)
+        report(samples, cpu, bundle, len(data), in_process(bundle_path, xml))
 
 
-def report(samples, bundle, xml_bytes, per_call_ms) -> None:
+def report(samples, cpu, bundle, xml_bytes, per_call_ms) -> None:
     floor = statistics.median(samples["floor"])
+    cpu_floor = statistics.median(cpu["floor"])
     print(f"python {PYTHON}, {len(bundle['rules'])} rules (bundle {bundle['version']}, "
           f"{len(json.dumps(bundle))} bytes), XML {xml_bytes} bytes, "
           f"{len(samples['floor'])} interleaved runs, {os.cpu_count()} CPUs")
-    print(f"{'variant':10} {'median ms':>10} {'p90 ms':>8} {'x floor':>8}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'variant':10} {'median ms':>10} {'p90 ms':>8} {'x floor':>8} {'CPU ms':>8} {'CPU x':>6}")
     for name, xs in samples.items():
         med = statistics.median(xs)
         p90 = statistics.quantiles(xs, n=10)[-1]
-        print(f"{name:10} {med:10.2f} {p90:8.2f} {med / floor:8.2f}")
+        c = statistics.median(cpu[name])
+        print(f"{name:10} {med:10.2f} {p90:8.2f} {med / floor:8.2f} {c:8.2f} {c / cpu_floor:6.2f}")
     print(f"in-process load_bundle + evaluate (prepare, 8 KB XML): {per_call_ms:.3f} ms/call")
     policy_ms = statistics.median(samples["prepare"]) - statistics.median(samples["no-bundle"])
     print(f"policy's share of a prepare call: {policy_ms:.2f} ms = {policy_ms / floor:.2f} x floor")
