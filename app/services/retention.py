@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -299,6 +300,7 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
     """Prune every host; returns (and records in retention_runs) what was done."""
     now = _naive_utc(datetime.now(UTC))
     with db.session(write=True) as s:
+        _refuse_concurrent_run(s, now)
         run = RetentionRun(started_at=now, actor=actor[:255], cutoff=plan.cutoff,
                            abort_cutoff=plan.abort_cutoff, dry_run=plan.dry_run, status="running")
         s.add(run)
@@ -317,6 +319,22 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
     finally:
         _finish_run(db, run_id, results, error)
     return run_summary(db, run_id)
+
+
+class PruneRunning(RuntimeError):
+    """Another prune is running (two would race on the same checkpoints)."""
+
+
+def _refuse_concurrent_run(s, now: datetime) -> None:
+    """One prune at a time. The check and the new run row are one transaction, serialized by
+    SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock. A run still
+    'running' after 6 hours is taken as crashed and no longer blocks."""
+    if s.bind.dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtext('hookaudit-prune'))"))
+    running = s.scalar(select(RetentionRun.id).where(
+        RetentionRun.status == "running", RetentionRun.started_at > now - timedelta(hours=6)))
+    if running is not None:
+        raise PruneRunning(f"prune run {running} is still running")
 
 
 def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:

@@ -48,7 +48,11 @@ def cmd_prune(args) -> int:
     plan = retention.plan_from_settings(settings, days=args.days, abort_days=args.abort_days,
                                         batch_size=args.batch_size, dry_run=args.dry_run,
                                         force=args.force)
-    run = retention.prune(db, plan, actor="cli")
+    try:
+        run = retention.prune(db, plan, actor="cli")
+    except retention.PruneRunning as exc:
+        print(f"hookaudit: {exc}", file=sys.stderr)
+        return 1
     if args.orphans and not args.dry_run:
         run["orphan_xml_deleted"] = retention.collect_orphan_blobs(db)
     if args.vacuum and not args.dry_run:

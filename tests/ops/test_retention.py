@@ -181,3 +181,15 @@ def test_prune_trims_the_alert_log_with_the_events(app, settings):
                   .values(created_at=datetime(2020, 1, 1)))
     retention.prune(app.state.db, plan(settings))
     assert count(app.state.db, AlertDelivery) == 1
+
+
+def test_a_second_prune_refuses_while_one_runs(app, client, host_a, settings):
+    import pytest
+
+    seed_host(client, host_a)
+    with app.state.db.session(write=True) as s:   # as if another prune were in progress
+        s.add(RetentionRun(started_at=NOW.replace(tzinfo=None), actor="other", status="running",
+                           cutoff=NOW.replace(tzinfo=None), abort_cutoff=NOW.replace(tzinfo=None)))
+    with pytest.raises(retention.PruneRunning):
+        retention.prune(app.state.db, plan(settings))
+    assert count(app.state.db) == 40
