@@ -41,9 +41,10 @@ class Finding:
 
 
 def policy_files(directory: Path) -> list[Path]:
-    """The policy files of a directory: *.yaml / *.yml directly in it (tests/ is separate)."""
+    """The policy files of a directory: *.yaml / *.yml directly in it (tests/ is separate);
+    hidden files (editor and checkout leftovers) are not policies."""
     return sorted(p for p in Path(directory).iterdir()
-                  if p.is_file() and p.suffix in (".yaml", ".yml"))
+                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
 def load_dir(directory) -> tuple[list[tuple[str, Rule]], list[Finding], list[dict]]:
