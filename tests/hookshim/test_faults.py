@@ -167,3 +167,17 @@ def test_spool_file_mode_is_private(shim):
     shim.install("qemu")
     shim.call("qemu", stdin=XML)
     assert os.stat(shim.state_dir).st_mode & 0o077 == 0
+
+
+def test_full_spool_answers_normally_and_counts_dropped_calls(shim):
+    shim.install("qemu", spool_max_bytes="6K")
+    shim.adopted_script("qemu", "main", "cat >/dev/null; exit 2")
+    big = XML.replace(b"</domain>", b"<!--" + b"z" * 2000 + b"--></domain>")
+    codes = [shim.call("qemu", "g%d" % i, stdin=big).returncode for i in range(6)]
+    assert codes == [2] * 6                           # libvirt's answer never changes
+    events = shim.events()
+    assert events[-1]["kind"] == "overflow"
+    kept = [e for e in events if e["kind"] == "hook"]
+    assert len(kept) + events[-1]["dropped"] == 6     # every call is accounted for
+    assert events[-1]["object"] == "g%d" % len(kept)  # the first dropped call's summary
+    assert_chain(events)
