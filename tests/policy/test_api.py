@@ -223,3 +223,18 @@ def test_dashboard_hooks_list_rules_and_replay_the_bundle_on_an_event(papp, pcli
     assert result["deny"] and result["reason"].startswith("no-hostdev-in-prod:")
     assert {d["rule_id"]: d["verdict"] for d in result["decisions"]} == {
         "no-hostdev-in-prod": "deny", "vcpu-cap": "deny"}
+
+
+def test_draft_replay_uses_the_events_host_and_time(pclient, phost, puser):
+    ev = _stored(pclient, phost, op="prepare", object="web1", xml=GUEST)  # Wed 12:00 UTC
+    window = {"id": "window", "match": {"op": ["prepare"], "host": "host-a"}, "mode": "dryrun",
+              "message": "maintenance", "deny_if": {"time": {"days": ["wed"], "from": "12:00",
+                                                              "to": "13:00"}}}
+
+    def would_deny(rule):
+        return pclient.post("/api/v1/policies/evaluate", headers=puser,
+                            json={"event_id": ev["event_id"], "rule": rule}).json()["would_deny"]
+
+    assert would_deny(window) is True
+    assert would_deny(window | {"deny_if": {"time": {"days": ["thu"]}}}) is False
+    assert would_deny(window | {"match": {"op": ["prepare"], "host": "host-b"}}) is False
