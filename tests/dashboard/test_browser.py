@@ -80,6 +80,11 @@ def server(tmp_path_factory):
         _ingest(base, token, a_more)
         _ingest(base, token_b, b_events)
         events += a_more
+        r = httpx.post(base + "/api/v1/heartbeat", headers={"Authorization": f"Bearer {token_b}"},
+                       json={"host": "host-b", "shim_version": "0.1.0", "spool_depth": 42,
+                             "oldest_unsent_age_s": 900.0, "parked": 1, "last_seq": 12,
+                             "last_error": "POST /api/v1/ingest: connection refused"}, timeout=10)
+        assert r.status_code == 200, r.text
         yield {"base": base, "token": token, "events": events, "host_b_events": b_events}
     finally:
         proc.terminate()
@@ -253,6 +258,7 @@ def test_hosts_and_guests_pages(page):
     log_in(page)
     page.goto("/hosts")
     assert page.locator("#hosts >> text=host-a").count() == 1
+    assert page.locator("#hosts >> text=lagging").count() == 1          # host-b's 15 min backlog
     shot(page, "hosts")
     page.goto("/guests")
     page.fill("input[name=q]", "web")
