@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.policy.compiler import build_bundle, dump_bundle, load_dir, load_text  # noqa: E402
-from hookshim.policy import evaluate, load_bundle  # noqa: E402
+from app.policy.compiler import build_bundle, dump_bundle, load_dir, load_text
+from hookshim.policy import evaluate, load_bundle
 
 PYTHON = "/usr/bin/python3"
 ENV = ["env", "-i", "LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]

@@ -32,7 +32,7 @@ class BundleError(Exception):
 class Verdict:
     """Result of evaluating a bundle against one hook call."""
 
-    __slots__ = ("deny", "reason", "decisions", "output_xml", "bundle_version", "errors")
+    __slots__ = ("bundle_version", "decisions", "deny", "errors", "output_xml", "reason")
 
     def __init__(self, deny=False, reason=None, decisions=(), output_xml=None,
                  bundle_version=None, errors=()):

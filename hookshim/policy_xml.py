@@ -27,7 +27,7 @@ class XMLError(Exception):
 class Node:
     """One element (``tag`` is None for a comment, whose text is ``text``)."""
 
-    __slots__ = ("tag", "attrib", "children", "text", "tail", "parent")
+    __slots__ = ("attrib", "children", "parent", "tag", "tail", "text")
 
     def __init__(self, tag, attrib, parent):
         self.tag = tag

@@ -12,8 +12,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.models import PolicyDecision
-from app.policy.compiler import (Finding, build_bundle, compile_dir, dump_bundle, load_dir,
-                                  policy_files)
+from app.policy.compiler import (
+    Finding,
+    build_bundle,
+    compile_dir,
+    dump_bundle,
+    load_dir,
+    policy_files,
+)
 from app.timeutil import utcnow
 from hookshim.policy import evaluate
 

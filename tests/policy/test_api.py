@@ -211,7 +211,8 @@ def test_draft_rule_is_evaluated_and_bad_drafts_are_refused(pclient, phost, puse
 
 
 def test_dashboard_hooks_list_rules_and_replay_the_bundle_on_an_event(papp, pclient, phost):
-    from app.api.policies import list_rules, test_event as replay_event
+    from app.api.policies import list_rules
+    from app.api.policies import test_event as replay_event
     from app.services.events import get_event
 
     ev = _stored(pclient, phost, op="prepare", object="prod-web1",
