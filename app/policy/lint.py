@@ -41,16 +41,17 @@ def _deny_findings(rule: Rule) -> list[tuple[str, str]]:
     destructive = sorted(DESTRUCTIVE_OPS) if ops is None else [o for o in ops if o in DESTRUCTIVE_OPS]
     if rule.mode == "enforce" and destructive and not rule.allow_destroy_running:
         scope = "matches every op, including" if ops is None else "matches"
-        out.append(("error", f"enforce deny {scope} {'/'.join(destructive)}: there a deny "
-                    "destroys a running guest; list the ops it is meant for in match.op "
-                    "(e.g. [prepare]) or opt in with allow_destroy_running: true"))
+        out.append(("error", (f"enforce deny {scope} {'/'.join(destructive)}: there a deny "
+                              "destroys a running guest; list the ops it is meant for in "
+                              "match.op (e.g. [prepare]) or opt in with "
+                              "allow_destroy_running: true")))
     if rule.allow_destroy_running and not destructive:
-        out.append(("warning", "allow_destroy_running is set but the rule never matches "
-                    "started/reconnect"))
+        out.append(("warning", ("allow_destroy_running is set but the rule never matches "
+                                "started/reconnect")))
     out += _no_effect(rule, ops)
     if "mode" not in rule.model_fields_set:
-        out.append(("warning", "no explicit mode: the rule enforces as soon as it ships; roll "
-                    "out with mode: dryrun, then warn, then enforce"))
+        out.append(("warning", ("no explicit mode: the rule enforces as soon as it ships; roll "
+                                "out with mode: dryrun, then warn, then enforce")))
     return out
 
 
@@ -59,27 +60,27 @@ def _no_effect(rule: Rule, ops) -> list[tuple[str, str]]:
         return []
     drivers = as_list(rule.match.driver)
     if drivers == ["daemon"]:
-        return [("warning", "a deny for the daemon driver has no effect: libvirt ignores the "
-                 "daemon hook's exit status")]
+        return [("warning", ("a deny for the daemon driver has no effect: libvirt ignores the "
+                             "daemon hook's exit status"))]
     idle = [o for o in ops or () if o in NO_EFFECT_OPS]
     if idle:
-        return [("warning", f"a deny on {'/'.join(idle)} has no effect: libvirt ignores the "
-                 "exit status there (the guest is already stopping)")]
+        return [("warning", (f"a deny on {'/'.join(idle)} has no effect: libvirt ignores the "
+                             "exit status there (the guest is already stopping)"))]
     return []
 
 
 def _mutation_findings(rule: Rule) -> list[tuple[str, str]]:
     ops = as_list(rule.match.op)
     if ops is None or any(o not in FILTER_OPS for o in ops):
-        return [("error", "mutate rules must set match.op to filter ops only "
-                 f"({', '.join(sorted(FILTER_OPS))}): libvirt reads the hook's XML output "
-                 "nowhere else")]
+        return [("error", ("mutate rules must set match.op to filter ops only "
+                           f"({', '.join(sorted(FILTER_OPS))}): libvirt reads the hook's XML "
+                           "output nowhere else"))]
     out = []
     for driver in as_list(rule.match.driver) or ():
         for op in ops:
             if driver not in FILTER_DRIVERS[op]:
-                out.append(("warning", f"{driver} has no {op} filter: the mutation never runs "
-                            "for that driver"))
+                out.append(("warning", (f"{driver} has no {op} filter: the mutation never "
+                                        "runs for that driver")))
     if rule.allow_destroy_running:
         out.append(("warning", "allow_destroy_running has no meaning on a mutate rule"))
     return out
