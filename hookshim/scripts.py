@@ -105,7 +105,7 @@ def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
     status = 1 if not has_main else None
     for shown, real in scripts:
         feed = output if (is_filter and status == 0 and output) else data
-        res = run_one(real, shown, args, feed, timeout, stderr_max)
+        res = run_one(real, shown, args, feed, timeout, stderr_max, keep_stdout=is_filter)
         results.append(res)
         ok = res.exit_code == 0 and not res.timed_out
         status = (0 if ok else -1) if status is None else min(status, 0 if ok else -1)
@@ -141,9 +141,13 @@ def _read_back(fd, limit=None):
     return b"".join(chunks)
 
 
-def run_one(real, shown, args, data, timeout, stderr_max):
-    """Spawn one script with memfd stdio; wait for it (and kill its group on timeout)."""
-    fds = [_memfd("hookshim-stdin", data), _memfd("hookshim-stdout"), _memfd("hookshim-stderr")]
+def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True):
+    """Spawn one script with memfd stdio; wait for it (and kill its group on timeout).
+
+    Outside filter ops libvirt ignores a hook's stdout: it goes to /dev/null, so a chatty
+    script cannot fill memory."""
+    out = _memfd("hookshim-stdout") if keep_stdout else os.open(os.devnull, os.O_WRONLY)
+    fds = [_memfd("hookshim-stdin", data), out, _memfd("hookshim-stderr")]
     start = time.monotonic()
     try:
         argv = [os.fsencode(shown)] + [os.fsencode(a) for a in args]
@@ -155,7 +159,8 @@ def run_one(real, shown, args, data, timeout, stderr_max):
             return Result(shown, SPAWN_FAILED, _ms(start), "cannot execute: %s" % exc, False, b"")
         code, timed_out = _wait(pid, timeout)
         stderr = _read_back(fds[2], stderr_max).decode("utf-8", "replace")
-        return Result(shown, code, _ms(start), stderr or None, timed_out, _read_back(fds[1]))
+        stdout = _read_back(fds[1]) if keep_stdout else b""
+        return Result(shown, code, _ms(start), stderr or None, timed_out, stdout)
     finally:
         for fd in fds:
             os.close(fd)
