@@ -148,8 +148,10 @@ class PrivateLibvirt:
     ``close()`` always (kills every process left in the namespace and removes the scratch tree).
     """
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, share_net_with=None):
         self.root = Path(root or tempfile.mkdtemp(prefix="hkae2e-"))
+        # a second daemon in the first one's network namespace: qemu can migrate between them
+        self.peer = share_net_with
         self.sock_dir = self.root / "sock"
         self.hooks_dir = self.root / "etc/libvirt/hooks"
         self.uri = f"qemu+unix:///system?socket={self.sock_dir}/libvirt-sock"
@@ -191,10 +193,15 @@ class PrivateLibvirt:
             Path(target).mkdir(parents=True, exist_ok=True)
         binds = [(self.root / src, dst) for src, dst in BIND_DIRS.items()]
         binds += [(self.root / "passwd", "/etc/passwd"), (self.root / "group", "/etc/group")]
-        script = "set -e\n" + "".join(f"mount --bind '{s}' '{d}'\n" for s, d in binds) + (
-            f"'{sys.executable}' -c '{MAKE_BRIDGE}'\necho ready\nexec sleep 86400\n")
+        script = "set -e\n" + "".join(f"mount --bind '{s}' '{d}'\n" for s, d in binds)
+        if self.peer is None:
+            script += f"'{sys.executable}' -c '{MAKE_BRIDGE}'\n"
+            unshare = ["unshare", "--mount", "--net"]
+        else:
+            unshare = ["nsenter", "-t", str(self.peer.holder.pid), "-n", "--", "unshare", "--mount"]
         self.holder = subprocess.Popen(
-            ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script],
+            [*unshare, "--propagation", "private", "sh", "-c",
+             script + "echo ready\nexec sleep 86400\n"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             start_new_session=True, text=True)
         if self.holder.stdout.readline().strip() != "ready":

@@ -1,5 +1,5 @@
 """The real hookaudit server for the e2e tests: Alembic-migrated SQLite, uvicorn on 127.0.0.1,
-a host token for the forwarder and a viewer token for the API."""
+a host token per forwarder and a viewer token for the API."""
 import json
 import os
 import socket
@@ -20,14 +20,14 @@ def _free_port():
 
 
 class Server:
-    def __init__(self, directory, host_name):
+    def __init__(self, directory, *host_names):
         self.dir = Path(directory)
         self.url_db = f"sqlite:///{self.dir / 'hookaudit.db'}"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.host_name = host_name
+        self.host_names = host_names
         self.proc = None
-        self.host_token = self.user_token = None
+        self.host_tokens, self.user_token = {}, None
 
     def start(self, timeout=30):
         from app.db import Database
@@ -37,7 +37,8 @@ class Server:
         upgrade(self.url_db)
         db = Database(self.url_db)
         with db.session(write=True) as s:
-            self.host_token = accounts.add_host(s, self.host_name)
+            for name in self.host_names:
+                self.host_tokens[name] = accounts.add_host(s, name)
             accounts.add_user(s, "e2e-viewer", "viewer", None)
             self.user_token = accounts.create_user_token(s, "e2e-viewer")
         db.dispose()

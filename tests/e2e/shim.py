@@ -22,15 +22,16 @@ def hookshim(*args, check=True):
 class Shim:
     """The shim installed for qemu, network and daemon in ``lv``'s hooks dir."""
 
-    def __init__(self, lv):
+    def __init__(self, lv, host=HOST):
         self.lv = lv
+        self.host = host
         self.state_dir = lv.root / "hookshim-state"
         self.config = lv.root / "hookshim.conf"
         self.bundle = self.state_dir / "policy-bundle.json"
         self._seen = 0
 
     def write_config(self, **extra):
-        lines = {"host": HOST, "state_dir": str(self.state_dir),
+        lines = {"host": self.host, "state_dir": str(self.state_dir),
                  "hooks_dir": str(self.lv.hooks_dir), **extra}
         self.config.write_text("".join(f"{k} = {v}\n" for k, v in lines.items()))
 
@@ -102,7 +103,7 @@ def calls(events):
 def forward(shim, server):
     """`hookshim forward --once` against ``server`` with the shim's own config file."""
     token = shim.lv.root / "host.token"
-    token.write_text(server.host_token + "\n")
+    token.write_text(server.host_tokens[shim.host] + "\n")
     token.chmod(0o600)
     shim.write_config(server_url=server.url, token_file=str(token))
     return hookshim("forward", "--config", str(shim.config), "--once", check=False)
