@@ -228,3 +228,25 @@ def test_input_xml_is_parsed_once_for_many_rules(monkeypatch):
                       for i in range(12))
     v = run(rules, HOSTDEV)
     assert len(v.decisions) == 12 and len(calls) == 1
+
+
+@pytest.mark.parametrize("sre", [
+    # another CPython's regex format: the pattern is compiled with re instead
+    {"magic": 1, "codesize": 4},
+    # code the engine refuses is not trusted either
+    {"magic": None, "codesize": None, "flags": 32, "code": [99, 99], "groups": 0,
+     "groupindex": {}, "indexgroup": [None]},
+    # a bundle without shipped code
+    None,
+])
+def test_regex_without_usable_shipped_code_falls_back_to_re(sre):
+    import _sre
+
+    bundle = compile_yaml("- {id: r, match: {op: [prepare]}, message: m, mode: enforce, "
+                          "deny_if: {regex: {path: ./name, pattern: '^PROD-web[0-9]$', ignore_case: true}}}")
+    rx = bundle["rules"][0]["deny_if"][2]
+    if sre is not None and sre["magic"] is None:
+        sre = dict(sre, magic=_sre.MAGIC, codesize=_sre.CODESIZE)
+    rx["sre"] = sre
+    rx["pattern"] += "(?#%r)" % (sre,)  # a pattern of its own: no cached compile from other rows
+    assert evaluate(bundle, call(), GUEST).deny
