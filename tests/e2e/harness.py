@@ -5,12 +5,14 @@ libvirt hard-codes its system paths (/etc/libvirt/hooks, /etc/libvirt/qemu.conf,
 and network namespace: a "holder" process (``unshare --mount --net``) bind-mounts a scratch tree
 over those paths (and a copy of /etc/passwd and /etc/group that has the ``libvirt-qemu`` user and
 ``kvm`` group the qemu driver insists on), creates a bridge for the network tests, and sleeps.
-libvirtd is started inside it with ``nsenter`` and stopped by its pid, so it can be restarted
-(hooks are discovered at start) while guests keep running. The host's /etc/libvirt is never
+libvirtd is started inside it with ``nsenter`` (under a small child-subreaper, see REAPER) and
+stopped by its pid, so it can be restarted (hooks are discovered at start) while guests keep
+running. A second daemon may share the first one's network namespace (``share_net_with``) so
+qemu can live-migrate between the two "hosts". The host's /etc/libvirt is never
 touched; the bridge exists only in the private network namespace. virsh talks to the daemon's
 private unix socket (no TCP). Needs root and util-linux ``unshare``/``nsenter``.
 
-Used by tests/e2e/conftest.py and bench/virsh_start.py.
+Used by tests/e2e/ and bench/virsh_start.py.
 """
 import os
 import shutil
