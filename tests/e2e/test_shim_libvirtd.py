@@ -11,7 +11,7 @@ import pytest
 from hookshim.event import GENESIS_HASH, verify_event
 from tests.e2e.harness import guest_xml, network_xml, wait_for
 from tests.e2e.server import Server
-from tests.e2e.shim import HOST, Shim, calls, forward
+from tests.e2e.shim import HOST, Shim, calls, forward, hookshim
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
 
@@ -249,3 +249,22 @@ def test_the_forwarder_ships_every_event_and_the_api_shows_boots_and_the_denial(
     assert "hke-ship-frozen is frozen for the audit" in denied["reason"]
     assert "<name>hke-ship-frozen</name>" in detail["xml"]
     assert [(d["rule_id"], d["verdict"]) for d in detail["decisions"]] == [("frozen-guest", "deny")]
+
+
+def test_uninstall_puts_the_legacy_hook_back_and_libvirt_runs_it_directly(shim_libvirt):
+    lv, shim = shim_libvirt
+    hookshim("uninstall", "--hooks-dir", str(lv.hooks_dir), "--config", str(shim.config),
+             "qemu", "network", "daemon")
+    assert sorted(p.name for p in lv.hooks_dir.iterdir()) == ["qemu"]
+    legacy = lv.hooks_dir / "qemu"
+    assert legacy.read_text() == LEGACY_HOOK.format(log=lv.root / "legacy.log")
+    assert legacy.stat().st_mode & 0o777 == 0o755
+    lv.restart()
+    shim.skip_to_now()
+    (lv.root / "legacy.log").write_text("")
+    assert boot(lv, shim, "hke-after").returncode == 0
+    lv.ok("destroy", "hke-after")
+    assert (lv.root / "legacy.log").read_text().split("\n")[:5] == [
+        f"hke-after {op} -" for op in ("prepare begin", "start begin", "started begin",
+                                       "stopped end", "release end")]
+    assert shim.new_events() == [], "nothing recorded once uninstalled"
