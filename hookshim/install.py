@@ -28,8 +28,17 @@ LAUNCHER = """#!{python} -IS
 # -I -S: no environment, user site or site-packages - libvirtd passes no environment,
 # and the shim needs only the standard library and the path below.
 import sys
-sys.path.insert(0, {package_root!r})
-from hookshim.hook import launch
+try:
+    sys.path.insert(0, {package_root!r})
+    from hookshim.hook import launch
+except BaseException as exc:  # the shim cannot even load: one line, never a traceback
+    try:
+        import syslog
+        syslog.syslog(syslog.LOG_ERR, "hookshim: cannot load the shim: %r" % (exc,))
+    except BaseException:
+        pass
+    sys.stderr.write("hookshim: cannot load the shim (%r); call not recorded\\n" % (exc,))
+    sys.exit({fallback})
 launch({config!r}, {driver!r}, {hooks_dir!r})
 """
 
@@ -59,7 +68,19 @@ def render_launcher(python, config, driver, hooks_dir):
     home = os.path.join(hooks_dir, driver + ADOPTED_SUFFIX)
     return LAUNCHER.format(python=python, mark=LAUNCHER_MARK, driver=driver, home=home,
                            package_root=package_root(), config=os.path.abspath(config),
-                           hooks_dir=os.path.abspath(hooks_dir))
+                           hooks_dir=os.path.abspath(hooks_dir),
+                           fallback=_fallback_exit(config))
+
+
+def _fallback_exit(config):
+    """Exit code when the package itself cannot be loaded (moved, broken): 1 only for
+    sites that chose on_internal_error = deny, else 0 (the guest operation goes on)."""
+    from hookshim.config import ConfigError, load_config
+
+    try:
+        return 1 if load_config(config).on_internal_error == "deny" else 0
+    except ConfigError:
+        return 0
 
 
 # -- moving files reversibly -----------------------------------------------------------

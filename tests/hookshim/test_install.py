@@ -163,3 +163,18 @@ def test_install_refuses_an_interpreter_that_cannot_run_the_shim(tmp_path, legac
                    python=str(fake), out=lines.append)
     assert code == 1 and "older than Python 3.9" in lines[0]
     assert snapshot(legacy_hooks) == before
+
+
+@pytest.mark.parametrize("mode, code", [("passthrough", 0), ("deny", 1)])
+def test_launcher_whose_package_is_gone_answers_one_line(tmp_path, legacy_hooks, mode, code):
+    from tests.hookshim.conftest import HOOK_ENV
+
+    (tmp_path / "hookshim.conf").write_text("on_internal_error = %s\n" % mode)
+    run_install(tmp_path, legacy_hooks, "libxl")
+    launcher = legacy_hooks / "libxl"
+    launcher.write_text(launcher.read_text().replace(repr(str(REPO)), repr("/nonexistent")))
+    proc = subprocess.run([str(launcher), "g", "prepare", "begin", "-"], input=b"<domain/>",
+                          capture_output=True, env=dict(HOOK_ENV), cwd="/")
+    assert proc.returncode == code
+    assert proc.stderr.startswith(b"hookshim: cannot load the shim") and \
+        proc.stderr.count(b"\n") == 1
