@@ -157,6 +157,8 @@ class Spool:
             for statement in _SCHEMA.split(";\n"):
                 if statement.strip():
                     self._db.execute(statement)
+            # user_version marks a complete schema: a cheap one-read check on every open
+            # tells the hook path whether any schema work is needed at all.
             self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
 
     def _retry(self, fn, attempts=50):
