@@ -57,6 +57,16 @@ def revoke_host(request: Request, _admin: AdminPage, db: SessionDep, name: Text)
     return RedirectResponse("/admin/hosts", status_code=303)
 
 
+@router.post("/hosts/rotate", dependencies=[CsrfChecked])
+def rotate_host(request: Request, _admin: AdminPage, db: SessionDep, name: Text):
+    """A new token for an existing (e.g. revoked) host; the old one stops working."""
+    try:
+        token = accounts.add_host(db, name, rotate=True)
+    except AccountError as exc:
+        return _hosts_page(request, db, error=str(exc))
+    return _hosts_page(request, db, new_token=token, new_host=name)
+
+
 @router.get("/users")
 def users(request: Request, _admin: AdminPage, db: SessionDep):
     return _users_page(request, db)

@@ -1,4 +1,6 @@
 """Login, logout, session cookie, CSRF, roles — through the real app (TestClient)."""
+import re
+
 from fastapi.testclient import TestClient
 
 from tests.dashboard.conftest import PASSWORD, csrf_of
@@ -95,6 +97,18 @@ def test_admin_revokes_a_host(admin_client, host_a):
     token = csrf_of(admin_client.get("/admin/hosts").text)
     r = admin_client.post("/admin/hosts/revoke", data={"name": host_a.name, "csrf_token": token})
     assert r.status_code == 200 and "revoked" in r.text
+
+
+def test_admin_issues_a_new_token_for_a_revoked_host(admin_client, host_a, client):
+    token = csrf_of(admin_client.get("/admin/hosts").text)
+    admin_client.post("/admin/hosts/revoke", data={"name": host_a.name, "csrf_token": token})
+    r = admin_client.post("/admin/hosts/rotate", data={"name": host_a.name, "csrf_token": token})
+    new = re.search(r'id="new-token">([^<]+)<', r.text).group(1)
+    beat = {"host": host_a.name, "shim_version": "0.1.0", "spool_depth": 0,
+            "oldest_unsent_age_s": 0.0, "parked": 0, "last_seq": 0, "last_error": None}
+    assert client.post("/api/v1/heartbeat", json=beat, headers=host_a.headers).status_code == 401
+    assert client.post("/api/v1/heartbeat", json=beat,
+                       headers={"Authorization": f"Bearer {new}"}).status_code == 200
 
 
 def test_admin_creates_user_and_api_token(admin_client):
