@@ -16,7 +16,8 @@ from app.schemas import (
     iso,
 )
 from app.services import accounts
-from app.services.ingest import check_batch, ingest, parse_batch
+from app.services.ingest import ingest
+from app.services.ingest_validate import check_batch, parse_batch
 from app.timeutil import utcnow
 
 log = logging.getLogger("hookaudit.ingest")

@@ -1,17 +1,15 @@
-"""Ingest: validate a host's batch, store it atomically and idempotently, verify its chain.
+"""Ingest, step two: store a validated batch atomically and idempotently, verify its chain.
 
 One transaction per batch, with the host's row locked, so two app processes ingesting the
 same host serialize (gaps and chain links stay consistent) while different hosts proceed in
 parallel. Shared rows (XML blobs, guests) are written in sorted key order: no deadlocks.
 """
 import hashlib
-import json
 import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import ValidationError
 from sqlalchemy import JSON, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,32 +17,20 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.errors import ApiError
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
-from app.schemas import WireEvent, parse_time, reject_non_finite
+from app.schemas import parse_time
 from app.services import chain
 from app.services.guest_state import apply_event
+from app.services.ingest_validate import (  # noqa: F401  (check_batch, parse_batch re-exported)
+    Prepared,
+    check_batch,
+    parse_batch,
+    prepare,
+)
 from app.timeutil import utcnow
-from hookshim.event import canonical_bytes, xml_digest
 
 log = logging.getLogger("hookaudit.ingest")
 SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
                   "domain_uuid", "started_at", "policy")
-
-
-@dataclass(slots=True)
-class Prepared:
-    """One valid event and what ingest derives from it, computed once."""
-
-    raw: dict
-    canonical: bytes           # hookshim.event.canonical_bytes(raw): stored, and hashed
-    xml_sha: str | None        # hookshim.event.xml_digest of the bodies as received
-    out_sha: str | None
-    started_at: datetime
-
-
-def prepare(raw: dict) -> Prepared:
-    """Raises UnicodeEncodeError/ValueError when the shim could not have hashed ``raw``."""
-    return Prepared(raw, canonical_bytes(raw), xml_digest(raw.get("xml")),
-                    xml_digest(raw.get("output_xml")), parse_time(raw["started_at"]))
 
 
 @dataclass
@@ -52,69 +38,6 @@ class IngestResult:
     response: dict
     summary: dict = field(default_factory=dict)
 
-
-# ---- parsing and validation (before any database work) -------------------------------------
-
-def parse_batch(body: bytes, max_events: int) -> list[dict]:
-    """The raw event dicts of a request body; 413 past the count limit, 422 when malformed."""
-    try:
-        doc = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
-        raise ApiError(422, "validation_error", 'body must be {"events": [...]}',
-                       [{"index": None, "event_id": None, "field": "events",
-                         "message": "a list of events is required"}])
-    events = doc["events"]
-    if len(events) > max_events:
-        raise ApiError(413, "batch_too_large",
-                       f"{len(events)} events in one batch, at most {max_events}")
-    return events
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not allowed")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    reject_non_finite(value)   # 1e999 parses as inf; canonical JSON cannot carry it
-    return value
-
-
-def check_batch(events: list, host: str) -> list[Prepared]:
-    """403 when an event claims another host; 422 naming each invalid event and field."""
-    for raw in events:
-        if isinstance(raw, dict) and isinstance(raw.get("host"), str) and raw["host"] != host:
-            raise ApiError(403, "wrong_host",
-                           f"event {raw.get('event_id')!r} claims host {raw['host']!r}; "
-                           f"this token belongs to {host!r}")
-    details, prepared = [], []
-    for index, raw in enumerate(events):
-        errors, ready = _event_errors(index, raw)
-        details.extend(errors)
-        prepared.append(ready)
-    if details:
-        raise ApiError(422, "validation_error", f"{len(details)} problem(s) in the batch", details)
-    return prepared
-
-
-def _event_errors(index: int, raw) -> tuple[list[dict], Prepared | None]:
-    event_id = raw.get("event_id") if isinstance(raw, dict) else None
-    event_id = event_id if isinstance(event_id, str) else None
-    base = {"index": index, "event_id": event_id}
-    try:
-        WireEvent.model_validate(raw)
-    except ValidationError as exc:
-        return [dict(base, field=".".join(map(str, e["loc"])), message=e["msg"])
-                for e in exc.errors()], None
-    try:
-        return [], prepare(raw)
-    except (UnicodeEncodeError, TypeError, ValueError) as exc:   # the shim could not hash it
-        return [dict(base, field="", message=f"not canonically encodable: {exc}")], None
-
-
-# ---- storing ---------------------------------------------------------------------------------
 
 def ingest(db: Database, host_id: int, events: list[dict],
            prepared: list[Prepared] | None = None) -> IngestResult:
