@@ -181,3 +181,25 @@ def test_full_spool_answers_normally_and_counts_dropped_calls(shim):
     assert len(kept) + events[-1]["dropped"] == 6     # every call is accounted for
     assert events[-1]["object"] == "g%d" % len(kept)  # the first dropped call's summary
     assert_chain(events)
+
+
+@pytest.mark.slow
+def test_spool_locked_by_a_stuck_writer_follows_on_record_failure(shim):
+    import sqlite3
+    import time
+
+    shim.install("libxl", on_record_failure="deny")
+    record_some(shim, 1)
+    stuck = sqlite3.connect(str(shim.spool_path), isolation_level=None)
+    stuck.execute("BEGIN IMMEDIATE")          # a writer that never commits
+    try:
+        t0 = time.monotonic()
+        proc = shim.call("libxl", "during", stdin=XML, timeout=60)
+        waited = time.monotonic() - t0
+    finally:
+        stuck.execute("ROLLBACK")
+        stuck.close()
+    assert proc.returncode == 1 and b"cannot record this call" in proc.stderr
+    assert waited < 30                        # busy timeout (10 s), not forever
+    assert shim.call("libxl", "after", stdin=XML).returncode == 0
+    assert [e["object"] for e in shim.events()] == ["before0", "after"]
