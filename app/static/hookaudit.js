@@ -10,6 +10,11 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // 3. <form data-confirm="..."> asks first (no inline handlers: the CSP allows none).
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
   document.addEventListener("htmx:afterSwap", function (e) { localTimes(e.target); });
   document.addEventListener("htmx:configRequest", function (e) {
     var meta = document.querySelector('meta[name="csrf-token"]');

@@ -130,6 +130,11 @@ def page(browser, server):
     ctx.close()
 
 
+def expect(locator):
+    from playwright.sync_api import expect as pw_expect
+    return pw_expect(locator)
+
+
 def log_in(page, user: str = "vic"):
     page.goto("/login")
     page.fill("input[name=username]", user)
@@ -177,7 +182,7 @@ def test_filter_the_aborts(page):
     shot(page, "aborts")
     page.fill("input[name=host]", "host-b")
     page.press("input[name=host]", "Enter")
-    page.wait_for_function("document.querySelectorAll('#event-rows tr[id^=ev-]').length === 1")
+    expect(page.locator("#event-rows tr[id^=ev-]")).to_have_count(1)
     assert "batch-07" in page.locator("#event-rows").inner_text()
     assert page.url.endswith("/aborts?by=reason&host=host-b")      # the permalink
     page.select_option("select[name=outcome]", "aborted")
@@ -262,7 +267,7 @@ def test_hosts_and_guests_pages(page):
     shot(page, "hosts")
     page.goto("/guests")
     page.fill("input[name=q]", "web")
-    page.wait_for_function("document.querySelectorAll('#guest-rows tr').length === 1")
+    expect(page.locator("#guest-rows tr")).to_have_count(1)
     assert "web-01" in page.locator("#guest-rows").inner_text()
     shot(page, "guests")
     page.goto("/policies")
@@ -278,3 +283,12 @@ def test_migrate_filter_diff_is_shown(page, server):
     assert "+    <disk type='file'><source file='/srv/xen/images/web-01.img'/></disk>" in diff.inner_text()
     assert "incoming migration allowed" in page.locator(".explain").inner_text()
     shot(page, "event-migrate-diff")
+
+
+def test_revoking_a_host_asks_first(page):
+    log_in(page, "ada")
+    page.goto("/admin/hosts")
+    page.locator("form[action='/admin/hosts/revoke']").first.locator("button").click()
+    page.wait_for_timeout(300)
+    assert page.dialogs and page.dialogs[0].startswith("Revoke the token")   # dismissed
+    assert page.locator("text=revoked").count() == 0

@@ -42,6 +42,7 @@ def test_pages_answer_with_vary_hx_request(viewer_client, seeded):
         r = viewer_client.get(url)
         assert r.status_code == 200, url
         assert r.headers["vary"] == "HX-Request", url
+        assert "script-src 'self'" in r.headers["content-security-policy"], url
 
 
 def test_guests_search_finds_by_name(viewer_client, seeded):
