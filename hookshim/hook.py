@@ -218,7 +218,7 @@ def _failure(results):
         why = "killed by signal %d" % -first.exit_code
     else:
         why = "exit status %d" % first.exit_code
-    detail = _one_line(first.stderr or "")
+    detail = _telling_line(first.stderr or "")
     reason = "hook script %s failed: %s%s" % (first.path, why, ": " + detail if detail else "")
     code = first.exit_code if 0 < first.exit_code < 256 else 1
     return Answer(code, reason, b"", timed_out)
@@ -289,6 +289,19 @@ def _write(fd, data):
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _telling_line(stderr):
+    """The line of a failed script's stderr that says what went wrong.
+
+    Usually the first non-empty line; for a Python traceback the last one
+    ("KeyError: 'cmdb'"), since the first is only "Traceback (most recent call last):".
+    """
+    lines = [line.strip() for line in str(stderr).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    pick = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
+    return pick[:400]
 
 
 def _one_line(text):

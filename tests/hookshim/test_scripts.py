@@ -131,3 +131,19 @@ def test_script_loop_through_a_symlink_to_the_launcher_stops(shim):
     assert proc.returncode == 0
     warnings = [w for e in shim.events() for w in e["warnings"]]
     assert any("loop" in w for w in warnings)
+
+
+@pytest.mark.parametrize("stderr, said", [
+    # a plain message: its first line is the reason virsh shows
+    ("printf 'disk quota exceeded\\nsee ops wiki\\n' >&2", "disk quota exceeded"),
+    # a Python traceback: its last line says what went wrong, not "Traceback (...)"
+    ("printf 'Traceback (most recent call last):\\n  File \"x\", line 1\\nKeyError: cmdb\\n' >&2",
+     "KeyError: cmdb"),
+])
+def test_failed_script_reason_is_the_line_that_says_what_went_wrong(shim, stderr, said):
+    shim.install("qemu")
+    shim.adopted_script("qemu", "main", stderr + "; exit 3")
+    proc = shim.call("qemu", op="prepare", stdin=XML)
+    assert proc.returncode == 3
+    assert proc.stderr.decode().rstrip().endswith(": exit status 3: " + said)
+    assert shim.last()["reason"].endswith(said)
