@@ -9,6 +9,7 @@ database at scrape time, so it is right whichever worker answers.
 Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, wiped at
 deploy) before the workers start; every worker then serves the sum over all workers.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -30,8 +31,15 @@ from prometheus_client.core import GaugeMetricFamily
 log = logging.getLogger("hookaudit.metrics")
 INGEST_PATH = "/api/v1/ingest"
 # HTTP status of a refused ingest batch -> the reason label (the contract's error cases).
-REJECT_REASONS = {400: "bad_request", 401: "unauthorized", 403: "wrong_host", 413: "too_large",
-                  422: "invalid", 429: "throttled", 503: "unavailable"}
+REJECT_REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "wrong_host",
+    413: "too_large",
+    422: "invalid",
+    429: "throttled",
+    503: "unavailable",
+}
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -40,28 +48,57 @@ class Metrics:
     def __init__(self, hosts_last_seen=None):
         """``hosts_last_seen``: callable returning [(host, last_seen datetime|None)], or None."""
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.events = Counter("hookaudit_events_ingested", "Events stored by ingest",
-                              ["driver", "op", "outcome"], registry=r)
-        self.duplicates = Counter("hookaudit_events_duplicate",
-                                  "Events received again and ignored (idempotent retries)", registry=r)
-        self.ingest_latency = Histogram("hookaudit_ingest_duration_seconds",
-                                        "Time to answer POST /api/v1/ingest", ["status"],
-                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("hookaudit_ingest_batch_events",
-                                    "Events per accepted ingest batch (stored + duplicates)",
-                                    buckets=BATCH_BUCKETS, registry=r)
-        self.rejected = Counter("hookaudit_ingest_rejected_batches",
-                                "Ingest batches refused, by reason", ["reason"], registry=r)
-        self.gaps = Counter("hookaudit_seq_gaps", "Sequence gaps detected at ingest",
-                            ["host"], registry=r)
-        self.gap_events = Counter("hookaudit_seq_gap_missing_events",
-                                  "Events missing inside detected sequence gaps", ["host"], registry=r)
-        self.chain_failures = Counter("hookaudit_chain_failures",
-                                      "Events whose hash chain did not verify at ingest",
-                                      ["host"], registry=r)
-        self.alerts = Counter("hookaudit_alert_deliveries",
-                              "Alert delivery attempts and decisions, by result", ["result"],
-                              registry=r)
+        self.events = Counter(
+            "hookaudit_events_ingested",
+            "Events stored by ingest",
+            ["driver", "op", "outcome"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "hookaudit_events_duplicate",
+            "Events received again and ignored (idempotent retries)",
+            registry=r,
+        )
+        self.ingest_latency = Histogram(
+            "hookaudit_ingest_duration_seconds",
+            "Time to answer POST /api/v1/ingest",
+            ["status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "hookaudit_ingest_batch_events",
+            "Events per accepted ingest batch (stored + duplicates)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "hookaudit_ingest_rejected_batches",
+            "Ingest batches refused, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.gaps = Counter(
+            "hookaudit_seq_gaps", "Sequence gaps detected at ingest", ["host"], registry=r
+        )
+        self.gap_events = Counter(
+            "hookaudit_seq_gap_missing_events",
+            "Events missing inside detected sequence gaps",
+            ["host"],
+            registry=r,
+        )
+        self.chain_failures = Counter(
+            "hookaudit_chain_failures",
+            "Events whose hash chain did not verify at ingest",
+            ["host"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "hookaudit_alert_deliveries",
+            "Alert delivery attempts and decisions, by result",
+            ["result"],
+            registry=r,
+        )
         self._hosts_last_seen = hosts_last_seen
         if hosts_last_seen is not None:
             r.register(_HostAgeCollector(hosts_last_seen))
@@ -72,7 +109,9 @@ class Metrics:
         host = summary.get("host") or "-"
         events = summary.get("events") or []
         for e in events:
-            self.events.labels(e.get("driver") or "-", e.get("op") or "-", e.get("outcome") or "-").inc()
+            self.events.labels(
+                e.get("driver") or "-", e.get("op") or "-", e.get("outcome") or "-"
+            ).inc()
         dups = int(summary.get("duplicates") or 0)
         self.duplicates.inc(dups)
         self.batch_size.observe(len(events) + dups)
@@ -113,8 +152,11 @@ class _HostAgeCollector:
         self.hosts_last_seen = hosts_last_seen
 
     def collect(self):
-        gauge = GaugeMetricFamily("hookaudit_host_last_seen_age_seconds",
-                                  "Seconds since the host's last heartbeat or ingest", labels=["host"])
+        gauge = GaugeMetricFamily(
+            "hookaudit_host_last_seen_age_seconds",
+            "Seconds since the host's last heartbeat or ingest",
+            labels=["host"],
+        )
         now = datetime.now(UTC)
         try:
             rows = self.hosts_last_seen()
@@ -164,8 +206,12 @@ def metrics_endpoint(request: Request) -> Response:
     if token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), str(token).encode()):
-            return Response('{"error":{"code":"unauthorized","message":"metrics token required",'
-                            '"details":null}}', status_code=401, media_type="application/json")
+            return Response(
+                '{"error":{"code":"unauthorized","message":"metrics token required",'
+                '"details":null}}',
+                status_code=401,
+                media_type="application/json",
+            )
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -176,10 +222,13 @@ def hosts_last_seen(db) -> list[tuple[str, datetime | None]]:
     from app.models import Host
 
     with db.session() as s:
-        rows = s.execute(select(Host.name, Host.last_seen_at, Host.hb_at)
-                         .where(Host.revoked_at.is_(None))).all()
-    return [(name, max([t for t in (seen, hb) if t is not None], default=None))
-            for name, seen, hb in rows]
+        rows = s.execute(
+            select(Host.name, Host.last_seen_at, Host.hb_at).where(Host.revoked_at.is_(None))
+        ).all()
+    return [
+        (name, max([t for t in (seen, hb) if t is not None], default=None))
+        for name, seen, hb in rows
+    ]
 
 
 def install(app) -> Metrics:

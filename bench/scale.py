@@ -9,6 +9,7 @@ INSERT ... SELECT generate_series (1M events/day over --hosts hosts, 20 guests p
 app (in-process ASGI client, JSON rendering included): median of 5 after one warm-up, in ms.
 Growing the table to the next size and measuring again gives the growth ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,15 @@ BASE = datetime(2026, 1, 1)
 PER_DAY = 1_000_000
 GUESTS_PER_HOST = 20
 
-UUID_SQL = ("substr(md5({x}),1,8)||'-'||substr(md5({x}),9,4)||'-7'||substr(md5({x}),14,3)"
-            "||'-8'||substr(md5({x}),18,3)||'-'||substr(md5({x}),21,12)")
-GUEST = "((i % :hosts) * 20 + (i / :hosts / 5) % 20)"   # each host runs 20 guests
-OUTCOME = ("CASE WHEN r < 10 THEN 'aborted' WHEN r < 13 THEN 'killed' WHEN r < 18 THEN "
-           "'failed_ignored' WHEN r < 20 THEN 'timed_out' ELSE 'ok' END")
+UUID_SQL = (
+    "substr(md5({x}),1,8)||'-'||substr(md5({x}),9,4)||'-7'||substr(md5({x}),14,3)"
+    "||'-8'||substr(md5({x}),18,3)||'-'||substr(md5({x}),21,12)"
+)
+GUEST = "((i % :hosts) * 20 + (i / :hosts / 5) % 20)"  # each host runs 20 guests
+OUTCOME = (
+    "CASE WHEN r < 10 THEN 'aborted' WHEN r < 13 THEN 'killed' WHEN r < 18 THEN "
+    "'failed_ignored' WHEN r < 20 THEN 'timed_out' ELSE 'ok' END"
+)
 
 SEED_EVENTS = f"""
 INSERT INTO events (event_id, host_id, v, kind, seq, prev_hash, hash, driver, object, op, subop,
@@ -61,7 +66,8 @@ INSERT INTO xml_blobs (sha256, size, data, created_at)
   FROM generate_series(0, 999) b;
 INSERT INTO guests (domain_uuid, name, driver, current_host, state, first_seen_at,
   last_event_at, last_event_id, last_op, last_outcome)
-  SELECT {UUID_SQL.format(x="'g'||g")}, 'guest-'||g, 'libxl', 'dom0-'||lpad((g / 20 + 1)::text, 4, '0'),
+  SELECT {UUID_SQL.format(x="'g'||g")}, 'guest-'||g, 'libxl',
+         'dom0-'||lpad((g / 20 + 1)::text, 4, '0'),
          'running', TIMESTAMP '2026-01-01', TIMESTAMP '2026-01-01' + g * INTERVAL '1 second',
          {UUID_SQL.format(x="'x'||g")}, 'started', 'ok'
   FROM generate_series(0, :hosts * 20 - 1) g;
@@ -77,10 +83,15 @@ def seed(engine, hosts: int, start: int, stop: int, chunk: int = 250_000) -> flo
     for a in range(start, stop, chunk):
         with engine.begin() as c:
             c.execute(text(SEED_EVENTS), {"hosts": hosts, "a": a, "b": min(stop, a + chunk)})
-        print(f"  seeded {min(stop, a + chunk):,} events ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"  seeded {min(stop, a + chunk):,} events ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("UPDATE hosts SET events_count = :n / :h, last_seq = :n / :h"),
-                  {"n": stop, "h": hosts})
+        c.execute(
+            text("UPDATE hosts SET events_count = :n / :h, last_seq = :n / :h"),
+            {"n": stop, "h": hosts},
+        )
         c.execute(text("VACUUM ANALYZE"))
     return time.perf_counter() - t0
 
@@ -88,13 +99,14 @@ def seed(engine, hosts: int, start: int, stop: int, chunk: int = 250_000) -> flo
 def queries(n: int, hosts: int) -> dict[str, str]:
     """Name -> URL of each page/API query a user or the dashboard makes."""
     last = BASE + timedelta(seconds=n * 86400 / PER_DAY)
+    h1, h2 = ((last - timedelta(hours=h)).isoformat() for h in (5, 4))
     host = "dom0-0042"
     return {
         "events, newest page": "/api/v1/events?limit=50",
         "events, page 20 (keyset)": "PAGES:20:/api/v1/events?limit=50",
         "events, one host": f"/api/v1/events?limit=50&host={host}",
         "events, one guest (uuid)": "/api/v1/events?limit=50&guest={guest}",
-        "events, one hour window": f"/api/v1/events?limit=50&since={(last - timedelta(hours=5)).isoformat()}&until={(last - timedelta(hours=4)).isoformat()}",
+        "events, one hour window": f"/api/v1/events?limit=50&since={h1}&until={h2}",
         "events, aborted on one host": f"/api/v1/events?limit=50&host={host}&outcome=aborted",
         "events, text search in reason": "/api/v1/events?limit=50&q=br3",
         "aborts, newest page": "/api/v1/aborts?limit=50",
@@ -139,9 +151,14 @@ def measure(app, n: int, hosts: int, reps: int = 5) -> dict:
             url = url.replace("{guest}", guest)
             timed(client, url, headers)  # warm-up (plans, caches)
             runs = [timed(client, url, headers) for _ in range(reps)]
-            out[label] = {"ms": round(statistics.median(r[0] for r in runs), 1),
-                          "status": runs[-1][1]}
-            print(f"  {label:34s} {out[label]['ms']:9.1f} ms  (HTTP {out[label]['status']})", flush=True)
+            out[label] = {
+                "ms": round(statistics.median(r[0] for r in runs), 1),
+                "status": runs[-1][1],
+            }
+            print(
+                f"  {label:34s} {out[label]['ms']:9.1f} ms  (HTTP {out[label]['status']})",
+                flush=True,
+            )
     return out
 
 
@@ -151,16 +168,25 @@ def sizes_mb(engine) -> dict:
              WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC LIMIT 6"""
     with engine.connect() as c:
         rows = c.execute(text(sql)).all()
-        idx = c.execute(text("SELECT indexrelname, pg_relation_size(indexrelid) FROM "
-                             "pg_stat_user_indexes WHERE relname = 'events' ORDER BY 2 DESC")).all()
-    return {"tables": {r[0]: round(r[1] / 2**20) for r in rows},
-            "events_indexes": {r[0]: round(r[1] / 2**20) for r in idx}}
+        idx = c.execute(
+            text(
+                "SELECT indexrelname, pg_relation_size(indexrelid) FROM "
+                "pg_stat_user_indexes WHERE relname = 'events' ORDER BY 2 DESC"
+            )
+        ).all()
+    return {
+        "tables": {r[0]: round(r[1] / 2**20) for r in rows},
+        "events_indexes": {r[0]: round(r[1] / 2**20) for r in idx},
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
-                    help="admin URL of a PostgreSQL server (a scratch database is created)")
+    ap.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="admin URL of a PostgreSQL server (a scratch database is created)",
+    )
     ap.add_argument("--sizes", default="1000000,5000000")
     ap.add_argument("--hosts", type=int, default=1000)
     ap.add_argument("--db-name", default="hookaudit_bench_scale")
@@ -189,8 +215,14 @@ def main(argv=None) -> int:
             done = n
             app = create_app(Settings(database_url=url))
             print(f"measuring at {n:,} events", flush=True)
-            report["runs"].append({"events": n, "seed_s": round(seconds), "sizes_mb": sizes_mb(engine),
-                                   "queries": measure(app, n, args.hosts)})
+            report["runs"].append(
+                {
+                    "events": n,
+                    "seed_s": round(seconds),
+                    "sizes_mb": sizes_mb(engine),
+                    "queries": measure(app, n, args.hosts),
+                }
+            )
             app.state.db.dispose()
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(report, indent=2))
@@ -209,9 +241,15 @@ def markdown(report: dict) -> str:
     head = "| query | " + " | ".join(f"{r['events']:,} events (ms)" for r in runs) + " |"
     lines = [head, "|---|" + "---:|" * len(runs)]
     for label in runs[0]["queries"]:
-        cells = [f"{r['queries'][label]['ms']}" + ("" if r["queries"][label]["status"] == 200
-                                                   else f" (HTTP {r['queries'][label]['status']})")
-                 for r in runs]
+        cells = [
+            f"{r['queries'][label]['ms']}"
+            + (
+                ""
+                if r["queries"][label]["status"] == 200
+                else f" (HTTP {r['queries'][label]['status']})"
+            )
+            for r in runs
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """Webhook alerts: rules (which facts notify) -> grouping (one alert per burst) -> worker
 (background thread: throttle claim, delivery with retries, delivery log) -> targets (JSON or
 Slack-compatible bodies). ``install(app)`` wires it into an app built by create_app."""
+
 from app.alerts.rules import KINDS
 from app.alerts.store import AlertStore
 from app.alerts.targets import parse_targets
@@ -11,13 +12,20 @@ def config_from_settings(settings) -> AlertConfig:
     kinds = tuple(k.strip() for k in settings.alert_kinds.split(",") if k.strip())
     unknown = set(kinds) - set(KINDS)
     if unknown:
-        raise ValueError(f"HOOKAUDIT_ALERT_KINDS: unknown kind(s) {sorted(unknown)}; known: {KINDS}")
+        raise ValueError(
+            f"HOOKAUDIT_ALERT_KINDS: unknown kind(s) {sorted(unknown)}; known: {KINDS}"
+        )
     return AlertConfig(
-        targets=parse_targets(settings.webhook_urls), kinds=kinds,
-        group_wait_s=settings.alert_group_wait_s, window_s=settings.alert_window_s,
-        max_attempts=settings.alert_max_attempts, backoff_base_s=settings.alert_backoff_s,
-        timeout_s=settings.alert_timeout_s, silent_after_s=settings.alert_silent_after_s,
-        base_url=settings.public_url)
+        targets=parse_targets(settings.webhook_urls),
+        kinds=kinds,
+        group_wait_s=settings.alert_group_wait_s,
+        window_s=settings.alert_window_s,
+        max_attempts=settings.alert_max_attempts,
+        backoff_base_s=settings.alert_backoff_s,
+        timeout_s=settings.alert_timeout_s,
+        silent_after_s=settings.alert_silent_after_s,
+        base_url=settings.public_url,
+    )
 
 
 def install(app) -> AlertWorker:

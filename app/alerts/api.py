@@ -1,5 +1,6 @@
 """Admin endpoints for alerts: the delivery log (JSON twin of the dashboard's alerts panel)
 and the "send test" action."""
+
 from fastapi import APIRouter, Query, Request
 
 from app.deps import AdminUser
@@ -13,17 +14,21 @@ def _worker(request: Request):
 
 
 @router.get("/deliveries")
-def list_deliveries(request: Request, _admin: AdminUser,
-                    limit: int = Query(50, ge=1, le=500),
-                    before: int | None = Query(None, ge=1, le=2**63 - 1,
-                                              description="keyset: ids below this")):
+def list_deliveries(
+    request: Request,
+    _admin: AdminUser,
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(None, ge=1, le=2**63 - 1, description="keyset: ids below this"),
+):
     """Newest first. Each row is one alert to one target, with its attempts and last error."""
     worker = _worker(request)
     items = worker.store.list_deliveries(limit, before)
-    return {"items": items,
-            "next_before": items[-1]["id"] if len(items) == limit else None,
-            "targets": [t.display for t in worker.config.targets],
-            "enabled": bool(worker.config.targets)}
+    return {
+        "items": items,
+        "next_before": items[-1]["id"] if len(items) == limit else None,
+        "targets": [t.display for t in worker.config.targets],
+        "enabled": bool(worker.config.targets),
+    }
 
 
 @router.post("/test", status_code=202)

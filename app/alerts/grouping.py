@@ -6,6 +6,7 @@ and never sooner than ``window_s`` after the previous alert of that group. A bur
 aborts of one guest is therefore one alert ("500 x aborted"), and a steady trickle is at most
 one alert per window. Pure: time is passed in, so tests drive it without sleeping.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 A *signal* is one notifiable fact ("guest web1 on host dom0-a was aborted"). Signals are grouped
 into alerts by ``grouping.Grouper`` -- one alert per burst, never one per event.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """One HTTP POST of one alert body, and the retry schedule. stdlib urllib: no extra dependency,
 and the worker thread is the only caller so a blocking client is what we want."""
+
 from __future__ import annotations
 
 import random
@@ -21,8 +22,12 @@ class Result:
 def post(url: str, body: bytes, timeout_s: float) -> Result:
     """POST ``body`` as JSON. 2xx = delivered; 408/429/5xx and network errors are retryable;
     any other 4xx is the receiver refusing this body for good, so retrying would not help."""
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             resp.read(65536)

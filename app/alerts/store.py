@@ -1,4 +1,5 @@
 """The alert tables: the delivery log (visible to admins) and the cross-process throttle."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,9 @@ class AlertDelivery(Base):
     count: Mapped[int] = mapped_column(Integer)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
-    target: Mapped[str] = mapped_column(String(512))   # Target.display: never the secret path
+    target: Mapped[str] = mapped_column(String(512))  # Target.display: never the secret path
     format: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))    # pending|retrying|delivered|failed
+    status: Mapped[str] = mapped_column(String(16))  # pending|retrying|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     http_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -42,7 +43,7 @@ class AlertThrottle(Base):
 
     __tablename__ = "alert_throttle"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of kind:host:guest
-    until: Mapped[float] = mapped_column(Float)                      # epoch seconds
+    until: Mapped[float] = mapped_column(Float)  # epoch seconds
 
 
 def _utc(ts: float | None = None) -> datetime:
@@ -54,7 +55,8 @@ def _utc(ts: float | None = None) -> datetime:
 # One statement on both engines: insert the claim, or take it over only if it has expired.
 _CLAIM = text(
     "INSERT INTO alert_throttle (key, until) VALUES (:key, :until) "
-    "ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE alert_throttle.until <= :now")
+    "ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE alert_throttle.until <= :now"
+)
 
 
 class AlertStore:
@@ -72,9 +74,18 @@ class AlertStore:
 
     def record_new(self, alert: Alert, target) -> int:
         row = AlertDelivery(
-            created_at=_utc(), kind=alert.kind, host=alert.host[:255], guest=alert.guest[:255],
-            count=alert.count, is_test=alert.test, summary=targets_mod.summary_line(alert),
-            target=target.display[:512], format=target.format, status="pending", attempts=0)
+            created_at=_utc(),
+            kind=alert.kind,
+            host=alert.host[:255],
+            guest=alert.guest[:255],
+            count=alert.count,
+            is_test=alert.test,
+            summary=targets_mod.summary_line(alert),
+            target=target.display[:512],
+            format=target.format,
+            status="pending",
+            attempts=0,
+        )
         with self.db.session(write=True) as s:
             s.add(row)
             s.flush()
@@ -109,9 +120,20 @@ def delivery_dict(row: AlertDelivery) -> dict:
         return dt.isoformat() + "Z" if dt else None
 
     return {
-        "id": row.id, "created_at": iso(row.created_at), "kind": row.kind, "host": row.host,
-        "guest": None if row.guest == "-" else row.guest, "count": row.count, "test": row.is_test,
-        "summary": row.summary, "target": row.target, "format": row.format, "status": row.status,
-        "attempts": row.attempts, "http_status": row.http_status, "last_error": row.last_error,
-        "last_attempt_at": iso(row.last_attempt_at), "delivered_at": iso(row.delivered_at),
+        "id": row.id,
+        "created_at": iso(row.created_at),
+        "kind": row.kind,
+        "host": row.host,
+        "guest": None if row.guest == "-" else row.guest,
+        "count": row.count,
+        "test": row.is_test,
+        "summary": row.summary,
+        "target": row.target,
+        "format": row.format,
+        "status": row.status,
+        "attempts": row.attempts,
+        "http_status": row.http_status,
+        "last_error": row.last_error,
+        "last_attempt_at": iso(row.last_attempt_at),
+        "delivered_at": iso(row.delivered_at),
     }

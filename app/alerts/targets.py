@@ -8,6 +8,7 @@
 Webhook URLs often carry their secret in the path, so only ``Target.display`` (scheme, host and
 the first path segment) is ever logged or shown.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def parse_target(raw: str) -> Target:
     raw = raw.strip()
     for fmt in FORMATS:
         if raw.startswith(fmt + "+"):
-            return Target(raw[len(fmt) + 1:], fmt)
+            return Target(raw[len(fmt) + 1 :], fmt)
     parts = urlsplit(raw)
     slack = parts.hostname == "hooks.slack.com" or parts.path.rstrip("/").endswith("/slack")
     return Target(raw, "slack" if slack else "json")
@@ -103,13 +104,17 @@ def slack_body(alert: Alert, base_url: str | None = None) -> dict:
     lines = [summary_line(alert)]
     for s in alert.samples:
         if s.get("event_id"):
-            lines.append(f"- {s.get('started_at')} {s.get('object')} {s.get('op')}/"
-                         f"{s.get('subop')} -> {s.get('outcome')} (seq {s.get('seq')})")
+            lines.append(
+                f"- {s.get('started_at')} {s.get('object')} {s.get('op')}/"
+                f"{s.get('subop')} -> {s.get('outcome')} (seq {s.get('seq')})"
+            )
     if base_url:
         lines.append(base_url)
     return {"text": "\n".join(lines)}
 
 
 def render(target: Target, alert: Alert, base_url: str | None = None) -> bytes:
-    body = slack_body(alert, base_url) if target.format == "slack" else generic_body(alert, base_url)
+    body = (
+        slack_body(alert, base_url) if target.format == "slack" else generic_body(alert, base_url)
+    )
     return json.dumps(body, default=str).encode("utf-8")

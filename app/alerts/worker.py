@@ -2,6 +2,7 @@
 queue, so ingest never waits on a webhook. It groups signals (grouping.Grouper), claims each
 alert in the database so several app processes send it once, delivers to every target with
 retries and exponential backoff, and writes every attempt to the delivery log."""
+
 from __future__ import annotations
 
 import heapq
@@ -62,7 +63,9 @@ class AlertWorker:
         try:
             self.queue.put_nowait(("summary", summary))
         except queue.Full:
-            log.warning("alert queue full; dropped signals of one batch from %s", summary.get("host"))
+            log.warning(
+                "alert queue full; dropped signals of one batch from %s", summary.get("host")
+            )
             self._count("dropped")
 
     def send_test(self, requested_by: str | None = None) -> list:
@@ -153,8 +156,10 @@ class AlertWorker:
         silent = rules.silent_host_signals(hosts, when, self.config.silent_after_s)
         for signal in silent:
             # once per silence: the same last_seen value is not reported again
-            if "host_silent" in self.config.kinds and \
-                    self._silent_seen.get(signal.host) != signal.detail["last_seen"]:
+            if (
+                "host_silent" in self.config.kinds
+                and self._silent_seen.get(signal.host) != signal.detail["last_seen"]
+            ):
                 self._silent_seen[signal.host] = signal.detail["last_seen"]
                 self.grouper.add(signal, now)
 

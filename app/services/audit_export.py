@@ -11,6 +11,7 @@ Each event re-hashes to its ``hash`` and links to the previous one of its host (
 hookshim/event.py); the trailer's digest makes truncation or an edited line detectable, and its
 MAC (when the server has a secret key) makes a consistently rewritten file detectable too.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +30,9 @@ BATCH = 1000
 
 
 def _line(obj: dict) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return (
+        json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    )
 
 
 def _mac(digest: str, secret: str | None) -> str | None:
@@ -54,27 +57,43 @@ def _host_events(db, host_id: int, since: datetime, until: datetime):
     after = (-1, -1)
     while True:
         with db.session() as s:
-            rows = s.execute(select(Event.seq, Event.id, Event.hash, Event.canonical, Event.xml_blob,
-                                    Event.output_xml_blob)
-                             .where(Event.host_id == host_id, Event.started_at >= since,
-                                    Event.started_at < until,
-                                    (Event.seq > after[0]) | ((Event.seq == after[0]) & (Event.id > after[1])))
-                             .order_by(Event.seq, Event.id).limit(BATCH)).all()
+            rows = s.execute(
+                select(
+                    Event.seq,
+                    Event.id,
+                    Event.hash,
+                    Event.canonical,
+                    Event.xml_blob,
+                    Event.output_xml_blob,
+                )
+                .where(
+                    Event.host_id == host_id,
+                    Event.started_at >= since,
+                    Event.started_at < until,
+                    (Event.seq > after[0]) | ((Event.seq == after[0]) & (Event.id > after[1])),
+                )
+                .order_by(Event.seq, Event.id)
+                .limit(BATCH)
+            ).all()
             bodies = _blobs(s, {d for r in rows for d in (r.xml_blob, r.output_xml_blob) if d})
         for r in rows:
             event = json.loads(r.canonical)
-            event.update(hash=r.hash, xml=bodies.get(r.xml_blob), output_xml=bodies.get(r.output_xml_blob))
+            event.update(
+                hash=r.hash, xml=bodies.get(r.xml_blob), output_xml=bodies.get(r.output_xml_blob)
+            )
             yield event
         if len(rows) < BATCH:
             return
         after = (rows[-1].seq, rows[-1].id)
 
 
-def export(db, out, since: datetime, until: datetime, host: str | None = None,
-           secret: str | None = None) -> dict:
+def export(
+    db, out, since: datetime, until: datetime, host: str | None = None, secret: str | None = None
+) -> dict:
     """Write the export to the binary file ``out``; returns the trailer."""
-    since, until = (d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d
-                    for d in (since, until))
+    since, until = (
+        d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d for d in (since, until)
+    )
     digest, hosts, count = hashlib.sha256(), {}, 0
 
     def write(obj):
@@ -82,9 +101,17 @@ def export(db, out, since: datetime, until: datetime, host: str | None = None,
         digest.update(data)
         out.write(data)
 
-    write({"type": "header", "format": FORMAT, "version": 1, "since": _iso(since),
-           "until": _iso(until), "host": host,
-           "created_at": _iso(datetime.now(UTC))})
+    write(
+        {
+            "type": "header",
+            "format": FORMAT,
+            "version": 1,
+            "since": _iso(since),
+            "until": _iso(until),
+            "host": host,
+            "created_at": _iso(datetime.now(UTC)),
+        }
+    )
     with db.session() as s:
         q = select(Host.id, Host.name).order_by(Host.name)
         targets = s.execute(q.where(Host.name == host) if host else q).all()
@@ -92,11 +119,19 @@ def export(db, out, since: datetime, until: datetime, host: str | None = None,
         for event in _host_events(db, host_id, since, until):
             write({"type": "event", "event": event})
             count += 1
-            h = hosts.setdefault(name, {"first_seq": event["seq"], "first_prev_hash": event["prev_hash"]})
+            h = hosts.setdefault(
+                name, {"first_seq": event["seq"], "first_prev_hash": event["prev_hash"]}
+            )
             h.update(last_seq=event["seq"], last_hash=event["hash"])
     hexdigest = digest.hexdigest()
-    trailer = {"type": "trailer", "events": count, "hosts": hosts, "sha256": hexdigest,
-               "mac": _mac(hexdigest, secret), "mac_kind": "hmac-sha256" if secret else None}
+    trailer = {
+        "type": "trailer",
+        "events": count,
+        "hosts": hosts,
+        "sha256": hexdigest,
+        "mac": _mac(hexdigest, secret),
+        "mac_kind": "hmac-sha256" if secret else None,
+    }
     out.write(_line(trailer))
     return trailer
 
@@ -119,20 +154,29 @@ class _Check:
         elif isinstance(seq, int) and seq == state["last_seq"] + 1:
             expected = state["last_hash"]
         else:
-            self.warnings.append(f"line {lineno}: host {name} jumps from seq {state['last_seq']} "
-                                 f"to {seq} (events not in this export; chain not linked here)")
+            self.warnings.append(
+                f"line {lineno}: host {name} jumps from seq {state['last_seq']} "
+                f"to {seq} (events not in this export; chain not linked here)"
+            )
         for p in verify_event(ev, expected):
             self.problems.append(f"line {lineno}: host {name} seq {seq}: {p}")
         state.update(last_seq=seq, last_hash=ev.get("hash"))
 
     def trailer(self, t: dict, digest: str, secret: str | None) -> bool:
         if t.get("sha256") != digest:
-            self.problems.append("file digest does not match the trailer (lines changed, added or removed)")
+            self.problems.append(
+                "file digest does not match the trailer (lines changed, added or removed)"
+            )
         if t.get("events") != self.events:
-            self.problems.append(f"trailer counts {t.get('events')} events, the file has {self.events}")
+            self.problems.append(
+                f"trailer counts {t.get('events')} events, the file has {self.events}"
+            )
         for name, h in (t.get("hosts") or {}).items():
             mine = self.hosts.get(name, {})
-            if (mine.get("last_seq"), mine.get("last_hash")) != (h.get("last_seq"), h.get("last_hash")):
+            if (mine.get("last_seq"), mine.get("last_hash")) != (
+                h.get("last_seq"),
+                h.get("last_hash"),
+            ):
                 self.problems.append(f"host {name}: last event differs from the trailer")
         if not t.get("mac") or not secret:
             return False
@@ -170,6 +214,12 @@ def verify_export(path, secret: str | None = None) -> dict:
         check.problems.append("no trailer: the file is truncated")
     else:
         mac_checked = check.trailer(trailer, digest.hexdigest(), secret)
-    return {"ok": not check.problems, "events": check.events, "hosts": check.hosts,
-            "problems": check.problems, "warnings": check.warnings,
-            "signed": bool(trailer and trailer.get("mac")), "mac_checked": mac_checked}
+    return {
+        "ok": not check.problems,
+        "events": check.events,
+        "hosts": check.hosts,
+        "problems": check.problems,
+        "warnings": check.warnings,
+        "signed": bool(trailer and trailer.get("mac")),
+        "mac_checked": mac_checked,
+    }

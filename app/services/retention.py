@@ -9,6 +9,7 @@ kept longer (``abort_days``): inside the pruned prefix they stay as verifiable i
 hash still matches their canonical form) and are swept when their own retention ends.
 Every run is recorded in ``retention_runs``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,9 +46,12 @@ MAX_PROBLEMS = 50  # per host in a run record; the count is exact
 
 # Blob collection asks "is this digest still referenced?" after each pruned batch.
 Index("ix_events_xml_blob", Event.xml_blob)
-Index("ix_events_output_xml_blob", Event.output_xml_blob,  # partial: most events have none
-      postgresql_where=Event.output_xml_blob.isnot(None),
-      sqlite_where=Event.output_xml_blob.isnot(None))
+Index(
+    "ix_events_output_xml_blob",
+    Event.output_xml_blob,  # partial: most events have none
+    postgresql_where=Event.output_xml_blob.isnot(None),
+    sqlite_where=Event.output_xml_blob.isnot(None),
+)
 
 
 class ChainCheckpoint(Base):
@@ -58,7 +62,7 @@ class ChainCheckpoint(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str] = mapped_column(String(64))
-    mac_kind: Mapped[str] = mapped_column(String(16))   # hmac-sha256 | sha256
+    mac_kind: Mapped[str] = mapped_column(String(16))  # hmac-sha256 | sha256
     pruned_events: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -74,11 +78,11 @@ class RetentionRun(Base):
     cutoff: Mapped[datetime] = mapped_column(DateTime)
     abort_cutoff: Mapped[datetime] = mapped_column(DateTime)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))      # running | done | failed
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
     events_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
     xml_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
     chain_problems: Mapped[int] = mapped_column(Integer, default=0)
-    hosts: Mapped[dict | None] = mapped_column(JSON)     # host -> {from_seq, to_seq, deleted, ...}
+    hosts: Mapped[dict | None] = mapped_column(JSON)  # host -> {from_seq, to_seq, deleted, ...}
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -89,7 +93,7 @@ class HostResult:
     deleted: int = 0
     kept_aborts: int = 0
     xml_deleted: int = 0
-    problems: list = field(default_factory=list)   # the first MAX_PROBLEMS, as text
+    problems: list = field(default_factory=list)  # the first MAX_PROBLEMS, as text
     problem_count: int = 0
 
     def problem(self, text: str) -> None:
@@ -116,12 +120,19 @@ def chain_start(session, host: Host, secret: str | None) -> tuple[int, str, list
     cp = session.get(ChainCheckpoint, host.id)
     if cp is None:
         return 0, GENESIS_HASH, []
-    expected, kind = checkpoint_mac(host.name, cp.seq, cp.hash, secret if cp.mac_kind != "sha256" else None)
+    expected, kind = checkpoint_mac(
+        host.name, cp.seq, cp.hash, secret if cp.mac_kind != "sha256" else None
+    )
     problems = []
     if kind != cp.mac_kind:
-        problems.append(f"checkpoint at seq {cp.seq} is {cp.mac_kind}-signed but no secret key is set")
+        problems.append(
+            f"checkpoint at seq {cp.seq} is {cp.mac_kind}-signed but no secret key is set"
+        )
     elif not hmac.compare_digest(expected, cp.mac):
-        problems.append(f"checkpoint at seq {cp.seq} does not match its MAC (tampered, or the secret key changed)")
+        problems.append(
+            f"checkpoint at seq {cp.seq} does not match its MAC "
+            "(tampered, or the secret key changed)"
+        )
     return cp.seq, cp.hash, problems
 
 
@@ -129,16 +140,19 @@ def _cut_seq(s, host_id: int, cutoff: datetime) -> int:
     """Last seq of the prunable prefix: before the first event at/after the cutoff, and never
     the host's newest event (ingest links the next event to it)."""
     newest = s.scalar(select(func.max(Event.seq)).where(Event.host_id == host_id)) or 0
-    first_kept = s.scalar(select(func.min(Event.seq)).where(
-        Event.host_id == host_id, Event.started_at >= cutoff))
+    first_kept = s.scalar(
+        select(func.min(Event.seq)).where(Event.host_id == host_id, Event.started_at >= cutoff)
+    )
     cut = newest - 1 if first_kept is None else first_kept - 1
     return min(cut, newest - 1)
 
 
 def _unreferenced(candidates=None):
-    q = (select(XmlBlob.sha256)
-         .where(~select(Event.id).where(Event.xml_blob == XmlBlob.sha256).exists())
-         .where(~select(Event.id).where(Event.output_xml_blob == XmlBlob.sha256).exists()))
+    q = (
+        select(XmlBlob.sha256)
+        .where(~select(Event.id).where(Event.xml_blob == XmlBlob.sha256).exists())
+        .where(~select(Event.id).where(Event.output_xml_blob == XmlBlob.sha256).exists())
+    )
     return q if candidates is None else q.where(XmlBlob.sha256.in_(sorted(candidates)))
 
 
@@ -152,7 +166,9 @@ def _collect_blobs(s, digests: set) -> int:
         return 0
     try:
         with s.begin_nested():
-            gone = list(s.scalars(_unreferenced(digests).order_by(XmlBlob.sha256).with_for_update()))
+            gone = list(
+                s.scalars(_unreferenced(digests).order_by(XmlBlob.sha256).with_for_update())
+            )
             if gone:
                 s.execute(delete(XmlBlob).where(XmlBlob.sha256.in_(gone)))
     except IntegrityError:
@@ -173,8 +189,17 @@ def collect_orphan_blobs(db, batch_size: int = 1000) -> int:
             return total
 
 
-_COLS = (Event.id, Event.seq, Event.prev_hash, Event.hash, Event.canonical, Event.outcome,
-         Event.started_at, Event.xml_blob, Event.output_xml_blob)
+_COLS = (
+    Event.id,
+    Event.seq,
+    Event.prev_hash,
+    Event.hash,
+    Event.canonical,
+    Event.outcome,
+    Event.started_at,
+    Event.xml_blob,
+    Event.output_xml_blob,
+)
 
 
 def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
@@ -194,8 +219,17 @@ def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -
     now = _naive_utc(datetime.now(UTC))
     cp = s.get(ChainCheckpoint, host.id)
     if cp is None:
-        s.add(ChainCheckpoint(host_id=host.id, seq=seq, hash=hash_, mac=mac, mac_kind=kind,
-                              pruned_events=pruned, updated_at=now))
+        s.add(
+            ChainCheckpoint(
+                host_id=host.id,
+                seq=seq,
+                hash=hash_,
+                mac=mac,
+                mac_kind=kind,
+                pruned_events=pruned,
+                updated_at=now,
+            )
+        )
     else:
         cp.seq, cp.hash, cp.mac, cp.mac_kind, cp.updated_at = seq, hash_, mac, kind, now
         cp.pruned_events += pruned
@@ -206,8 +240,11 @@ def _delete_events(s, host_id: int, rows) -> int:
     if not rows:
         return 0
     s.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
-    s.execute(update(Host).where(Host.id == host_id)
-              .values(events_count=func.coalesce(Host.events_count, 0) - len(rows)))
+    s.execute(
+        update(Host)
+        .where(Host.id == host_id)
+        .values(events_count=func.coalesce(Host.events_count, 0) - len(rows))
+    )
     return _collect_blobs(s, {d for r in rows for d in (r.xml_blob, r.output_xml_blob) if d})
 
 
@@ -217,16 +254,19 @@ class Plan:
     abort_cutoff: datetime
     batch_size: int = 2000
     dry_run: bool = False
-    force: bool = False          # prune past chain problems too (they stay in the run record)
+    force: bool = False  # prune past chain problems too (they stay in the run record)
     secret: str | None = None
 
 
 def _prune_batch(db, host: Host, pos: list, cut: int, plan: Plan, res: HostResult) -> bool:
     """One short transaction: up to batch_size events of the prefix. False when done/stopped."""
     with db.session(write=True) as s:
-        rows = s.execute(select(*_COLS).where(Event.host_id == host.id, Event.seq > pos[0],
-                                              Event.seq <= cut)
-                         .order_by(Event.seq, Event.id).limit(plan.batch_size)).all()
+        rows = s.execute(
+            select(*_COLS)
+            .where(Event.host_id == host.id, Event.seq > pos[0], Event.seq <= cut)
+            .order_by(Event.seq, Event.id)
+            .limit(plan.batch_size)
+        ).all()
         doomed, stop, consumed = [], False, 0
         for row in rows:
             problem = _link_problem(row, *pos)
@@ -253,9 +293,15 @@ def _sweep_islands(db, host: Host, upto_seq: int, plan: Plan, res: HostResult) -
     """Events kept inside the pruned prefix (long-retention aborts) whose own time is up."""
     while not plan.dry_run:
         with db.session(write=True) as s:
-            rows = s.execute(select(*_COLS).where(
-                Event.host_id == host.id, Event.seq <= upto_seq,
-                Event.started_at < plan.abort_cutoff).limit(plan.batch_size)).all()
+            rows = s.execute(
+                select(*_COLS)
+                .where(
+                    Event.host_id == host.id,
+                    Event.seq <= upto_seq,
+                    Event.started_at < plan.abort_cutoff,
+                )
+                .limit(plan.batch_size)
+            ).all()
             res.deleted += len(rows)
             res.xml_deleted += _delete_events(s, host.id, rows)
         if len(rows) < plan.batch_size:
@@ -282,8 +328,9 @@ def trim_alert_log(db, cutoff: datetime) -> None:
 
     with db.session(write=True) as s:
         s.execute(delete(AlertDelivery).where(AlertDelivery.created_at < cutoff))
-        s.execute(delete(AlertThrottle).where(
-            AlertThrottle.until < datetime.now(UTC).timestamp() - 86400))
+        s.execute(
+            delete(AlertThrottle).where(AlertThrottle.until < datetime.now(UTC).timestamp() - 86400)
+        )
 
 
 def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
@@ -291,9 +338,12 @@ def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Pl
     now = _naive_utc(now or datetime.now(UTC))
     days = overrides.pop("days", None) or settings.retention_days
     abort_days = overrides.pop("abort_days", None) or settings.retention_abort_days or days
-    return Plan(cutoff=now - timedelta(days=days),
-                abort_cutoff=now - timedelta(days=max(days, abort_days)),
-                secret=settings.secret_key, **overrides)
+    return Plan(
+        cutoff=now - timedelta(days=days),
+        abort_cutoff=now - timedelta(days=max(days, abort_days)),
+        secret=settings.secret_key,
+        **overrides,
+    )
 
 
 def prune(db, plan: Plan, actor: str = "cli") -> dict:
@@ -301,8 +351,14 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
     now = _naive_utc(datetime.now(UTC))
     with db.session(write=True) as s:
         _refuse_concurrent_run(s, now)
-        run = RetentionRun(started_at=now, actor=actor[:255], cutoff=plan.cutoff,
-                           abort_cutoff=plan.abort_cutoff, dry_run=plan.dry_run, status="running")
+        run = RetentionRun(
+            started_at=now,
+            actor=actor[:255],
+            cutoff=plan.cutoff,
+            abort_cutoff=plan.abort_cutoff,
+            dry_run=plan.dry_run,
+            status="running",
+        )
         s.add(run)
         s.flush()
         run_id = run.id
@@ -331,14 +387,19 @@ def _refuse_concurrent_run(s, now: datetime) -> None:
     'running' after 6 hours is taken as crashed and no longer blocks."""
     if s.bind.dialect.name == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(hashtext('hookaudit-prune'))"))
-    running = s.scalar(select(RetentionRun.id).where(
-        RetentionRun.status == "running", RetentionRun.started_at > now - timedelta(hours=6)))
+    running = s.scalar(
+        select(RetentionRun.id).where(
+            RetentionRun.status == "running", RetentionRun.started_at > now - timedelta(hours=6)
+        )
+    )
     if running is not None:
         raise PruneRunning(f"prune run {running} is still running")
 
 
 def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
-    touched = {h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]}
+    touched = {
+        h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]
+    }
     with db.session(write=True) as s:
         run = s.get(RetentionRun, run_id)
         run.finished_at = _naive_utc(datetime.now(UTC))
@@ -365,11 +426,21 @@ def _run_dict(run: RetentionRun) -> dict:
     def iso(dt):
         return dt.isoformat() + "Z" if dt else None
 
-    return {"id": run.id, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-            "actor": run.actor, "cutoff": iso(run.cutoff), "abort_cutoff": iso(run.abort_cutoff),
-            "dry_run": run.dry_run, "status": run.status, "events_deleted": run.events_deleted,
-            "xml_deleted": run.xml_deleted, "chain_problems": run.chain_problems,
-            "hosts": run.hosts or {}, "error": run.error}
+    return {
+        "id": run.id,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "actor": run.actor,
+        "cutoff": iso(run.cutoff),
+        "abort_cutoff": iso(run.abort_cutoff),
+        "dry_run": run.dry_run,
+        "status": run.status,
+        "events_deleted": run.events_deleted,
+        "xml_deleted": run.xml_deleted,
+        "chain_problems": run.chain_problems,
+        "hosts": run.hosts or {},
+        "error": run.error,
+    }
 
 
 def reclaim_space(db) -> None:

@@ -1,5 +1,6 @@
 """``hookaudit prune`` and ``hookaudit export`` (registered through app.cli's EXTENSIONS), and
 the offline check behind ``hookaudit verify --export FILE``."""
+
 import json
 import sys
 from contextlib import nullcontext
@@ -8,21 +9,35 @@ from datetime import UTC, datetime
 
 def add_parser(sub) -> None:
     p = sub.add_parser("prune", help="delete events past their retention; chains stay verifiable")
-    p.add_argument("--days", type=int, help="keep this many days (default HOOKAUDIT_RETENTION_DAYS)")
-    p.add_argument("--abort-days", type=int,
-                   help="keep aborted/killed/timed-out events this long (HOOKAUDIT_RETENTION_ABORT_DAYS)")
+    p.add_argument(
+        "--days", type=int, help="keep this many days (default HOOKAUDIT_RETENTION_DAYS)"
+    )
+    p.add_argument(
+        "--abort-days",
+        type=int,
+        help="keep aborted/killed/timed-out events this long (HOOKAUDIT_RETENTION_ABORT_DAYS)",
+    )
     p.add_argument("--batch-size", type=int, default=2000, help="events per transaction")
     p.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
-    p.add_argument("--force", action="store_true",
-                   help="prune past chain problems too (they stay in the run record)")
-    p.add_argument("--vacuum", action="store_true",
-                   help="then give space back (SQLite VACUUM rewrites the file; PG VACUUM ANALYZE)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="prune past chain problems too (they stay in the run record)",
+    )
+    p.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then give space back (SQLite VACUUM rewrites the file; PG VACUUM ANALYZE)",
+    )
     p.add_argument("--orphans", action="store_true", help="also sweep every unreferenced XML body")
     p.add_argument("--list", action="store_true", help="show the recent prune runs and exit")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_prune)
-    p = sub.add_parser("export", help="hashed NDJSON of a time range, for auditors "
-                                      "(check it with `hookaudit verify --export FILE`)")
+    p = sub.add_parser(
+        "export",
+        help="hashed NDJSON of a time range, for auditors "
+        "(check it with `hookaudit verify --export FILE`)",
+    )
     p.add_argument("--since", required=True, help="ISO time, UTC if no zone")
     p.add_argument("--until", help="ISO time, UTC if no zone (default now)")
     p.add_argument("--host", help="only this host")
@@ -43,11 +58,18 @@ def cmd_prune(args) -> int:
     if args.list:
         return _print(retention.list_runs(db), args.json)
     if not (args.days or settings.retention_days):
-        print("hookaudit: no retention set: give --days or HOOKAUDIT_RETENTION_DAYS", file=sys.stderr)
+        print(
+            "hookaudit: no retention set: give --days or HOOKAUDIT_RETENTION_DAYS", file=sys.stderr
+        )
         return 1
-    plan = retention.plan_from_settings(settings, days=args.days, abort_days=args.abort_days,
-                                        batch_size=args.batch_size, dry_run=args.dry_run,
-                                        force=args.force)
+    plan = retention.plan_from_settings(
+        settings,
+        days=args.days,
+        abort_days=args.abort_days,
+        batch_size=args.batch_size,
+        dry_run=args.dry_run,
+        force=args.force,
+    )
     try:
         run = retention.prune(db, plan, actor="cli")
     except retention.PruneRunning as exc:
@@ -67,12 +89,17 @@ def _print(data, as_json: bool) -> int:
         return 0
     for run in data if isinstance(data, list) else [data]:
         verb = "would delete" if run["dry_run"] else "deleted"
-        print(f"run {run['id']} {run['started_at']} by {run['actor']}: {verb} "
-              f"{run['events_deleted']} events (cutoff {run['cutoff']}, aborts {run['abort_cutoff']}), "
-              f"{run['xml_deleted']} XML bodies; chain problems {run['chain_problems']}; {run['status']}")
+        print(
+            f"run {run['id']} {run['started_at']} by {run['actor']}: {verb} "
+            f"{run['events_deleted']} events (cutoff {run['cutoff']}, "
+            f"aborts {run['abort_cutoff']}), {run['xml_deleted']} XML bodies; "
+            f"chain problems {run['chain_problems']}; {run['status']}"
+        )
         for host, r in (run.get("hosts") or {}).items():
-            print(f"  {host}: seq {r['from_seq']}..{r['to_seq']} {verb} {r['deleted']}, "
-                  f"kept aborts {r['kept_aborts']}" + "".join(f"\n    ! {p}" for p in r["problems"]))
+            print(
+                f"  {host}: seq {r['from_seq']}..{r['to_seq']} {verb} {r['deleted']}, "
+                f"kept aborts {r['kept_aborts']}" + "".join(f"\n    ! {p}" for p in r["problems"])
+            )
     return 0
 
 
@@ -89,11 +116,15 @@ def cmd_export(args) -> int:
     settings, db = _ctx(args)
     target = nullcontext(sys.stdout.buffer) if args.output == "-" else open(args.output, "wb")  # noqa: SIM115 (entered just below)
     with target as out:
-        trailer = export(db, out, _time(args.since), _time(args.until), args.host,
-                         settings.secret_key)
+        trailer = export(
+            db, out, _time(args.since), _time(args.until), args.host, settings.secret_key
+        )
     signed = "HMAC-signed" if trailer["mac"] else "hashed (no secret key: not signed)"
-    print(f"exported {trailer['events']} events of {len(trailer['hosts'])} host(s), {signed}; "
-          f"sha256 {trailer['sha256']}", file=sys.stderr)
+    print(
+        f"exported {trailer['events']} events of {len(trailer['hosts'])} host(s), {signed}; "
+        f"sha256 {trailer['sha256']}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -108,8 +139,13 @@ def verify_export_cmd(path: str, secret: str | None) -> int:
         print(f"note: {w}")
     for p in report["problems"]:
         print(f"PROBLEM: {p}")
-    mac = ("MAC verified" if report["mac_checked"] else
-           "signed, MAC not checked (no secret key)" if report["signed"] else "not signed")
+    mac = (
+        "MAC verified"
+        if report["mac_checked"]
+        else "signed, MAC not checked (no secret key)"
+        if report["signed"]
+        else "not signed"
+    )
     verdict = "ok" if report["ok"] else f"{len(report['problems'])} problem(s)"
     print(f"{path}: {report['events']} events, {verdict}; {mac}")
     return 0 if report["ok"] else 2

@@ -1,4 +1,5 @@
 """A webhook receiver on loopback that follows a script: fail, time out, then recover."""
+
 import json
 import threading
 import time
@@ -11,8 +12,8 @@ class Receiver:
 
     def __init__(self, script=(), hang_s: float = 2.0):
         self.script, self.hang_s = list(script), hang_s
-        self.requests: list[str] = []      # behaviour applied to each request, in order
-        self.delivered: list[dict] = []    # bodies answered with 200
+        self.requests: list[str] = []  # behaviour applied to each request, in order
+        self.delivered: list[dict] = []  # bodies answered with 200
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True

@@ -1,4 +1,5 @@
 """Alerts end to end: ingest -> listener -> worker -> a real HTTP receiver on loopback."""
+
 import time
 
 import pytest
@@ -9,8 +10,14 @@ from app.main import create_app
 from tests.factories import make_chain, post_events
 from tests.ops.receiver import Receiver
 
-FAST = {"alert_group_wait_s": 0.3, "alert_window_s": 120, "alert_backoff_s": 0.05,
-        "alert_timeout_s": 0.5, "alert_max_attempts": 5, "alert_silent_after_s": 0}
+FAST = {
+    "alert_group_wait_s": 0.3,
+    "alert_window_s": 120,
+    "alert_backoff_s": 0.05,
+    "alert_timeout_s": 0.5,
+    "alert_max_attempts": 5,
+    "alert_silent_after_s": 0,
+}
 
 
 @pytest.fixture
@@ -22,18 +29,26 @@ def receiver():
 
 @pytest.fixture
 def settings(db_url, receiver) -> Settings:
-    return Settings(database_url=db_url, secret_key="test-secret", webhook_urls=receiver.url, **FAST)
+    return Settings(
+        database_url=db_url, secret_key="test-secret", webhook_urls=receiver.url, **FAST
+    )
 
 
 def aborted_burst(host: str, n: int) -> list[dict]:
-    return make_chain(host, n, ops=("prepare",), outcome="aborted", exit_code=1,
-                      reason="hook exit 1: bridge br9 missing")
+    return make_chain(
+        host,
+        n,
+        ops=("prepare",),
+        outcome="aborted",
+        exit_code=1,
+        reason="hook exit 1: bridge br9 missing",
+    )
 
 
 def test_a_burst_of_aborts_arrives_once_after_failure_and_timeout(client, host_a, admin, receiver):
     events = aborted_burst(host_a.name, 12)
     for i in range(0, 12, 4):  # three batches of one burst
-        assert post_events(client, host_a, events[i:i + 4]).status_code == 200
+        assert post_events(client, host_a, events[i : i + 4]).status_code == 200
     [alert] = receiver.wait_for(1)
     time.sleep(1.0)  # anything else that was going to arrive, would have by now
     assert len(receiver.delivered) == 1
@@ -76,13 +91,18 @@ def test_a_silent_host_is_reported_once(db_url, host_a, receiver, app):
 
     from app.models import Host
 
-    with app.state.db.session(write=True) as s:   # last heard of 20 minutes ago
-        s.execute(update(Host).values(last_seen_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)))
-    settings = Settings(database_url=db_url, webhook_urls=receiver.url,
-                        **dict(FAST, alert_silent_after_s=4))  # checks every second
+    with app.state.db.session(write=True) as s:  # last heard of 20 minutes ago
+        s.execute(
+            update(Host).values(
+                last_seen_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)
+            )
+        )
+    settings = Settings(
+        database_url=db_url, webhook_urls=receiver.url, **dict(FAST, alert_silent_after_s=4)
+    )  # checks every second
     receiver.script.clear()
     with TestClient(create_app(settings)):
         [alert] = receiver.wait_for(1)
-        time.sleep(2.5)   # further checks run; the same silence is not reported again
+        time.sleep(2.5)  # further checks run; the same silence is not reported again
     assert len(receiver.delivered) == 1
     assert (alert["kind"], alert["host"]) == ("host_silent", "host-a")

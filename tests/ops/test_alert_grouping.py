@@ -1,4 +1,5 @@
 """One alert per burst: the grouping rule driven with explicit times."""
+
 from app.alerts.grouping import Grouper
 from app.alerts.rules import Signal
 
@@ -11,10 +12,10 @@ def test_a_burst_of_events_is_one_alert_with_its_count():
     g = Grouper(group_wait_s=10, window_s=300)
     for i in range(50):
         g.add(sig(n=i), now=100 + i * 0.01)
-    assert g.due(105) == []                    # still collecting the burst
+    assert g.due(105) == []  # still collecting the burst
     [alert] = g.due(110.5)
     assert (alert.count, alert.kind, len(alert.samples)) == (50, "aborted", 5)
-    assert g.due(500) == []                    # nothing new: nothing sent
+    assert g.due(500) == []  # nothing new: nothing sent
 
 
 def test_a_second_burst_inside_the_window_waits_for_the_window_end():
@@ -23,7 +24,7 @@ def test_a_second_burst_inside_the_window_waits_for_the_window_end():
     assert len(g.due(10)) == 1
     g.add(sig(), now=60)
     g.add(sig(), now=61)
-    assert g.due(100) == []                    # rate limited
+    assert g.due(100) == []  # rate limited
     [alert] = g.due(310)
     assert alert.count == 2
 

@@ -1,4 +1,5 @@
 """The auditor export verifies offline, and every kind of tampering is detected."""
+
 import json
 from datetime import timedelta
 
@@ -55,13 +56,16 @@ def _rehash_trailer(ls):
     ls[-1] = json.dumps(trailer).encode() + b"\n"
 
 
-@pytest.mark.parametrize("tamper, expect", [
-    (_edit_reason, "hash does not match"),                       # an event's field edited
-    (_swap_xml, "xml_sha256 does not match"),                    # an XML body swapped
-    (lambda ls: ls.pop(7), "jumps from seq 6 to 8"),             # an event removed
-    (lambda ls: ls.pop(), "truncated"),                          # trailer cut off
-    (lambda ls: ls.insert(4, ls[4]), "trailer"),                 # an event duplicated
-])
+@pytest.mark.parametrize(
+    "tamper, expect",
+    [
+        (_edit_reason, "hash does not match"),  # an event's field edited
+        (_swap_xml, "xml_sha256 does not match"),  # an XML body swapped
+        (lambda ls: ls.pop(7), "jumps from seq 6 to 8"),  # an event removed
+        (lambda ls: ls.pop(), "truncated"),  # trailer cut off
+        (lambda ls: ls.insert(4, ls[4]), "trailer"),  # an event duplicated
+    ],
+)
 def test_tampering_is_detected(export_file, tamper, expect):
     ls = lines(export_file)
     tamper(ls)
@@ -80,7 +84,9 @@ def test_a_recomputed_digest_without_the_key_fails_the_mac(export_file):
     assert any("MAC" in p for p in report["problems"])
 
 
-def test_export_and_verify_through_the_cli(app, client, host_a, db_url, tmp_path, capsys, monkeypatch):
+def test_export_and_verify_through_the_cli(
+    app, client, host_a, db_url, tmp_path, capsys, monkeypatch
+):
     from app.cli import main
 
     monkeypatch.setenv("HOOKAUDIT_SECRET_KEY", SECRET)

@@ -1,5 +1,6 @@
 """Two app processes (uvicorn) on one PostgreSQL under concurrent ingest: the same host's
 batches retried against both, and many hosts at once. No duplicate, no lost event, no 5xx."""
+
 import os
 import socket
 import subprocess
@@ -28,10 +29,25 @@ def free_port() -> int:
 
 def start_server(db_url: str, port: int, log, prom_dir) -> subprocess.Popen:
     # PROMETHEUS_MULTIPROC_DIR: both processes' counters are summed by whichever is scraped
-    env = dict(os.environ, HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_POOL_SIZE="4",
-               PROMETHEUS_MULTIPROC_DIR=str(prom_dir))
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    env = dict(
+        os.environ,
+        HOOKAUDIT_DATABASE_URL=db_url,
+        HOOKAUDIT_POOL_SIZE="4",
+        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -75,8 +91,12 @@ def add_hosts(db, names) -> dict:
 
 
 def post(url, token, events) -> int:
-    r = httpx.post(url + "/api/v1/ingest", json={"events": events},
-                   headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    r = httpx.post(
+        url + "/api/v1/ingest",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
     return r.status_code
 
 
@@ -88,19 +108,21 @@ def check_store(db, expected: dict) -> None:
             seqs = sorted(s.scalars(select(Event.seq).where(Event.host_id == host_id)))
             assert seqs == list(range(1, n + 1)), name
         assert s.scalar(select(func.count()).select_from(ChainProblem)) == 0
-        assert s.scalar(select(func.count()).select_from(SeqGap)
-                        .where(SeqGap.closed_at.is_(None))) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(SeqGap).where(SeqGap.closed_at.is_(None)))
+            == 0
+        )
 
 
 def test_one_hosts_retried_batches_hit_both_processes(two_apps):
     db, urls = two_apps
     token = add_hosts(db, ["dom0-retry"])["dom0-retry"]
     events = make_chain("dom0-retry", 300)
-    batches = [events[i:i + 25] for i in range(0, 300, 25)]
+    batches = [events[i : i + 25] for i in range(0, 300, 25)]
     # every batch goes to both processes at once (a forwarder retrying after a timeout), and
     # overlapping windows repeat half of the previous batch
     jobs = [(url, b) for b in batches for url in urls]
-    jobs += [(urls[i % 2], events[i * 25 + 12:i * 25 + 37]) for i in range(11)]
+    jobs += [(urls[i % 2], events[i * 25 + 12 : i * 25 + 37]) for i in range(11)]
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda j: post(j[0], token, j[1]), jobs))
     assert set(statuses) == {200}
@@ -115,13 +137,15 @@ def test_many_hosts_ingest_concurrently_through_both_processes(two_apps):
     def drain(i_name):
         i, name = i_name
         events = make_chain(name, 120)
-        return [post(urls[(i + j) % 2], tokens[name], events[j:j + 20]) for j in range(0, 120, 20)]
+        return [
+            post(urls[(i + j) % 2], tokens[name], events[j : j + 20]) for j in range(0, 120, 20)
+        ]
 
     with ThreadPoolExecutor(12) as pool:
         statuses = {s for result in pool.map(drain, enumerate(names)) for s in result}
     assert statuses == {200}
     check_store(db, {n: 120 for n in names})
-    for url in urls:   # each process reports the events both stored
+    for url in urls:  # each process reports the events both stored
         assert ingested_total(url) == 24 * 120
 
 
@@ -129,5 +153,9 @@ def ingested_total(url: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     text_ = httpx.get(url + "/metrics", timeout=10).text
-    return sum(s.value for fam in text_string_to_metric_families(text_) for s in fam.samples
-               if s.name == "hookaudit_events_ingested_total")
+    return sum(
+        s.value
+        for fam in text_string_to_metric_families(text_)
+        for s in fam.samples
+        if s.name == "hookaudit_events_ingested_total"
+    )
