@@ -71,7 +71,7 @@ def record_heartbeat(session: Session, host_id: int, hb: Heartbeat) -> None:
     host = session.get(Host, host_id)
     now = utcnow()
     host.hb_at = host.last_seen_at = now
-    host.shim_version = hb.shim_version or host.shim_version
+    host.shim_version = (hb.shim_version or "").replace("\x00", "\\x00") or host.shim_version
     host.hb_spool_depth, host.hb_oldest_unsent_age_s = hb.spool_depth, hb.oldest_unsent_age_s
     host.hb_parked, host.hb_last_seq = hb.parked, hb.last_seq
     host.hb_last_error = hb.last_error.replace("\x00", "\\x00") if hb.last_error else None

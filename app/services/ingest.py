@@ -5,6 +5,7 @@ same host serialize (gaps and chain links stay consistent) while different hosts
 parallel. Shared rows (XML blobs, guests) are written in sorted key order: no deadlocks.
 """
 import hashlib
+import json
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -28,7 +29,13 @@ from app.services.ingest_validate import (  # noqa: F401  (check_batch, parse_ba
 )
 from app.timeutil import utcnow
 
+try:   # COPY goes straight to psycopg, so its errors arrive unwrapped
+    from psycopg import IntegrityError as DriverIntegrityError
+except ImportError:  # pragma: no cover - psycopg is a dependency
+    DriverIntegrityError = IntegrityError
+
 log = logging.getLogger("hookaudit.ingest")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
                   "domain_uuid", "started_at", "policy")
 
@@ -49,7 +56,7 @@ def ingest(db: Database, host_id: int, events: list[dict],
         with db.session(write=True) as session:
             host = _lock_host(session, host_id)
             return _ingest_locked(session, host, events, prepared, now)
-    except IntegrityError as exc:
+    except (IntegrityError, DriverIntegrityError) as exc:
         # Only reachable when another host already used one of these event_ids.
         log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
         raise ApiError(409, "conflict",
@@ -67,7 +74,7 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     unique = {}
     for raw in events:
         unique.setdefault(raw["event_id"], raw)
-    existing = _existing_ids(session, list(unique))
+    existing = _existing_ids(session, host.id, events)
     new = sorted((e for i, e in unique.items() if i not in existing), key=lambda e: e["seq"])
     prep = {id(p.raw): p for p in prepared}
     problems = _verify(session, host.id, new, prep)
@@ -90,11 +97,21 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     return IngestResult(response, summary)
 
 
-def _existing_ids(session: Session, event_ids: list[str]) -> set[str]:
-    if not event_ids:
+def _existing_ids(session: Session, host_id: int, events: list[dict]) -> set[str]:
+    """event_ids of the batch already stored for this host; 422 for ones another host owns
+    (the forwarder parks exactly those: replaying them could never succeed)."""
+    ids = [e["event_id"] for e in events]
+    if not ids:
         return set()
-    rows = session.execute(select(Event.event_id).where(Event.event_id.in_(event_ids)))
-    return {r[0] for r in rows}
+    rows = session.execute(select(Event.event_id, Event.host_id).where(Event.event_id.in_(ids)))
+    owners = dict(rows.all())
+    foreign = [(i, e["event_id"]) for i, e in enumerate(events)
+               if owners.get(e["event_id"], host_id) != host_id]
+    if foreign:
+        raise ApiError(422, "validation_error", "event_id already used by another host",
+                       [{"index": i, "event_id": eid, "field": "event_id",
+                         "message": "already used by another host"} for i, eid in foreign])
+    return set(owners)
 
 
 def own_problems(p: Prepared) -> list[str]:
@@ -172,8 +189,8 @@ def _event_row(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> dict
     policy, shim = e.get("policy") or None, e.get("shim") or {}
     return {
         "event_id": e["event_id"], "host_id": host_id, "v": e["v"], "kind": e.get("kind", "hook"),
-        "seq": e["seq"], "prev_hash": e["prev_hash"], "hash": e["hash"], "driver": e["driver"],
-        "object": _clean(e["object"]), "op": e["op"], "subop": _clean(e["subop"]),
+        "seq": e["seq"], "prev_hash": e["prev_hash"], "hash": e["hash"], "driver": _clean(e["driver"]),
+        "object": _clean(e["object"]), "op": _clean(e["op"]), "subop": _clean(e["subop"]),
         "extra": _clean(e["extra"]), "domain_uuid": (e.get("domain_uuid") or None) and
         e["domain_uuid"].lower(), "started_at": p.started_at,
         "duration_ms": e.get("duration_ms"), "exit_code": e.get("exit_code"),
@@ -182,10 +199,10 @@ def _event_row(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> dict
         "xml_truncated": bool(e.get("xml_truncated")),
         "output_xml_blob": p.out_sha,
         "redactions": e.get("redactions") or 0,
-        "policy_bundle_version": policy and policy.get("bundle_version"),
+        "policy_bundle_version": policy and _clean(policy.get("bundle_version")),
         "policy": _json_clean(policy), "scripts": _json_clean(e.get("scripts") or []),
         "warnings": _json_clean(e.get("warnings") or []), "dropped": e.get("dropped"),
-        "shim_version": shim.get("version"), "shim_hostname": _clean(shim.get("hostname")),
+        "shim_version": _clean(shim.get("version")), "shim_hostname": _clean(shim.get("hostname")),
         "shim_pid": shim.get("pid"), "canonical": p.canonical, "chain_ok": chain_ok,
         "received_at": now,
     }
@@ -210,22 +227,21 @@ def _insert_events(session, host_id, new, prep, problems, now) -> None:
 
 
 def executemany(session: Session, table, rows: list[dict]) -> None:
-    """A plain multi-row INSERT. On PostgreSQL straight to psycopg's executemany (pipelined,
-    statement parsed once): SQLAlchemy's per-row parameter processing costs as much as the
-    insert itself at ingest rates, and its multi-row VALUES form is re-parsed per batch."""
+    """A plain multi-row insert. On PostgreSQL straight to psycopg's COPY (one round trip, no
+    per-row statement): SQLAlchemy's per-row parameter processing costs as much as the insert
+    itself at ingest rates, and its multi-row VALUES form is re-parsed by psycopg per batch."""
     conn = session.connection()
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), rows)
         return
-    from psycopg.types.json import Json
-
     cols = list(rows[0])
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    encode = _JSON.encode
     names = ", ".join(f'"{c}"' for c in cols)
-    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(['%s'] * len(cols))})"
-    data = [tuple(Json(r[c]) if c in json_cols and r[c] is not None else r[c] for c in cols)
-            for r in rows]
-    conn.connection.cursor().executemany(sql, data)
+    with conn.connection.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([encode(r[c]) if c in json_cols and r[c] is not None else r[c]
+                            for c in cols])
 
 
 def _insert_decisions(session: Session, new: list[dict]) -> None:
@@ -291,7 +307,7 @@ def _update_host(session, host: Host, new: list[dict], n_problems: int, open_gap
     host.events_count = (host.events_count or 0) + len(new)
     host.chain_problems = (host.chain_problems or 0) + n_problems
     version = (new[-1].get("shim") or {}).get("version")
-    host.shim_version = version or host.shim_version
+    host.shim_version = _clean(version) or host.shim_version
     head = (open_gaps[0][0] - 1) if open_gaps else host.last_seq
     if head != host.chain_head_seq:
         by_seq = {e["seq"]: e["hash"] for e in new}
@@ -306,7 +322,7 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
         if e.get("domain_uuid"):
             ev = {"host": host_name, "domain_uuid": e["domain_uuid"].lower(),
                   "started_at": prep[id(e)].started_at, "object": _clean(e["object"]),
-                  "event_id": e["event_id"], "driver": e["driver"], "op": e["op"],
+                  "event_id": e["event_id"], "driver": _clean(e["driver"]), "op": _clean(e["op"]),
                   "outcome": e["outcome"]}
             by_uuid.setdefault(ev["domain_uuid"], []).append(ev)
     if not by_uuid:

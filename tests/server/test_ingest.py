@@ -146,3 +146,18 @@ def test_heartbeat_is_acknowledged(client, host_a):
 def test_heartbeat_for_another_host_is_403(client, host_a, host_b):
     r = client.post("/api/v1/heartbeat", headers=host_a.headers, json={"host": "host-b"})
     assert r.status_code == 403
+
+
+def test_an_event_id_owned_by_another_host_is_422_naming_it_not_a_duplicate(app, client,
+                                                                            host_a, host_b):
+    theirs = make_chain("host-b", 1)
+    post_events(client, host_b, theirs)
+    mine = make_chain("host-a", 2)
+    mine[1] = make_event(host="host-a", seq=2, prev_hash=mine[0]["hash"],
+                         event_id=theirs[0]["event_id"])
+    r = post_events(client, host_a, mine)
+    assert r.status_code == 422
+    assert r.json()["error"]["details"] == [{"index": 1, "event_id": theirs[0]["event_id"],
+                                             "field": "event_id",
+                                             "message": "already used by another host"}]
+    assert count(app, Event) == 1

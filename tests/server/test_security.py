@@ -111,8 +111,16 @@ def test_malformed_ingest_bodies_are_422(client, host_a, body, status):
 
 
 def test_nul_and_surrogates_inside_events_are_stored_or_refused_never_500(app, client, host_a):
-    ok = make_chain("host-a", 1, stderr="bad\x00byte", reason="nul\x00here")
+    nul = "\x00"
+    ok = make_chain("host-a", 1, stderr=f"bad{nul}byte", reason=f"nul{nul}here",
+                    driver=f"lib{nul}xl", op=f"pre{nul}pare", object=f"g{nul}1",
+                    shim={"version": f"0.1{nul}", "hostname": nul, "pid": 1},
+                    policy={"bundle_version": f"b{nul}", "decisions": [
+                        {"rule_id": nul, "mode": nul, "verdict": nul, "message": nul}]})
     assert post_events(client, host_a, ok).status_code == 200
+    r = client.post("/api/v1/heartbeat", headers=host_a.headers,
+                    json={"host": "host-a", "shim_version": nul, "last_error": nul})
+    assert r.status_code == 200
 
 
 def test_unknown_route_and_method_use_the_error_shape(client, viewer):
