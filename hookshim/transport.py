@@ -87,6 +87,10 @@ def tls_context(ca_file=None, verify=True):
     return ctx
 
 
+class _StaleConnection(Exception):
+    """A reused keep-alive connection turned out closed by the server (internal)."""
+
+
 class Transport:
     """One keep-alive connection to the server; reconnects after any failure."""
 
@@ -117,8 +121,12 @@ class Transport:
     def request(self, method, path, body=None, headers=None):
         """Send one request; return a ``Response`` or raise ``TransportError``.
 
-        A request that fails on a reused keep-alive connection is not retried here: the
-        caller's retry loop (with backoff) owns every retry, so there is exactly one policy.
+        Retries are the caller's (one policy, with backoff), with one exception: a reused
+        keep-alive connection that the server had already closed while idle (uvicorn closes
+        them after 5 s) fails at once with a reset / broken pipe / empty answer. That request
+        is sent again immediately on a fresh connection, once: it cannot have been half
+        processed in a way a resend could harm (ingest is idempotent on event_id), and
+        treating it as an outage would add a backoff sleep to every batch after a quiet spell.
         """
         hdrs = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         token = read_token(self.token_file)
@@ -127,6 +135,14 @@ class Transport:
         if body is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
+        if self._conn is not None:
+            try:
+                return self._exchange(method, path, body, hdrs)
+            except _StaleConnection:
+                pass  # closed by the server while idle: fall through to a fresh connection
+        return self._exchange(method, path, body, hdrs, stale_ok=False)
+
+    def _exchange(self, method, path, body, hdrs, stale_ok=True):
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -137,6 +153,11 @@ class Transport:
             self.close()
             raise TransportTimeout(
                 "no answer from %s within %ss" % (self.host, self.timeout)) from exc
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected) as exc:
+            self.close()
+            if stale_ok:
+                raise _StaleConnection() from exc
+            raise TransportError("%s: %s" % (type(exc).__name__, exc)) from exc
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise TransportError("%s: %s" % (type(exc).__name__, exc)) from exc

@@ -85,3 +85,35 @@ def test_unusable_token_file_is_a_token_error(tmp_path, content):
 def test_bad_server_url_is_refused(url):
     with pytest.raises(ValueError):
         Transport(url)
+
+
+def _closing_server(listener, answers):
+    """Answer each connection's first request with keep-alive, then close it (like an idle
+    timeout on the server side); count connections and requests."""
+    for _ in range(answers):
+        conn, _addr = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 2\r\nConnection: keep-alive\r\n\r\n{}")
+
+
+def test_a_keep_alive_connection_closed_by_the_server_while_idle_is_replaced_at_once():
+    import threading
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        server = threading.Thread(target=_closing_server, args=(listener, 2), daemon=True)
+        server.start()
+        t = Transport("http://127.0.0.1:%d" % listener.getsockname()[1], timeout=5)
+        assert t.request("POST", "/api/v1/ingest", b"{}").status == 200
+        time.sleep(0.2)  # the server has closed the idle connection by now
+        # without the fresh-connection retry this raises TransportError (BrokenPipe /
+        # RemoteDisconnected) and the forwarder would back off before resending
+        assert t.request("POST", "/api/v1/ingest", b"{}").status == 200
+        server.join(5)
+        assert not server.is_alive()  # both answers given: the second on a new connection
