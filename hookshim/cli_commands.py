@@ -60,7 +60,7 @@ def status(args, config):
     spool = _open_spool(cfg)
     stats = dict(spool.stats()) if spool else dict(EMPTY_STATS)
     stats.update(host=cfg.host, spool=os.path.join(cfg.state_dir, "spool.db"),
-                 max_bytes=cfg.spool_max_bytes)
+                 max_bytes=cfg.spool_max_bytes, **_bundle_status(cfg, spool))
     if args.prometheus:
         write_textfile(args.prometheus, stats)
     if args.json:
@@ -69,6 +69,20 @@ def status(args, config):
         for key in sorted(stats):
             print("%-20s %s" % (key, "-" if stats[key] is None else stats[key]))
     return 0
+
+
+def _bundle_status(cfg, spool):
+    """Which policy bundle the hook enforces, and why the forwarder could not refresh it."""
+    from hookshim.policy import BundleError, load_bundle
+
+    try:
+        bundle = load_bundle(cfg.policy_bundle)
+        version = (bundle or {}).get("version") or None
+        problem = None
+    except BundleError as exc:  # the hook fails open on it: say so loudly here
+        version, problem = None, str(exc)
+    return {"bundle_version": version,
+            "bundle_error": problem or (spool.get_meta("bundle_error") if spool else None)}
 
 
 METRICS = (

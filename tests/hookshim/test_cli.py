@@ -68,3 +68,14 @@ def test_config_option_after_the_subcommand(shim):
     proc = subprocess.run([sys.executable, "-m", "hookshim.cli", "status", "--json", "--config",
                            str(shim.config)], capture_output=True, cwd=str(REPO))
     assert json.loads(proc.stdout)["last_seq"] == 1
+
+
+def test_status_names_the_enforced_bundle_and_a_broken_one(shim):
+    shim.install("qemu")
+    bundle = shim.state_dir / "policy-bundle.json"
+    bundle.write_text(json.dumps({"format": 1, "version": "abc123", "rules": [], "by_op": {}}))
+    stats = json.loads(cli(shim, "status", "--json").stdout)
+    assert (stats["bundle_version"], stats["bundle_error"]) == ("abc123", None)
+    bundle.write_text("{not json")
+    stats = json.loads(cli(shim, "status", "--json").stdout)
+    assert stats["bundle_version"] is None and "is not JSON" in stats["bundle_error"]
