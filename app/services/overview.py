@@ -29,7 +29,10 @@ def _counts_and_denials(db: Session, since: datetime) -> tuple[dict, list[dict]]
                 .where(Event.started_at >= since).group_by(Event.outcome))
     denials_q = (select(literal("deny").label("kind"), PolicyDecision.rule_id.label("key"),
                         func.count().label("n"))
-                 .where(PolicyDecision.at >= since, PolicyDecision.verdict == "deny")
+                 # enforce only: a warn/dryrun "deny" refused nothing (the policies page
+                 # shows those hits per mode)
+                 .where(PolicyDecision.at >= since, PolicyDecision.verdict == "deny",
+                        PolicyDecision.mode == "enforce")
                  .group_by(PolicyDecision.rule_id))
     counts = {o: 0 for o in OUTCOMES}
     denials = []

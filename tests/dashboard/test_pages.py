@@ -5,7 +5,7 @@ import re
 import pytest
 
 from app.services.overview import overview
-from tests.dashboard.seeding import DB_UUID, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later
+from tests.dashboard.seeding import DB_UUID, chain, EVIL_NAME, EVIL_UUID, WEB_UUID, fleet, later
 
 
 @pytest.fixture
@@ -30,6 +30,14 @@ def test_overview_json_twin_is_the_service_data(viewer_client, seeded, app):
                                                   "failed_ignored": 0, "timed_out": 0}
     assert data["top_denials"] == [{"rule_id": "no-pci-passthrough-prod", "denials": 1}]
     assert [a["object"] for a in data["latest_aborts"]] == ["db-02"]
+
+
+def test_overview_denials_count_only_enforced_refusals(viewer_client, seed):
+    warn = {"bundle_version": "b1", "decisions": [
+        {"rule_id": "require-description", "mode": "warn", "verdict": "deny",
+         "message": "describe the guest", "error": None}]}
+    seed(chain("host-a", [{"op": "prepare", "policy": warn}, {"op": "prepare", "policy": warn}]))
+    assert viewer_client.get("/api/v1/overview").json()["top_denials"] == []
 
 
 def test_empty_overview_says_what_to_do(viewer_client):
