@@ -1,10 +1,11 @@
 """Benchmark: what the hook costs a real `virsh start` (and destroy) on a real libvirtd.
 
-Three private libvirtd daemons run side by side (tests/e2e/harness.py: each in its own mount and
+One private libvirtd per configuration runs side by side (tests/e2e/harness.py: each in its own mount and
 network namespace), identical except for /etc/libvirt/hooks:
 
     none   no hook at all
     exit0  `#!/bin/sh\\nexit 0` for qemu, network and daemon
+    pypass `#!/usr/bin/python3 -IS` + `pass`: the floor of any hook written in Python
     shim   hookaudit's shim installed by `hookshim install ... qemu network daemon`, with the
            example policy set from policies/ compiled into its bundle (when available)
 
@@ -38,6 +39,14 @@ def install_exit0(lv):
     return "sh: exit 0", None
 
 
+def install_python_pass(lv):
+    for driver in ("qemu", "network", "daemon"):
+        hook = lv.hooks_dir / driver
+        hook.write_text("#!/usr/bin/python3 -IS\npass\n")
+        hook.chmod(0o755)
+    return "python3 -IS: pass", None
+
+
 def install_shim_with_examples(lv):
     from tests.e2e.shim import install_shim
 
@@ -53,7 +62,7 @@ def timed(lv, *args):
 
 
 CONFIGS = {"none": lambda lv: ("no hook", None), "exit0": install_exit0,
-           "shim": install_shim_with_examples}
+           "pypass": install_python_pass, "shim": install_shim_with_examples}
 
 
 def run(names, rounds, warmup):
@@ -103,8 +112,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--configs", default="none,exit0,shim",
-                    help="comma-separated subset of none,exit0,shim (none must be included)")
+    ap.add_argument("--configs", default="none,exit0,pypass,shim",
+                    help="comma-separated subset of none,exit0,pypass,shim (none must be included)")
     args = ap.parse_args(argv)
     labels, starts, cycles = run(args.configs.split(","), args.rounds, args.warmup)
     report(labels, starts, cycles, args.rounds)
