@@ -1,5 +1,6 @@
 """GET /api/v1/hosts and /api/v1/hosts/{name}: hosts with their health."""
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.errors import ApiError
@@ -14,7 +15,8 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 @router.get("/hosts", response_model=list[HostHealth], responses=ERRORS)
 def get_hosts(session: SessionDep, settings: SettingsDep, _user: CurrentUser):
     """Every host: last seen, forwarder lag, open gaps, chain status, shim version."""
-    return svc.list_hosts(session, settings)
+    # Built to HostHealth's shape by the service; re-validating 1,000 rows doubled the time.
+    return JSONResponse(svc.list_hosts(session, settings))
 
 
 @router.get("/hosts/{name}", response_model=HostDetail, responses=ERRORS)

@@ -142,3 +142,32 @@ def test_hosts_show_health_gaps_and_heartbeat(viewer, client, host_a, host_b):
     assert hosts["host-b"]["health"] == "never_seen"
     detail = viewer.client.get("/api/v1/hosts/host-a").json()
     assert detail["chain_status"] == "ok" and detail["problems"] == []
+
+
+def _statements_of(app, request):
+    """SQL statements one request sends (an SQLAlchemy engine listener counts them)."""
+    from sqlalchemy import event
+
+    seen = []
+    listener = lambda *args: seen.append(args[2])   # (conn, cursor, statement, ...)
+    event.listen(app.state.db.engine, "before_cursor_execute", listener)
+    try:
+        assert request().status_code == 200
+    finally:
+        event.remove(app.state.db.engine, "before_cursor_execute", listener)
+    return [sql for sql in seen if sql.lstrip().upper().startswith("SELECT")]  # not BEGIN etc.
+
+
+def test_hosts_list_costs_the_same_queries_for_two_hosts_or_twelve(app, viewer, client, make_host,
+                                                                   host_a, host_b):
+    events = make_chain("host-a", 4)
+    post_events(client, host_a, events[:1] + events[3:])  # an open gap on host-a
+    few = _statements_of(app, lambda: viewer.client.get("/api/v1/hosts"))
+    for i in range(10):
+        cred = make_host(f"host-{i:02d}")
+        chain = make_chain(cred.name, 3)
+        post_events(client, cred, chain[:1] + chain[2:])   # every new host has a gap too
+    many = _statements_of(app, lambda: viewer.client.get("/api/v1/hosts"))
+    hosts = viewer.client.get("/api/v1/hosts").json()
+    assert len(hosts) == 12 and all(h["open_gaps"] for h in hosts if h["name"] != "host-b")
+    assert len(many) == len(few) <= 3   # user lookup, hosts, open gaps
