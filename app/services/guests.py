@@ -5,16 +5,19 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError
-from app.models import Event, Guest
+from app.models import Event, Guest, Host
 from app.schemas import iso, parse_time
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.events import base_query, summary
+from app.services.events import SUMMARY_COLUMNS, base_query, summary
 
 # Ops that begin a boot on a host, and how the boot began.
 BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",
               "reconnect": "reconnect"}
 # After these, a following `prepare` belongs to the same boot (incoming migration / restore).
 JOINS_PREPARE = frozenset({"migrate", "restore"})
+# All that grouping and the swimlane read of an event: no texts, blob keys or canonical form.
+BOOT_COLUMNS = (Event.id, Event.event_id, Host.name.label("host"), Event.driver, Event.op,
+                Event.extra, Event.started_at, Event.outcome)
 
 
 def guest_dict(row) -> dict:
@@ -76,12 +79,39 @@ def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000,
     guest = get_guest(session, domain_uuid)
     if guest is None:
         return None
-    stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]], since=since,
-                                            until=until))
-    stmt = stmt.order_by(Event.started_at, Event.id).limit(max_events + 1)
-    events = [summary(r) for r in session.execute(stmt)]
+    rows = _read(session, guest, SUMMARY_COLUMNS, max_events, since, until)
+    events = [summary(r) for r in rows]
     truncated = len(events) > max_events
     return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
+
+
+def guest_boots(session: Session, guest: dict, max_events: int = 20000,
+                since=None, until=None) -> dict:
+    """The dashboard's cut of ``guest_timeline``: the same boots over the same events, but
+    each event only BOOT_COLUMNS (``started_at`` a datetime, ``id`` kept for
+    ``event_summaries``). A 10,000-event guest read in full cost ~0.3 s of row conversion."""
+    result = _read(session, guest, BOOT_COLUMNS, max_events, since, until)
+    keys = list(result.keys())   # plain dicts: Row._asdict cost more than the query
+    events = [dict(zip(keys, row)) for row in result]
+    truncated = len(events) > max_events
+    return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
+
+
+def _read(session: Session, guest: dict, columns, max_events: int, since, until):
+    """The guest's first max_events + 1 events in time order (Core result: no ORM layer)."""
+    stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]], since=since,
+                                            until=until)).with_only_columns(*columns)
+    stmt = stmt.order_by(Event.started_at, Event.id).limit(max_events + 1)
+    return session.connection().execute(stmt)
+
+
+def event_summaries(session: Session, ids: list[int]) -> list[dict]:
+    """Full summaries of the events with these row ids, in the order given."""
+    if not ids:
+        return []
+    stmt = select(*SUMMARY_COLUMNS).join(Host, Host.id == Event.host_id).where(Event.id.in_(ids))
+    by_id = {row.id: summary(row) for row in session.connection().execute(stmt)}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def group_boots(events: list[dict]) -> list[dict]:

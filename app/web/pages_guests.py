@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas import parse_time
+from app.schemas import iso, parse_time
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.guests import get_guest, guest_timeline, list_guests
+from app.services.guests import event_summaries, get_guest, guest_boots, list_guests
 from app.services.overview import rows_after, tail_cursor
 from app.timeutil import utcnow
 from app.web.auth import PageUser
@@ -56,26 +56,28 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     guest = get_guest(db, domain_uuid)
     key = range if range in RANGES else "recent"
     since, until = _window(key, guest) if guest else (None, utcnow())
-    data = guest and guest_timeline(db, domain_uuid, settings.timeline_max_events, since)
-    if not data:
+    if not guest:
         return render(request, "error.html", {"status": 404, "title": "No such guest",
                       "message": "No hook call has recorded a guest with this UUID."}, status=404)
+    # Boots from lean rows; full rows only for the LIST_MAX calls listed under the picture.
+    data = guest_boots(db, guest, settings.timeline_max_events, since)
     # boots are in boot order; the list under the picture is in time order across hosts
     events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
                     key=lambda ev: ev["started_at"], reverse=True)
     t0 = since or (parse_time(events[-1]["started_at"]) if events else until - timedelta(hours=1))
     tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
     return render(request, "guest.html", {
-        "data": data, "guest": data["guest"], "svg": timeline_svg(tl),
-        "events": events[:LIST_MAX], "events_total": len(events), "range": key,
-        "ranges": list(RANGES), "since": since,
-        "tail": tail_cursor(_newest(events, data["guest"]))})
+        "data": data, "guest": guest, "svg": timeline_svg(tl),
+        "events": event_summaries(db, [ev["id"] for ev in events[:LIST_MAX]]),
+        "events_total": len(events), "range": key, "ranges": list(RANGES), "since": since,
+        "tail": tail_cursor(_newest(events, guest))})
 
 
 def _newest(events: list[dict], guest: dict) -> dict:
     """The newest call shown; with none in the range, the guest's last call (from its row)."""
     if events:
-        return max(events, key=lambda ev: (ev["started_at"], ev["event_id"]))
+        ev = max(events, key=lambda ev: (ev["started_at"], ev["event_id"]))
+        return {"started_at": iso(ev["started_at"]), "event_id": ev["event_id"]}
     return {"started_at": guest["last_event_at"], "event_id": guest["last_event_id"]}
 
 

@@ -201,3 +201,19 @@ def test_static_htmx_is_the_pinned_copy(anon):
     record = (Path(__file__).resolve().parents[2] / "app/static/htmx.sha256").read_text().split()
     body = anon.get("/static/htmx.min.js").content
     assert hashlib.sha256(body).hexdigest() == record[2]
+
+
+def test_guest_page_lists_the_newest_calls_in_full_and_counts_the_rest(viewer_client, seed):
+    ops = ["prepare", "start", "started", "stopped", "release"]
+    specs = [{"op": ops[i % 5], "object": "web-01", "domain_uuid": WEB_UUID} for i in range(204)]
+    specs.append({"op": "prepare", "object": "web-01", "domain_uuid": WEB_UUID,
+                  "outcome": "aborted", "exit_code": 1, "reason": "policy: the newest refusal"})
+    events = chain("host-a", specs)
+    seed(events)
+    html = viewer_client.get(f"/guests/{WEB_UUID}").text
+    rows = re.findall(r'<tr id="ev-([0-9a-f-]+)"', html)
+    assert rows == [e["event_id"] for e in reversed(events)][:200]   # newest first, capped
+    assert "policy: the newest refusal" in html and "Showing the newest 200 of 205 calls" in html
+    boots = viewer_client.get(f"/api/v1/guests/{WEB_UUID}/timeline").json()["boots"]
+    assert len(boots) == 42 and boots[-1]["status"] == "aborted"
+    assert html.count("boot via start") == 42     # one bar per boot, as in the JSON twin
