@@ -134,6 +134,10 @@ class Event(Base):
         # GET /aborts: partial index holding only aborted/killed/timed_out, already in order.
         Index("ix_events_aborts", "started_at", "id",
               postgresql_where=text(_ABORTS_SQL), sqlite_where=text(_ABORTS_SQL)),
+        # One host's aborts (GET /aborts?host=..., /events?host=...&outcome=aborted): a range
+        # scan bounded by the LIMIT, instead of ANDing the host index with ix_events_aborts.
+        Index("ix_events_host_aborts", "host_id", "started_at", "id",
+              postgresql_where=text(_ABORTS_SQL), sqlite_where=text(_ABORTS_SQL)),
         # Chain checks at ingest (predecessor/successor by seq), gap closing, `verify`.
         Index("ix_events_host_seq", "host_id", "seq"),
     )
