@@ -10,6 +10,7 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import JSON, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -246,14 +247,15 @@ def executemany(session: Session, table, rows: list[dict]) -> None:
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), rows)
         return
-    cols = list(rows[0])
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    plain = [c for c in rows[0] if c not in json_cols]
+    jsons = [c for c in rows[0] if c in json_cols]
+    get = itemgetter(*plain) if len(plain) > 1 else (lambda r: (r[plain[0]],))
     encode = _json_text
-    names = ", ".join(f'"{c}"' for c in cols)
+    names = ", ".join(f'"{c}"' for c in plain + jsons)
     with conn.connection.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for r in rows:
-            copy.write_row([encode(r[c]) if c in json_cols and r[c] is not None else r[c]
-                            for c in cols])
+            copy.write_row((*get(r), *[None if r[c] is None else encode(r[c]) for c in jsons]))
 
 
 def _json_text(value) -> str:
