@@ -80,7 +80,7 @@ def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000,
     if guest is None:
         return None
     rows = _read(session, guest, SUMMARY_COLUMNS, max_events, since, until)
-    events = [summary(r) for r in rows]
+    events = [summary(r) for r in rows.all()]   # all(): one fetchall, not a fetchone per row
     truncated = len(events) > max_events
     return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
 
@@ -92,7 +92,7 @@ def guest_boots(session: Session, guest: dict, max_events: int = 20000,
     ``event_summaries``). A 10,000-event guest read in full cost ~0.3 s of row conversion."""
     result = _read(session, guest, BOOT_COLUMNS, max_events, since, until)
     keys = list(result.keys())   # plain dicts: Row._asdict cost more than the query
-    events = [dict(zip(keys, row)) for row in result]
+    events = [dict(zip(keys, row)) for row in result.all()]   # all(): one fetchall
     truncated = len(events) > max_events
     return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
 
