@@ -2,7 +2,8 @@
 # Set up everything the test suite needs on this machine, then run it.
 #
 # - system packages (Debian): chromium for the browser tests, libvirt + qemu for the real-libvirtd
-#   end-to-end tests; installed only when running as root (elsewhere those tests skip, and say so)
+#   end-to-end tests (util-linux for their namespaces), openssl for the TLS tests; installed
+#   only when running as root (elsewhere those tests skip, and say so)
 # - a virtualenv (.venv) with the project and its test extras
 # - PostgreSQL: a fresh, throw-away database per run on the local server, dropped afterwards,
 #   so the suite runs against SQLite *and* PostgreSQL
@@ -16,7 +17,7 @@ say() { printf '==> %s\n' "$*"; }
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
-  for p in chromium libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 sqlite3; do
+  for p in chromium libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 sqlite3 openssl util-linux; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
