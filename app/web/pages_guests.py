@@ -64,7 +64,8 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     # boots are in boot order; the list under the picture is in time order across hosts
     events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
                     key=lambda ev: ev["started_at"], reverse=True)
-    t0 = since or (parse_time(events[-1]["started_at"]) if events else until - timedelta(hours=1))
+    # the lean boot rows carry started_at as a (naive UTC) datetime already
+    t0 = since or (events[-1]["started_at"] if events else until - timedelta(hours=1))
     tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
     return render(request, "guest.html", {
         "data": data, "guest": guest, "svg": timeline_svg(tl),

@@ -83,6 +83,13 @@ def test_guest_timeline_range_picker(viewer_client, seeded):
     assert viewer_client.get(f"/guests/{WEB_UUID}?range=bogus").text.count('<tr id="ev-') == 3
 
 
+def test_guest_timeline_whole_life_range(viewer_client, seeded):
+    # "all" has no lower bound: the picture starts at the guest's first call
+    r = viewer_client.get(f"/guests/{WEB_UUID}?range=all")
+    assert r.status_code == 200
+    assert '<svg class="timeline"' in r.text and r.text.count('<tr id="ev-') == 3
+
+
 def test_guest_timeline_json_twin_takes_the_same_range(viewer_client, seeded):
     whole = viewer_client.get(f"/api/v1/guests/{WEB_UUID}/timeline").json()
     future = viewer_client.get(f"/api/v1/guests/{WEB_UUID}/timeline?since=2100-01-01T00:00:00Z").json()
