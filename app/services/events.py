@@ -30,20 +30,30 @@ ABORTS_CLAUSE = text("events.outcome IN ('aborted', 'killed', 'timed_out')")
 assert set(ABORT_OUTCOMES) == {"aborted", "killed", "timed_out"}
 
 
-def encode_cursor(row) -> str:
-    raw = f"{iso(row.started_at)}|{row.id}".encode()
+def pack_cursor(when, key) -> str:
+    """Keyset cursor for (time, tie-breaker) pagination: opaque, URL-safe."""
+    raw = f"{iso(when)}|{key}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str):
+def unpack_cursor(cursor: str, key_type=str):
+    """(naive UTC datetime, key) of a cursor from ``pack_cursor``; 422 for anything else."""
     from app.schemas import parse_time
 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, pk = raw.partition("|")
-        return parse_time(when), int(pk)
+        when, _, key = raw.partition("|")
+        return parse_time(when), key_type(key)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+def encode_cursor(row) -> str:
+    return pack_cursor(row.started_at, row.id)
+
+
+def decode_cursor(cursor: str):
+    return unpack_cursor(cursor, int)
 
 
 def summary(row) -> dict:

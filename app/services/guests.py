@@ -1,14 +1,12 @@
 """Guests: the list, one guest, and its timeline of boots across hosts."""
-import base64
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
 from app.models import Event, Guest, Host
-from app.schemas import iso, parse_time
+from app.schemas import iso
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.events import SUMMARY_COLUMNS, base_query, summary
+from app.services.events import SUMMARY_COLUMNS, base_query, pack_cursor, summary, unpack_cursor
 
 # Ops that begin a boot on a host, and how the boot began.
 BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",
@@ -27,20 +25,6 @@ def guest_dict(row) -> dict:
     return data
 
 
-def _cursor(row) -> str:
-    raw = f"{iso(row.last_event_at)}|{row.domain_uuid}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str):
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, uuid = raw.partition("|")
-        return parse_time(when), uuid
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
-
-
 def list_guests(session: Session, p: GuestQuery) -> dict:
     """Guests, most recently active first (ix_guests_last_event_at), keyset paged."""
     g = Guest.__table__.c
@@ -54,15 +38,15 @@ def list_guests(session: Session, p: GuestQuery) -> dict:
         stmt = stmt.where(g.state == p.state)
     key = tuple_(g.last_event_at, g.domain_uuid)
     if p.cursor:
-        stmt = stmt.where(key > tuple_(*_decode(p.cursor)) if p.order == "asc"
-                          else key < tuple_(*_decode(p.cursor)))
+        stmt = stmt.where(key > tuple_(*unpack_cursor(p.cursor)) if p.order == "asc"
+                          else key < tuple_(*unpack_cursor(p.cursor)))
     order = (g.last_event_at.asc(), g.domain_uuid.asc()) if p.order == "asc" else \
         (g.last_event_at.desc(), g.domain_uuid.desc())
     rows = session.execute(stmt.order_by(*order).limit(p.limit + 1)).all()
     more = len(rows) > p.limit
     rows = rows[:p.limit]
     return {"items": [guest_dict(r) for r in rows],
-            "next_cursor": _cursor(rows[-1]) if more and rows else None}
+            "next_cursor": pack_cursor(rows[-1].last_event_at, rows[-1].domain_uuid) if more and rows else None}
 
 
 def get_guest(session: Session, domain_uuid: str) -> dict | None:

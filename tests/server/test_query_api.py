@@ -112,6 +112,16 @@ def test_guests_list_newest_first_with_current_host_and_state(viewer, fleet):
         ("guest1", "host-b", "running"), ("guest2", "host-a", "start_failed")]
 
 
+def test_guests_list_pages_by_keyset_cursor(viewer, fleet):
+    first = viewer.client.get("/api/v1/guests", params={"limit": 1}).json()
+    second = viewer.client.get("/api/v1/guests",
+                               params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [g["name"] for g in first["items"] + second["items"]] == ["guest1", "guest2"]
+    assert second["next_cursor"] is None
+    bad = viewer.client.get("/api/v1/guests", params={"cursor": "garbage!"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+
+
 def test_timeline_groups_boots_and_stitches_a_migration(viewer, client, host_a, host_b):
     t = BASE_TIME
     src = make_chain("host-a", 3)                                       # boot on host-a
