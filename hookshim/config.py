@@ -97,9 +97,9 @@ class Config:
 
 
 def _default_host():
-    import os  # os.uname is already loaded; socket would cost a few ms on the hook path
+    import posix  # builtin; socket (or os) would cost milliseconds on the hook path
 
-    return os.uname().nodename
+    return posix.uname().nodename
 
 
 def parse_lines(lines, origin="<config>"):

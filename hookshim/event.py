@@ -112,11 +112,11 @@ def verify_event(event, expected_prev_hash=None):
 
 def new_event_id(unix_ns=None):
     """A time-ordered UUID string in the UUIDv7 layout (48-bit ms timestamp, then random)."""
-    import os
+    import posix  # os.urandom is posix.urandom; the hook path never loads os (fs.py)
     import time
 
     ms = (unix_ns if unix_ns is not None else time.time_ns()) // 1000000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(posix.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
     value |= 0b10 << 62 | rand & ((1 << 62) - 1)
     text = "%032x" % value

@@ -6,14 +6,16 @@
 
 Never a traceback to libvirtd: any internal error is logged to syslog, recorded when
 possible and answered per ``on_internal_error``. Imports are lazy: a call that has no
-policy bundle and no adopted scripts loads only os/sys/time, sqlite and this package.
+policy bundle and no adopted scripts loads only posix/sys/time, sqlite and this package
+(never ``os``: see hookshim/fs.py).
 """
 
-import os
+import posix
 import sys
 import time
 
 from hookshim import outcome
+from hookshim.fs import exists, fsencode
 
 _EXPECTED_ARGS = 4   # object op subop extra
 
@@ -34,7 +36,7 @@ class Call:
         self.started_ns = time.time_ns()
         self.t0 = time.monotonic()
         self.driver = driver
-        self.raw_args = [a if isinstance(a, bytes) else os.fsencode(a) for a in args]
+        self.raw_args = [fsencode(a) for a in args]
         self.warnings = []
         padded = (self.raw_args + [b"-"] * _EXPECTED_ARGS)[:_EXPECTED_ARGS]
         if len(self.raw_args) != _EXPECTED_ARGS:
@@ -60,11 +62,11 @@ def launch(config_path, driver, hooks_dir):
     """Entry point of the generated launcher: run the call, then leave at once."""
     from hookshim import record
 
-    record.KEEP_OPEN = True  # os._exit below: see record.KEEP_OPEN
+    record.KEEP_OPEN = True  # posix._exit below: see record.KEEP_OPEN
     code = main(sys.argv[1:], config_path, driver, hooks_dir)
-    # os._exit: everything is written with os.write and the spool row is committed
+    # _exit: everything is written with posix.write and the spool row is committed
     # (fsynced); skipping interpreter teardown saves time on a path libvirtd waits on.
-    os._exit(code)
+    posix._exit(code)
 
 
 def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2)):
@@ -87,19 +89,19 @@ def _ensure_std_fds():
     so a later memfd or the spool never lands on 0-2."""
     for fd in (0, 1, 2):
         try:
-            os.fstat(fd)
+            posix.fstat(fd)
         except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
+            null = posix.open("/dev/null", posix.O_RDWR)
             if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
+                posix.dup2(null, fd)
+                posix.close(null)
 
 
 def _read_all(fd):
     chunks = []
     while True:
         try:
-            chunk = os.read(fd, 4 << 20)
+            chunk = posix.read(fd, 4 << 20)
         except OSError:
             break
         if not chunk:
@@ -144,7 +146,7 @@ def handle(call, cfg, hooks_dir):
 
 def _policy(call, cfg, xml_text):
     """Evaluate the local bundle; any failure fails open (allow) with a warning."""
-    if not os.path.exists(cfg.policy_bundle):
+    if not exists(cfg.policy_bundle):
         return None  # no bundle: allow, and spare the policy engine's imports
     try:
         from hookshim import policy
@@ -288,7 +290,7 @@ def _emit(answer, fds):
 def _write(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[posix.write(fd, view):]
 
 
 def _telling_line(stderr):

@@ -55,20 +55,22 @@ def load_bundle(path):
     file's inode/mtime/size and the Python version): reading that needs no ``json`` import,
     which would pull in ``re``, ``enum`` and friends on every hook call.
     """
-    import os
+    import posix  # not os (hookshim/fs.py)
+
+    from hookshim.fs import basename, dirname, join
 
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise BundleError("policy bundle %s unreadable: %s" % (path, exc)) from None
-    cache = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".cache")
+    cache = join(dirname(path), "." + basename(path) + ".cache")
     key = _cache_key(st)
     bundle = _read_cache(cache, key, st)
     if bundle is None:
         bundle = _read_json(path)
-        if not os.path.basename(path).startswith("."):  # never for the forwarder's temp files
+        if not basename(path).startswith("."):  # never for the forwarder's temp files
             _write_cache(cache, key, bundle)
     return bundle
 
@@ -98,11 +100,11 @@ def _read_json(path):
 def _read_cache(cache, key, st):
     """The cached bundle if it belongs to this very JSON file and nobody else could write it."""
     import marshal
-    import os
+    import posix
 
     try:
         with open(cache, "rb") as f:
-            cst = os.fstat(f.fileno())
+            cst = posix.fstat(f.fileno())
             if cst.st_uid != st.st_uid or cst.st_mode & 0o022:
                 return None
             cached_key, bundle = marshal.loads(f.read())

@@ -6,9 +6,10 @@ its write transaction, so the chain is computed on the host before anything leav
 A spool that cannot be written follows ``on_record_failure`` and is reported to syslog.
 """
 
-import os
+import posix
 
 from hookshim import outcome
+from hookshim.fs import join, makedirs
 
 SPOOL_NAME = "spool.db"
 
@@ -30,10 +31,10 @@ def _append(cfg, event):
     from hookshim.spool import Spool
 
     # 0700: the spool holds guest definitions (redacted, but still private to the host).
-    os.makedirs(cfg.state_dir, 0o700, exist_ok=True)
+    makedirs(cfg.state_dir, 0o700)
     # busy 10 s: concurrent hook calls commit in milliseconds each; a lock held longer
     # than that is a stuck writer, and libvirtd (which waits forever) must get an answer.
-    spool = Spool(os.path.join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
+    spool = Spool(join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
                   busy_timeout_s=10.0)
     stored = spool.append(event)
     if KEEP_OPEN and spool.wal_bytes() < WAL_KEEP_BYTES:
@@ -43,7 +44,7 @@ def _append(cfg, event):
     return stored
 
 
-# The launcher leaves with os._exit right after the answer (hook.launch sets KEEP_OPEN).
+# The launcher leaves with posix._exit right after the answer (hook.launch sets KEEP_OPEN).
 # A connection left open that way skips the checkpoint SQLite runs when the last
 # connection closes (an fsync of the database and a WAL unlink per call). But the next
 # process, if it is then the only connection, rebuilds the WAL index by reading the WAL
@@ -81,7 +82,7 @@ def build_event(call, cfg, answer, kind="hook"):
     verdict = call.verdict
     return {
         "v": ENVELOPE_VERSION, "kind": kind, "event_id": new_event_id(call.started_ns),
-        "host": cfg.host if cfg else os.uname().nodename,
+        "host": cfg.host if cfg else posix.uname().nodename,
         "driver": call.driver, "object": call.object, "op": call.op, "subop": call.subop,
         "extra": call.extra, "domain_uuid": domain_uuid(xml),
         "started_at": utc_timestamp(call.started_ns), "duration_ms": call.elapsed_ms(),
@@ -95,7 +96,7 @@ def build_event(call, cfg, answer, kind="hook"):
             "bundle_version": verdict.bundle_version, "decisions": list(verdict.decisions)},
         "scripts": [r.as_event() for r in results], "warnings": list(call.warnings),
         "dropped": None,
-        "shim": {"version": __version__, "hostname": os.uname().nodename, "pid": os.getpid()},
+        "shim": {"version": __version__, "hostname": posix.uname().nodename, "pid": posix.getpid()},
     }
 
 

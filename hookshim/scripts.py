@@ -12,11 +12,14 @@ Unlike libvirt, the shim never waits for a pipe: each script's stdin/stdout/stde
 anonymous in-memory files (memfd), so a background child that keeps stdout open cannot
 hang the call; the shim waits for the script process only. Each script is a session
 leader, so a timeout kills its whole process group. Scripts are spawned with posix_spawn:
-``subprocess`` costs ~10 ms of imports per call.
+``subprocess`` costs ~10 ms of imports per call. Finding the scripts (every call) uses
+``posix`` and hookshim/fs.py, never ``os`` (hookshim/fs.py says why).
 """
 
-import os
+import posix
 import time
+
+from hookshim.fs import basename, environb, fsdecode, fsencode, join
 
 ADOPTED_SUFFIX = ".hookshim"   # <hooks_dir>/<driver>.hookshim/{main, d/} (see install.py)
 SPAWN_FAILED = 126             # recorded exit code when a script cannot be executed
@@ -39,9 +42,8 @@ class Result:
 def is_executable(path):
     """virFileIsExecutable: a regular file (following symlinks) we may execute."""
     try:
-        import stat
-
-        return stat.S_ISREG(os.stat(path).st_mode) and os.access(path, os.X_OK)
+        regular = posix.stat(path).st_mode & 0o170000 == 0o100000   # stat.S_ISREG
+        return regular and posix.access(path, posix.X_OK)
     except (OSError, ValueError):
         return False
 
@@ -49,11 +51,11 @@ def is_executable(path):
 def executables_in(directory):
     """Executables in ``directory`` sorted by byte order of name; [] when it is absent."""
     try:
-        names = sorted(os.listdir(os.fsencode(directory)))
+        names = sorted(posix.listdir(fsencode(directory)))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    paths = [os.path.join(os.fsencode(directory), n) for n in names]
-    return [os.fsdecode(p) for p in paths if is_executable(p)]
+    paths = [join(fsencode(directory), n) for n in names]
+    return [fsdecode(p) for p in paths if is_executable(p)]
 
 
 def adopted(hooks_dir, driver):
@@ -62,33 +64,33 @@ def adopted(hooks_dir, driver):
     ``shown_path`` is where the script lived before adoption (what the event records);
     ``real_path`` is where it lives now.
     """
-    home = os.path.join(hooks_dir, driver + ADOPTED_SUFFIX)
+    home = join(hooks_dir, driver + ADOPTED_SUFFIX)
     scripts = []
-    main = os.path.join(home, "main")
+    main = join(home, "main")
     if is_executable(main):
-        scripts.append((os.path.join(hooks_dir, driver), main))
-    shown_d = os.path.join(hooks_dir, driver + ".d")
-    for real in executables_in(os.path.join(home, "d")):
-        scripts.append((os.path.join(shown_d, os.path.basename(real)), real))
+        scripts.append((join(hooks_dir, driver), main))
+    shown_d = join(hooks_dir, driver + ".d")
+    for real in executables_in(join(home, "d")):
+        scripts.append((join(shown_d, basename(real)), real))
     return scripts, is_executable(main)
 
 
 def unmanaged(hooks_dir, driver):
     """Executables in ``<driver>.d/`` that libvirt will run itself, behind the shim."""
-    return executables_in(os.path.join(hooks_dir, driver + ".d"))
+    return executables_in(join(hooks_dir, driver + ".d"))
 
 
 def seal_fds():
     """Make every fd above 2 close-on-exec, so no script inherits one by accident (libvirt
     gives the hook only 0-2, but ``hookshim run`` may be started from anywhere)."""
     try:
-        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+        fds = [int(n) for n in posix.listdir("/proc/self/fd")]
     except OSError:
         fds = range(3, 256)
     for fd in fds:
         if fd > 2:
             try:
-                os.set_inheritable(fd, False)
+                posix.set_inheritable(fd, False)
             except OSError:
                 pass
 
@@ -116,24 +118,24 @@ def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
 
 def _memfd(name, data=b""):
     try:
-        fd = os.memfd_create(name)  # close-on-exec by default; no filesystem needed
+        fd = posix.memfd_create(name)  # close-on-exec by default; no filesystem needed
     except (AttributeError, OSError):
         import tempfile
 
-        fd = os.dup(tempfile.TemporaryFile().fileno())
+        fd = posix.dup(tempfile.TemporaryFile().fileno())
     if data:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
-        os.lseek(fd, 0, os.SEEK_SET)
+            view = view[posix.write(fd, view):]
+        posix.lseek(fd, 0, 0)  # SEEK_SET
     return fd
 
 
 def _read_back(fd, limit=None):
-    os.lseek(fd, 0, os.SEEK_SET)
+    posix.lseek(fd, 0, 0)  # SEEK_SET
     chunks, left = [], limit if limit is not None else 1 << 62
     while left > 0:
-        chunk = os.read(fd, min(left, 1 << 20))
+        chunk = posix.read(fd, min(left, 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)
@@ -146,14 +148,14 @@ def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True):
 
     Outside filter ops libvirt ignores a hook's stdout: it goes to /dev/null, so a chatty
     script cannot fill memory."""
-    out = _memfd("hookshim-stdout") if keep_stdout else os.open(os.devnull, os.O_WRONLY)
+    out = _memfd("hookshim-stdout") if keep_stdout else posix.open("/dev/null", posix.O_WRONLY)
     fds = [_memfd("hookshim-stdin", data), out, _memfd("hookshim-stderr")]
     start = time.monotonic()
     try:
-        argv = [os.fsencode(shown)] + [os.fsencode(a) for a in args]
-        actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(fds)]
+        argv = [fsencode(shown)] + [fsencode(a) for a in args]
+        actions = [(posix.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(fds)]
         try:
-            pid = os.posix_spawn(os.fsencode(real), argv, _child_env(), file_actions=actions,
+            pid = posix.posix_spawn(fsencode(real), argv, _child_env(), file_actions=actions,
                                  setsid=True)
         except OSError as exc:
             return Result(shown, SPAWN_FAILED, _ms(start), "cannot execute: %s" % exc, False, b"")
@@ -163,7 +165,7 @@ def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True):
         return Result(shown, code, _ms(start), stderr or None, timed_out, stdout)
     finally:
         for fd in fds:
-            os.close(fd)
+            posix.close(fd)
 
 
 NESTED_ENV = "HOOKSHIM_NESTED"
@@ -172,14 +174,14 @@ NESTED_ENV = "HOOKSHIM_NESTED"
 def _child_env():
     """libvirt's environment plus one marker: an adopted script that (directly or through a
     symlink) runs the hook again must not run the adopted scripts again, forever."""
-    env = dict(os.environ)
-    env[NESTED_ENV] = "1"
+    env = dict(environb())
+    env[NESTED_ENV.encode()] = b"1"
     return env
 
 
 def nested():
     """True when this call was started by one of the shim's own adopted scripts."""
-    return os.environ.get(NESTED_ENV) == "1"
+    return environb().get(NESTED_ENV.encode()) == b"1"
 
 
 def _ms(start):
@@ -190,7 +192,7 @@ def _wait(pid, timeout):
     """(exit_code, timed_out). A signal death is recorded as -signal, like subprocess."""
     if timeout and not _wait_exit(pid, timeout):
         try:
-            os.killpg(pid, 9)   # the script is its session's leader: pgid == pid
+            posix.killpg(pid, 9)   # the script is its session's leader: pgid == pid
         except OSError:
             pass
         return _reap(pid), True
@@ -200,19 +202,19 @@ def _wait(pid, timeout):
 def _reap(pid):
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status = posix.waitpid(pid, 0)
             break
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             continue
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    if posix.WIFSIGNALED(status):
+        return -posix.WTERMSIG(status)
+    return posix.WEXITSTATUS(status)
 
 
 def _wait_exit(pid, timeout):
     """True when ``pid`` exited within ``timeout`` seconds (it is not reaped)."""
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except (AttributeError, OSError):
         return _poll_exit(pid, timeout)
     try:
@@ -220,13 +222,13 @@ def _wait_exit(pid, timeout):
 
         return bool(select.select([pidfd], [], [], timeout)[0])
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def _poll_exit(pid, timeout):
     deadline, delay = time.monotonic() + timeout, 0.001
     while time.monotonic() < deadline:
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+        if posix.waitid(posix.P_PID, pid, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT) is not None:
             return True
         time.sleep(delay)
         delay = min(delay * 2, 0.05)

@@ -363,10 +363,10 @@ class Spool:
 
     def wal_bytes(self):
         """Size of the write-ahead log file (0 when there is none)."""
-        import os
+        import posix  # not os: the hook calls this (hookshim/fs.py)
 
         try:
-            return os.stat(self.path + "-wal").st_size
+            return posix.stat(self.path + "-wal").st_size
         except OSError:
             return 0
 

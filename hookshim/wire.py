@@ -8,10 +8,19 @@ the rest of the shim's imports together. tests/hookshim/test_wire.py checks the 
 property against json itself.
 """
 
-try:
-    from _json import encode_basestring as _encode_str  # the C escaper json itself uses
-except ImportError:  # pragma: no cover - CPython always has _json
-    from json.encoder import py_encode_basestring as _encode_str
+# json's string escaping with ensure_ascii=False (json.encoder.py_encode_basestring): quote,
+# backslash, the five short escapes, every other control character as \u00XX - as a
+# str.translate table, because loading the _json extension costs the hook more than
+# escaping the handful of short strings an event has (hookshim/fs.py tells how that was
+# measured).
+_ESCAPES = {i: "\\u%04x" % i for i in range(0x20)}
+_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\b"): "\\b", ord("\f"): "\\f",
+                 ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def _encode_str(value):
+    return '"' + value.translate(_ESCAPES) + '"'
+
 
 _INF = float("inf")
 

@@ -1,0 +1,79 @@
+"""hookshim/fs.py: the hook path's os helpers on ``posix``, and the promise behind them.
+
+A hook call never loads ``os`` (nor ``_json``): with ``python3 -I -S`` nothing else does, and
+that import is a large share of what the shim adds to every call libvirtd waits for.
+"""
+import os
+import posixpath
+import subprocess
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.policy.compiler import compile_dir, dump_bundle
+from hookshim import fs
+from tests.hookshim.helpers import REPO, SYSTEM_PYTHON
+
+segment = st.sampled_from(["", "/", "//", "a", "b/", "/c", "d//e", ".", "..", "é", "x/y/"])
+paths = st.lists(segment, min_size=1, max_size=5).map("".join)
+
+
+@given(paths, st.lists(paths, max_size=3))
+def test_join_basename_dirname_match_posixpath(first, rest):
+    assert fs.join(first, *rest) == posixpath.join(first, *rest)
+    assert fs.basename(first) == posixpath.basename(first)
+    assert fs.dirname(first) == posixpath.dirname(first)
+    raw = [p.encode() for p in [first, *rest]]
+    assert fs.join(*raw) == posixpath.join(*raw)
+    assert fs.dirname(raw[0]) == posixpath.dirname(raw[0])
+    assert fs.basename(raw[0]) == posixpath.basename(raw[0])
+
+
+def test_fsencode_fsdecode_exists_makedirs_environb(tmp_path, monkeypatch):
+    for name in ["plain", "é", "bad\udcff"]:
+        assert fs.fsencode(name) == os.fsencode(name)
+        assert fs.fsdecode(os.fsencode(name)) == name
+    assert fs.exists(str(tmp_path)) and not fs.exists(str(tmp_path / "nope"))
+    assert not fs.exists("bad\0path")
+    target = tmp_path / "a" / "b"
+    fs.makedirs(str(target), 0o700)
+    fs.makedirs(str(target), 0o700)   # exists: no error
+    assert target.is_dir() and (target.stat().st_mode & 0o777) == 0o700
+    monkeypatch.setenv("HOOKSHIM_FS_TEST", "1")   # os is loaded here: its view is the live one
+    assert fs.environb()[b"HOOKSHIM_FS_TEST"] == b"1"
+
+
+CALL = """
+import posix, sys
+sys.path.insert(0, {repo!r})
+d = {state!r}
+r, w = posix.pipe(); posix.write(w, {xml!r}); posix.close(w)
+from hookshim.hook import main
+rc = main([{guest!r}, {op!r}, 'begin', '-'], d + '/hookshim.conf', 'qemu', d, fds=(r, 1, 2))
+heavy = {{'os', '_json', '_collections_abc', 'posixpath', 'stat', 'json', 're', 'subprocess',
+         'functools', 'hashlib'}}
+print(rc, sorted(heavy & set(sys.modules)), 'hookshim.policy' in sys.modules)
+"""
+
+
+def run_call(state, op, guest="vm1", xml=b"<domain><name>vm1</name><uuid>u</uuid></domain>"):
+    code = CALL.format(repo=str(REPO), state=str(state), xml=xml, guest=guest, op=op)
+    out = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=True, cwd="/", env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    return out.stdout.split(" ", 2)
+
+
+def test_a_hook_call_never_loads_os(tmp_path):
+    (tmp_path / "hookshim.conf").write_text("state_dir = %s\n" % tmp_path)
+    assert run_call(tmp_path, "start") == ["0", "[]", "False\n"]
+    # with the example policy bundle, a policy evaluated, and an adopted script run
+    bundle, findings = compile_dir(REPO / "policies")
+    assert bundle is not None, findings
+    (tmp_path / "policy-bundle.json").write_bytes(dump_bundle(bundle))
+    adopted = tmp_path / "qemu.hookshim"
+    adopted.mkdir()
+    (adopted / "main").write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+    (adopted / "main").chmod(0o755)
+    run_call(tmp_path, "prepare")   # writes the bundle's cache (that one call loads json)
+    for op in ("prepare", "start"):
+        assert run_call(tmp_path, op) == ["0", "[]", "True\n"]
