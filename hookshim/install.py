@@ -30,7 +30,7 @@ LAUNCHER = """#!{python} -IS
 import sys
 try:
     sys.path.insert(0, {package_root!r})
-    from hookshim.hook import launch
+    from hookshim.boot import launch
 except BaseException as exc:  # the shim cannot even load: one line, never a traceback
     try:
         import syslog
@@ -283,6 +283,7 @@ def install(drivers, hooks_dir, state_dir, config, python=None, server=None, tok
     os.makedirs(state_dir, 0o700, exist_ok=True)
     status, signal = _each(drivers, out, lambda d: install_driver(
         d, hooks_dir, config, python, out))
+    precompile(python, out)
     _tell_libvirtd(signal, out)
     if server and unit_dir:
         _forwarder_unit(config, python, unit_dir, out)
@@ -306,6 +307,25 @@ def check_python(python):
         return "%s is older than Python 3.9 or lacks sqlite3: %s" % (
             python, proc.stderr.decode(errors="replace").strip()[-200:])
     return None
+
+
+def precompile(python, out):
+    """Write the hot-path file the launcher loads (hookshim/boot.py) for ``python`` now, so
+    the first hook call does not. Best effort: without it every call imports normally."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from hookshim import boot\n"
+            "boot.preload() or boot.write(boot.blob_path())\n" % package_root())
+    try:
+        proc = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True,
+                              timeout=60)
+        problem = proc.stderr.decode(errors="replace").strip()[-200:] if proc.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problem = str(exc)
+    if problem:
+        out("note: hot path not precompiled (%s); hook calls import the shim normally"
+            % problem)
 
 
 def uninstall(drivers, hooks_dir, out=print):
