@@ -47,3 +47,23 @@ def test_sha256_hex_matches_hashlib():
     import hashlib
 
     assert wire.sha256_hex(b"abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+# Strings built from exactly the characters each escaping path decides on: control
+# characters (short and \u00XX escapes), quote, backslash, DEL, U+2028, a soft hyphen
+# (not printable, not escaped), a lone surrogate, plain ASCII and non-ASCII.
+tricky_text = st.lists(st.sampled_from(list('ab "\\\n\r\t\b\f\x00\x01\x1f\x7f\u2028\xad\udcffé'))
+                       | st.text(max_size=3), max_size=30).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(tricky_text)
+def test_string_escaping_matches_json(text):
+    assert wire.dumps(text) == json.dumps(text, ensure_ascii=False)
+    assert wire.dumps({text: [text]}) == reference({text: [text]})
+
+
+def test_a_large_xml_body_escapes_like_json():
+    xml = "<domain type='kvm'>\n  <name>a \"b\" \\ c</name>\n\t<x/>\r\n" * 400 + "\x01"
+    assert wire.dumps(xml) == json.dumps(xml, ensure_ascii=False)
+    assert wire.dumps(xml[:-1]) == json.dumps(xml[:-1], ensure_ascii=False)
