@@ -1,7 +1,7 @@
 """Drain benchmark: how fast ``hookshim forward`` empties a 100,000-event backlog into a
 local server (the real app under uvicorn, SQLite and PostgreSQL).
 
-    /work/venv-dev/bin/python bench/drain.py [--events 100000] [--batch-size 500]
+    .venv/bin/python bench/drain.py [--events 100000] [--batch-size 500]
         [--pg-url postgresql://postgres@127.0.0.1:5432/test] [--backends sqlite,pg]
 
 For each backend: a fresh database, one uvicorn worker, a copy of the same spool backlog

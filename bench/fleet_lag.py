@@ -1,6 +1,6 @@
 """Fleet lag benchmark: end-to-end lag (hook call -> visible in the API) with hundreds of hosts.
 
-    /work/venv-dev/bin/python bench/fleet_lag.py [--hosts 200] [--guests 600] [--rate 20]
+    .venv/bin/python bench/fleet_lag.py [--hosts 200] [--guests 600] [--rate 20]
         [--duration 120] [--baseline-hosts 10] [--json results.json]
 
 Each run is a real `hookaudit demo` (app.demo.runner.Demo): a fresh SQLite store, the server

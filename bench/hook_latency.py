@@ -14,7 +14,7 @@ repeated to 8 KB), env -i LC_ALL=C PATH=..., cwd /. Reports median/p95/p99 in ms
 ratio of each median to the floor's; also the median CPU time (user+sys, from wait4),
 which a loaded machine distorts much less than wall time.
 
-    /work/venv-dev/bin/python bench/hook_latency.py --runs 300 [--with-script] [--json]
+    .venv/bin/python bench/hook_latency.py --runs 300 [--with-script] [--json]
 """
 
 import argparse

@@ -14,7 +14,7 @@ Reports wall-clock medians and, per child process, CPU time (user+sys), which ha
 with the machine's load. Also times load_bundle + evaluate in-process.
 Target (issue 5): median wall time of prepare <= 2.5 x floor.
 
-    /work/venv-dev/bin/python bench/policy_hook.py [--runs 60]
+    .venv/bin/python bench/policy_hook.py [--runs 60]
 """
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Audit query latency on PostgreSQL at 100k and 1M events (200 hosts, 5,000 guests).
 
-    /work/venv-dev/bin/python bench/query.py --pg postgresql://postgres@127.0.0.1:5432/test \
+    .venv/bin/python bench/query.py --pg postgresql://postgres@127.0.0.1:5432/test \
         [--sizes 100000,1000000] [--hosts 200] [--guests 5000] [--runs 100]
 
 Creates a throw-away database, migrates it, seeds it (bench/seed_query.py), and for each size

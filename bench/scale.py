@@ -1,6 +1,6 @@
 """Query times of the audit API at 1M and 5M events on PostgreSQL (docs/operations.md).
 
-    /work/venv-dev/bin/python bench/scale.py --pg postgresql://postgres@127.0.0.1:5432/test \
+    .venv/bin/python bench/scale.py --pg postgresql://postgres@127.0.0.1:5432/test \
         --sizes 1000000,5000000 [--hosts 1000] [--keep]
 
 Creates a throw-away database, builds the schema with the migrations, seeds events with

@@ -2,7 +2,7 @@
 batch transaction holds its locks, and what ingest latency looks like while it runs
 (docs/operations.md).
 
-    /work/venv-dev/bin/python bench/scale_prune.py [--pg postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/scale_prune.py [--pg postgresql://postgres@127.0.0.1:5432/test]
         [--sqlite /tmp/prune.db] [--hosts 50] [--per-host 2000] [--batch-size 2000]
 
 Seeds --hosts x --per-host valid chained events (half older than 30 days) through the ingest

@@ -13,7 +13,7 @@ Each round starts and destroys the same tiny TCG guest once per daemon, in a rot
 all three see the same machine load. Reported: median wall time of `virsh start` and of
 `virsh start` + `virsh destroy`, and the ratio to `none` measured in the same run.
 
-    sudo /work/venv-dev/bin/python bench/virsh_start.py --rounds 30
+    .venv/bin/python bench/virsh_start.py --rounds 30
 
 Needs root and libvirt (see docs/e2e.md).
 """
