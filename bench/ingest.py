@@ -1,6 +1,6 @@
 """Ingest throughput: `hookaudit serve` (uvicorn) + PostgreSQL vs raw psycopg executemany.
 
-    /work/venv-dev/bin/python bench/ingest.py --pg postgresql://postgres@127.0.0.1:5432/test \
+    .venv/bin/python bench/ingest.py --pg postgresql://postgres@127.0.0.1:5432/test \
         [--hosts 8] [--per-host 5000] [--batch 500] [--workers 2] [--clients 4]
 
 Builds realistic chained events (corpus XML, see bench/seed_data.py), then in the same run:
@@ -107,13 +107,21 @@ def bench_app(url: str, chains: dict, args) -> float:
         clients = {}
 
         def post(job):
-            c = clients.setdefault(threading.get_ident(), httpx.Client(timeout=300))
+            # one client per thread (a setdefault(key, httpx.Client()) here built - and
+            # leaked - a new client with a new TLS context for every request)
+            c = clients.get(threading.get_ident())
+            if c is None:
+                c = clients[threading.get_ident()] = httpx.Client(timeout=300)
             r = c.post(base + "/api/v1/ingest", content=job[1], headers={
                 "Authorization": f"Bearer {job[0]}", "Content-Type": "application/json"})
             assert r.status_code == 200 and r.json()["duplicates"] == 0, r.text[:300]
 
         groups = [[b for host in g for b in host] for g in split(per_host, args.clients)]
-        return run_parallel(groups, post)
+        try:
+            return run_parallel(groups, post)
+        finally:
+            for c in clients.values():
+                c.close()
     finally:
         proc.terminate()
         proc.wait(30)
@@ -163,7 +171,10 @@ def bench_raw(url: str, chains: dict, args) -> float:
     conns = {}
 
     def insert(batch):
-        conn = conns.setdefault(threading.get_ident(), psycopg.connect(dsn))
+        # one connection per thread (see post() in bench_app: setdefault opened one per batch)
+        conn = conns.get(threading.get_ident())
+        if conn is None:
+            conn = conns[threading.get_ident()] = psycopg.connect(dsn)
         with conn.transaction():
             conn.cursor().executemany(sql, batch)
 

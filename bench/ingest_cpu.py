@@ -1,6 +1,6 @@
 """Ingest CPU per event: the server's Python work for one batch, in-process, no HTTP.
 
-    /work/venv-dev/bin/python bench/ingest_cpu.py [--pg postgresql://postgres@127.0.0.1:5432/test]
+    .venv/bin/python bench/ingest_cpu.py [--pg postgresql://postgres@127.0.0.1:5432/test]
         [--events 10000] [--batch 500] [--no-freeze]
 
 Wall-clock events/s (bench/ingest.py) swings by ±25 % on a 2-core machine shared with other
