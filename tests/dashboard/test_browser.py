@@ -5,10 +5,7 @@ layer, events seeded through the real ingest API over HTTP. Screenshots of the m
 to docs/screenshots/ when HOOKAUDIT_SCREENSHOTS=1 (off by default: a test run leaves the tree clean).
 """
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +21,7 @@ from tests.dashboard.seeding import (
     later,
     migration_story,
 )
+from tests.serving import free_port, uvicorn_command, wait_ready
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -31,12 +29,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
 SHOTS = REPO / "docs" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare_db(url: str) -> tuple[str, str]:
@@ -65,15 +57,13 @@ def server(tmp_path_factory):
         skip_or_fail("playwright (python) is not installed")
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'hookaudit.db'}"
     token, token_b = _prepare_db(url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HOOKAUDIT_DATABASE_URL": url, "HOOKAUDIT_SECRET_KEY": "browser-test-" + "k" * 32,
            "HOOKAUDIT_SESSION_COOKIE_SECURE": "false", "HOOKAUDIT_POLICY_DIR": str(REPO / "policies")}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            cwd=REPO, env=env)
+    proc = subprocess.Popen(uvicorn_command(port), cwd=REPO, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(base, proc)
+        wait_ready(base, proc, timeout=10)
         events = fleet()
         _ingest(base, token, events)
         a_more, b_events = migration_story(events)
@@ -89,19 +79,6 @@ def server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def _wait_up(base: str, proc) -> None:
-    for _ in range(100):
-        if proc.poll() is not None:
-            pytest.fail("uvicorn exited early")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("uvicorn did not come up")
 
 
 def _ingest(base: str, token: str, events: list[dict]) -> None:

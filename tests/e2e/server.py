@@ -2,28 +2,21 @@
 a host token per forwarder and a viewer token for the API."""
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.serving import free_port, uvicorn_command, wait_ready
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
     def __init__(self, directory, *host_names):
         self.dir = Path(directory)
         self.url_db = f"sqlite:///{self.dir / 'hookaudit.db'}"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host_names = host_names
         self.proc = None
@@ -45,20 +38,13 @@ class Server:
         env = {**os.environ, "HOOKAUDIT_DATABASE_URL": self.url_db,
                "HOOKAUDIT_SECRET_KEY": "e2e-only-secret-key"}
         with open(self.dir / "uvicorn.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                cwd=REPO, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {(self.dir / 'uvicorn.log').read_text()}")
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=2).close()
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the server did not answer /healthz")
+            self.proc = subprocess.Popen(uvicorn_command(self.port), cwd=REPO, env=env,
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            wait_ready(self.url, self.proc, timeout)
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}: {(self.dir / 'uvicorn.log').read_text()}") from None
+        return self
 
     def stop(self):
         if self.proc is not None:

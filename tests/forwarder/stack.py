@@ -4,7 +4,6 @@ forwarder process (``hookshim forward``)."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from tests.serving import free_port, uvicorn_command  # noqa: F401  (free_port: test_thread)
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout=30.0, what="condition", interval=0.05):
@@ -48,10 +43,8 @@ class AppServer:
     def start(self):
         self.starts += 1
         log = open(self.log_dir / ("uvicorn-%d.log" % self.starts), "wb")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "--factory", "app.main:create_app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(uvicorn_command(self.port), cwd=REPO, env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.healthy, 30, "the app to answer /healthz")
         return self
 

@@ -2,10 +2,7 @@
 batches retried against both, and many hosts at once. No duplicate, no lost event, no 5xx."""
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,14 +14,9 @@ from app.models import Base, ChainProblem, Event, Host, SeqGap
 from app.services import accounts
 from tests.conftest import REPO
 from tests.factories import make_chain
+from tests.serving import free_port, uvicorn_command, wait_ready
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(db_url: str, port: int, log, prom_dir) -> subprocess.Popen:
@@ -35,32 +27,8 @@ def start_server(db_url: str, port: int, log, prom_dir) -> subprocess.Popen:
         HOOKAUDIT_POOL_SIZE="4",
         PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    cmd = uvicorn_command(port)
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "app process exited"
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} not ready")
 
 
 @pytest.fixture

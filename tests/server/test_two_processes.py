@@ -2,10 +2,8 @@
 hosts sharing guests and XML bodies, every batch delivered to both processes concurrently.
 No duplicate, no lost event, no deadlock, no 5xx; every chain verifies afterwards."""
 import os
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -19,15 +17,10 @@ from app.services import accounts
 from app.services.verify import verify_all
 from tests.conftest import REPO
 from tests.factories import make_chain
+from tests.serving import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 GUESTS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(db_url: str, port: int, log) -> subprocess.Popen:
@@ -35,18 +28,6 @@ def serve(db_url: str, port: int, log) -> subprocess.Popen:
            "--port", str(port)]
     env = dict(os.environ, HOOKAUDIT_POOL_SIZE="4", HOOKAUDIT_LOG_LEVEL="warning")
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "server exited"
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not start")
 
 
 @pytest.fixture
@@ -60,7 +41,7 @@ def two_servers(db_url, tmp_path):
                 procs.append(serve(db_url, port, log))
                 urls.append(f"http://127.0.0.1:{port}")
             for url, proc in zip(urls, procs):
-                wait_ready(url, proc)
+                wait_ready(url, proc, timeout=60)
             yield urls
         finally:
             for proc in procs:
