@@ -98,3 +98,12 @@ def test_an_unwritable_cache_only_means_normal_imports(root):
     (root / "hookshim" / "__pycache__").write_text("not a directory")   # as root, 0o555 is
     assert preload(root) == ["False", "None"]                            # no obstacle
     assert preload(root) == ["False", "None"]
+
+
+def test_a_file_others_may_write_is_not_trusted(root):
+    preload(root)
+    path = blob(root)
+    path.chmod(0o666)                       # group/world-writable: ignored, then replaced
+    assert preload(root) == ["False", "None"]
+    assert path.stat().st_mode & 0o022 == 0
+    assert preload(root) == ["True", "None"]
