@@ -112,31 +112,15 @@ def _install(entries):
 
 
 def write(path):
-    """Compile HOT from their sources into ``path`` (atomically). Raises OSError.
+    """Compile HOT from their sources into ``path`` (atomically, hookshim.fs.replace_file:
+    where the file cannot be created, nothing is compiled). Raises OSError."""
+    from hookshim.fs import replace_file   # here, not at the top: boot is imported normally
 
-    The temporary file is created first: where it cannot be (a read-only install), no call
-    pays for compiling."""
     try:
         posix.mkdir(path.rpartition("/")[0], 0o755)
     except FileExistsError:
         pass
-    tmp = "%s.%d" % (path, posix.getpid())
-    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL, 0o644)
-    try:
-        try:
-            data = _compile_all()
-            view = memoryview(data or b"")
-            while view:
-                view = view[posix.write(fd, view):]
-        finally:
-            posix.close(fd)
-        if data:
-            posix.rename(tmp, path)   # readers see the old file or the new one, whole
-    finally:
-        try:
-            posix.unlink(tmp)
-        except OSError:
-            pass
+    replace_file(path, _compile_all)
 
 
 def _compile_all():

@@ -81,3 +81,32 @@ def makedirs(path, mode=0o777):
     import os
 
     os.makedirs(path, mode, exist_ok=True)
+
+
+def replace_file(path, make_data):
+    """Write the bytes ``make_data()`` returns to ``path`` atomically: a private temporary
+    file (O_EXCL, O_NOFOLLOW, 0644) renamed over it, so readers see the old file or the new
+    one, whole. The temporary file is created first: where it cannot be (a read-only
+    directory), ``make_data`` never runs. None from ``make_data`` writes nothing. Raises
+    OSError."""
+    tmp = "%s.%d" % (path, posix.getpid())
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW,
+                    0o644)
+    renamed = False
+    try:
+        try:
+            data = make_data()
+            view = memoryview(data or b"")
+            while view:
+                view = view[posix.write(fd, view):]
+        finally:
+            posix.close(fd)
+        if data is not None:
+            posix.rename(tmp, path)
+            renamed = True
+    finally:
+        if not renamed:
+            try:
+                posix.unlink(tmp)
+            except OSError:
+                pass

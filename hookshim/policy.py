@@ -116,21 +116,13 @@ def _read_cache(cache, key, st):
 def _write_cache(cache, key, bundle):
     """Best effort: a read-only state dir or a race only costs the next call a JSON parse."""
     import marshal
-    import os
 
-    tmp = "%s.%d" % (cache, os.getpid())
+    from hookshim.fs import replace_file
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(fd, marshal.dumps((key, bundle)))
-        finally:
-            os.close(fd)
-        os.replace(tmp, cache)  # readers see the old cache or the new one, whole
+        replace_file(cache, lambda: marshal.dumps((key, bundle)))
     except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def check_bundle(bundle, where="bundle"):

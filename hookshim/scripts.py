@@ -50,11 +50,12 @@ def is_executable(path):
 
 def executables_in(directory):
     """Executables in ``directory`` sorted by byte order of name; [] when it is absent."""
+    directory = fsencode(directory)
     try:
-        names = sorted(posix.listdir(fsencode(directory)))
+        names = sorted(posix.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    paths = [join(fsencode(directory), n) for n in names]
+    paths = [join(directory, n) for n in names]
     return [fsdecode(p) for p in paths if is_executable(p)]
 
 

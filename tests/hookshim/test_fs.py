@@ -51,7 +51,7 @@ r, w = posix.pipe(); posix.write(w, {xml!r}); posix.close(w)
 from hookshim.hook import main
 rc = main([{guest!r}, {op!r}, 'begin', '-'], d + '/hookshim.conf', 'qemu', d, fds=(r, 1, 2))
 heavy = {{'os', '_json', '_collections_abc', 'posixpath', 'stat', 'json', 're', 'subprocess',
-         'functools', 'hashlib'}}
+         'functools', 'hashlib', 'urllib', 'sqlite3.dbapi2'}}
 print(rc, sorted(heavy & set(sys.modules)), 'hookshim.policy' in sys.modules)
 """
 
@@ -63,9 +63,10 @@ def run_call(state, op, guest="vm1", xml=b"<domain><name>vm1</name><uuid>u</uuid
     return out.stdout.split(" ", 2)
 
 
-def test_a_hook_call_never_loads_os(tmp_path):
+def test_a_hook_call_never_loads_os_json_re_or_subprocess(tmp_path):
     (tmp_path / "hookshim.conf").write_text("state_dir = %s\n" % tmp_path)
-    assert run_call(tmp_path, "start") == ["0", "[]", "False\n"]
+    for op in ("prepare", "start"):
+        assert run_call(tmp_path, op) == ["0", "[]", "False\n"]
     # with the example policy bundle, a policy evaluated, and an adopted script run
     bundle, findings = compile_dir(REPO / "policies")
     assert bundle is not None, findings
@@ -77,3 +78,24 @@ def test_a_hook_call_never_loads_os(tmp_path):
     run_call(tmp_path, "prepare")   # writes the bundle's cache (that one call loads json)
     for op in ("prepare", "start"):
         assert run_call(tmp_path, op) == ["0", "[]", "True\n"]
+
+
+def test_replace_file_is_atomic_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "f"
+    fs.replace_file(str(target), lambda: b"one")
+    fs.replace_file(str(target), lambda: None)          # nothing to write: old file stays
+    assert target.read_bytes() == b"one"
+
+    def boom():
+        raise ValueError("no data")
+    try:
+        fs.replace_file(str(target), boom)
+    except ValueError:
+        pass
+    assert target.read_bytes() == b"one" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    calls = []
+    try:
+        fs.replace_file(str(tmp_path / "missing" / "f"), lambda: calls.append(1) or b"x")
+    except FileNotFoundError:
+        pass
+    assert calls == []                                   # no temporary file: nothing computed

@@ -27,21 +27,6 @@ def test_hookshim_imports_only_the_standard_library():
     assert offenders == []
 
 
-def test_hook_path_does_not_load_json_re_or_subprocess(tmp_path):
-    """A plain call (no bundle, no adopted scripts, no secrets) stays lean."""
-    code = ("import sys, os; sys.path.insert(0, %r)\n"
-            "d = %r; open(d + '/c', 'w').write('state_dir = ' + d + '\\n')\n"
-            "r, w = os.pipe(); os.write(w, b'<domain><uuid>u</uuid></domain>'); os.close(w)\n"
-            "from hookshim.hook import main\n"
-            "rc = main(['g', 'prepare', 'begin', '-'], d + '/c', 'libxl', d, fds=(r, 1, 2))\n"
-            "heavy = {'json', 're', 'subprocess', 'hashlib', 'urllib', 'sqlite3.dbapi2',"
-            " 'functools'}\n"
-            "print(rc, sorted(heavy & set(sys.modules)))\n" % (str(REPO), str(tmp_path)))
-    out = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", code], capture_output=True,
-                         text=True, check=True).stdout
-    assert out.split(None, 1) == ["0", "[]\n"]
-
-
 def test_spool_import_leaves_the_real_functools_importable(tmp_path):
     """spool.py imports _sqlite3 with a momentary functools stand-in (hook speed): the
     stand-in must be gone, sqlite's statement cache must work, functools must be real."""
