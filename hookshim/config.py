@@ -60,6 +60,8 @@ KEYS = {
     "host": (_str, None),
     "state_dir": (_str, "/var/lib/hookshim"),
     "hooks_dir": (_str, "/etc/libvirt/hooks"),
+    "libvirt_version": (_optional, None),
+    "libvirt_daemon": (_optional, None),
     "spool_max_bytes": (_size, 256 << 20),
     "stdin_max_bytes": (_size, 16 << 20),
     "stderr_max_bytes": (_size, 4096),

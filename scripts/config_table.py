@@ -18,6 +18,8 @@ SHIM_KEYS = {
     "host": "host name stamped on every event (default: the machine's hostname)",
     "state_dir": "spool (`spool.db`), policy bundle and adoption state",
     "hooks_dir": "libvirt's hooks directory",
+    "libvirt_version": "libvirt release of this host, e.g. `9.0.0` (written by `hookshim install`); outcomes are read per version, unknown = the safest reading",
+    "libvirt_daemon": "`libvirtd` (monolithic daemon) or `split` (per-driver daemons: virtqemud, virtxend, virtlxcd, virtnetworkd, virtbhyved); written by `hookshim install`",
     "spool_max_bytes": "spool size cap; past it sent rows go first, then an `overflow` marker counts lost calls",
     "stdin_max_bytes": "largest XML stored per call (scripts and policy always see all of it)",
     "stderr_max_bytes": "stderr kept per adopted script",
