@@ -79,3 +79,13 @@ def is_filter(driver, op):
 def failure_is_ignored(driver, op):
     """libvirt carries on whatever the hook answers (cleanup ops, daemon notifications)."""
     return derive(driver, op, 1) == "failed_ignored"
+
+
+def guard_rail_ops(driver, version=None):
+    """Ops of ``driver`` where a non-zero answer harms a guest that is already running.
+
+    The shim's own failures (and the launcher's fallback when the shim cannot load) never
+    answer non-zero to these: ``version`` is the host's libvirt release (None: unknown).
+    """
+    ops = {op for (d, op) in FAILURE if d in (driver, "*")}
+    return sorted(op for op in ops if failure_outcome(driver, op) == "killed")
