@@ -2,8 +2,10 @@
 launcher calls ``hookshim.hook.launch`` directly; ``hookshim run`` is the same call.
 
     hookshim [--config C] install [--hooks-dir D] [--state-dir S] [--python P]
-                                  [--server URL] [--token-file F] [--unit-dir U] DRIVER...
-    hookshim [--config C] uninstall [--hooks-dir D] DRIVER...
+                                  [--server URL] [--token-file F] [--unit-dir U]
+                                  [--libvirt-version X.Y.Z] [--libvirt-daemon libvirtd|split]
+                                  [--adopt-dot-d] [--reload] DRIVER...
+    hookshim [--config C] uninstall [--hooks-dir D] [--reload] DRIVER...
     hookshim [--config C] status [--json] [--prometheus PATH]
     hookshim [--config C] spool list [--json] [--limit N] [--state S]
     hookshim [--config C] spool unpark
@@ -30,6 +32,9 @@ def _parser():
         s = sub.add_parser(name, parents=[common], help="%s the launcher per driver" % name)
         s.add_argument("--hooks-dir", help="libvirt's hooks directory (/etc/libvirt/hooks)")
         s.add_argument("--state-dir", help="spool and bundle directory (/var/lib/hookshim)")
+        s.add_argument("--reload", action="store_true",
+                       help="make the daemon that runs the driver rescan the hooks "
+                            "(systemctl reload, else SIGHUP) when it must")
         s.add_argument("drivers", nargs="+", metavar="DRIVER")
     inst = sub.choices["install"]
     inst.add_argument("--python", help="interpreter the launcher runs (/usr/bin/python3)")
@@ -37,6 +42,13 @@ def _parser():
     inst.add_argument("--token-file", help="host token file for the forwarder")
     inst.add_argument("--unit-dir", help="install the forwarder's systemd unit here")
     inst.add_argument("--no-unit", action="store_true", help="never install the systemd unit")
+    inst.add_argument("--libvirt-version", metavar="X.Y.Z",
+                      help="libvirt release on this host (default: detected)")
+    inst.add_argument("--libvirt-daemon", choices=("libvirtd", "split"),
+                      help="monolithic libvirtd or split daemons (default: detected)")
+    inst.add_argument("--adopt-dot-d", action="store_true",
+                      help="adopt <driver>.d even where libvirt never ran it (before 6.5.0 or "
+                           "version unknown)")
     st = sub.add_parser("status", parents=[common], help="spool statistics")
     st.add_argument("--json", action="store_true")
     st.add_argument("--prometheus", metavar="PATH", help="also write a node-exporter textfile")

@@ -30,14 +30,16 @@ def install(args, config):
     unit_dir = None if args.no_unit else (
         args.unit_dir or ("/etc/systemd/system" if config == DEFAULT_PATH else None))
     return do_install(args.drivers, hooks_dir, state_dir, config, python=args.python,
-                      server=args.server, token_file=args.token_file, unit_dir=unit_dir)
+                      server=args.server, token_file=args.token_file, unit_dir=unit_dir,
+                      libvirt_version=args.libvirt_version, libvirt_daemon=args.libvirt_daemon,
+                      adopt_dot_d=args.adopt_dot_d, reload=args.reload)
 
 
 def uninstall(args, config):
     from hookshim.install import uninstall as do_uninstall
 
     hooks_dir, _ = _dirs(args, config)
-    return do_uninstall(args.drivers, hooks_dir)
+    return do_uninstall(args.drivers, hooks_dir, config=config, reload=args.reload)
 
 
 def _open_spool(cfg):

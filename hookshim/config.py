@@ -18,6 +18,7 @@ _FALSE = ("0", "false", "no", "off")
 _CHOICES = {
     "on_internal_error": ("passthrough", "allow", "deny"),
     "on_record_failure": ("allow", "deny"),
+    "libvirt_daemon": ("libvirtd", "split"),   # written by install (hookshim/libvirt_host.py)
 }
 
 
@@ -126,7 +127,7 @@ def _parse_value(key, value, where, values):
         parsed = parser(value)
     except ValueError as exc:
         raise ConfigError("%s: bad value for %s: %s" % (where, key, exc)) from None
-    if key in _CHOICES and parsed not in _CHOICES[key]:
+    if key in _CHOICES and parsed is not None and parsed not in _CHOICES[key]:
         raise ConfigError("%s: %s must be one of %s" % (where, key, "|".join(_CHOICES[key])))
     if key == "redact_extra":
         return tuple(values.get(key, ())) + tuple(parsed.split())
