@@ -73,7 +73,7 @@ def _launcher_settings(config):
 # -- install / uninstall of one driver ---------------------------------------------------------
 
 
-def install_driver(driver, hooks_dir, config, python, out, adopt_d=True, version=None):
+def install_driver(driver, hooks_dir, config, python, out, adopt_d=True):
     """Check everything, then adopt what is there and write the launcher. The hook path
     always exists while this runs: libvirt before 6.5 fails a call whose hook vanished."""
     p = Paths(hooks_dir, driver)
@@ -84,6 +84,8 @@ def install_driver(driver, hooks_dir, config, python, out, adopt_d=True, version
         manifest = {"version": 1, "driver": driver, "main": None, "d_dir": None, "entries": {}}
     if kind(p.home) == "absent":
         os.mkdir(p.home, 0o755)
+    if kind(p.home_d) == "absent":
+        os.mkdir(p.home_d, 0o755)   # where scripts go to be run by the shim (see adopt.py)
     main_info = _link_main(p, out) if _adoptable_main(p) else None
     if main_info:
         manifest["main"] = main_info
@@ -98,7 +100,7 @@ def install_driver(driver, hooks_dir, config, python, out, adopt_d=True, version
 
 
 def _adoptable_main(p):
-    return kind(p.hook) != "absent" and not is_launcher(p.hook)
+    return kind(p.hook) != "absent" and not is_launcher(p.hook) and not adopt.already_adopted(p)
 
 
 def _link_main(p, out):
@@ -131,8 +133,6 @@ def _adopt_d(p, manifest, out):
         return
     if kind(p.d_dir) != "dir":
         return
-    if kind(p.home_d) == "absent":
-        os.mkdir(p.home_d, 0o755)
     manifest["d_dir"] = manifest["d_dir"] or adopt.describe(p.d_dir)
     for name in sorted(os.listdir(p.d_dir)):
         dst = os.path.join(p.home_d, name)
@@ -258,7 +258,7 @@ def install(drivers, hooks_dir, state_dir, config, python=None, server=None, tok
     status = _each(drivers, out, lambda d: _install_one(
         d, hooks_dir, config, python, out, version, mode, adopt_dot_d, host, seen))
     precompile(python, out)
-    _report_discovery(seen, host, mode, reload, out)
+    libvirt_host.report_discovery(seen, host, mode, reload, out)
     if server and unit_dir:
         _forwarder_unit(config, python, unit_dir, out)
     elif server:
@@ -306,48 +306,12 @@ def _install_one(driver, hooks_dir, config, python, out, version, mode, adopt_do
     seen[driver] = (daemon, libvirt_host.sees_hook(host, hooks_dir, driver, version, daemon)
                     if daemon not in (None, "*") else None)
     adopt_d = adopt_dot_d or bool(libvirt_host.runs_dot_d(version))
-    install_driver(driver, hooks_dir, config, python, out, adopt_d, version)
+    install_driver(driver, hooks_dir, config, python, out, adopt_d)
     if not adopt_d and kind(Paths(hooks_dir, driver).d_dir) != "absent":
         out("%s.d: left in place, not adopted: %s; pass --adopt-dot-d to have the shim run "
             "its scripts" % (driver, "libvirt %s never runs it (directories since 6.5.0)"
                               % version if version else
                               "libvirt version unknown, and before 6.5.0 libvirt never runs it"))
-
-
-def _report_discovery(seen, host, mode, reload, out):
-    """Per driver: does its daemon already call the hook; reload the ones that do not."""
-    to_reload = []
-    for driver, (daemon, verdict) in seen.items():
-        line, needs = _discovery_line(driver, daemon, verdict, mode)
-        out(line)
-        if needs and daemon not in to_reload:
-            to_reload.append(daemon)
-    for daemon in to_reload:
-        if reload:
-            ok, what = libvirt_host.reload_daemon(host, daemon)
-            out(("reload: %s" if ok else "reload failed: %s") % what)
-        else:
-            out("run `systemctl reload %s` (or rerun with --reload) so %s rescans the hooks"
-                % (daemon, daemon))
-
-
-def _discovery_line(driver, daemon, verdict, mode):
-    """(message, whether ``daemon`` must rescan)."""
-    if daemon == "*":
-        return ("daemon: every libvirt daemon rescans the hooks right before it calls this "
-                "hook for reload or shutdown, and calls it with start when it starts: "
-                "nothing to reload", False)
-    if daemon is None:
-        return ("%s: unknown whether libvirtd or %s runs this driver here: reload the one "
-                "that does (or pass --libvirt-daemon)" % (
-                    driver, libvirt_host.SPLIT_DAEMONS.get(driver, "a split daemon")), False)
-    answer, reason = verdict
-    text = {"yes": "%s already calls the %s hook (%s): the launcher runs from the next call",
-            "at-start": "%s will call the %s hook (%s)",
-            "no": "%s does not call a %s hook yet (%s): it must rescan",
-            "unsure": "cannot tell whether %s calls the %s hook (%s): rescan to be sure",
-            }[answer] % (daemon, driver, reason)
-    return "%s: %s" % (driver, text), answer in ("no", "unsure")
 
 
 def check_python(python):
@@ -396,21 +360,9 @@ def uninstall(drivers, hooks_dir, out=print, config=None, reload=False, host=Non
     version, mode = _configured_libvirt(config, None, None) if config else (None, None)
     daemons = [libvirt_host.daemon_for(d, mode) for d in gone if d != "daemon"]
     if daemons and libvirt_host.runs_dot_d(version) is not True:
-        _rescan_after_uninstall(daemons, version, host, reload, out)
+        libvirt_host.rescan_after_uninstall(daemons, version, host, reload, out)
     out("the spool and the configuration are kept")
     return status
-
-
-def _rescan_after_uninstall(daemons, version, host, reload, out):
-    out("libvirt %s: a daemon that found a hook fails every later call of it once the file "
-        "is gone (before 6.5.0), until it rescans" % (version or "version unknown"))
-    for daemon in dict.fromkeys(daemons):
-        if daemon and reload:
-            ok, what = libvirt_host.reload_daemon(host, daemon)
-            out(("reload: %s" if ok else "reload failed: %s") % what)
-        else:
-            out("reload %s now: `systemctl reload %s` (or rerun with --reload)"
-                % (daemon or "the daemon that runs these drivers", daemon or "libvirtd"))
 
 
 def _each(drivers, out, action):

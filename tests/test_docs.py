@@ -39,3 +39,14 @@ def test_relative_links_resolve(page):
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
     missing = [t for t in targets if "://" not in t and not (base / t).exists()]
     assert missing == []
+
+
+@pytest.mark.parametrize("page", ["README.md"] + [f"docs/{p.name}" for p in (REPO / "docs").glob("*.md")])
+def test_no_link_leaves_the_repository(page):
+    """The repository stands alone: a clone anywhere must find every page it links to."""
+    text = (REPO / page).read_text()
+    base = (REPO / page).parent
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    outside = [t for t in targets if "://" not in t
+               and not (base / t).resolve().is_relative_to(REPO.resolve())]
+    assert outside == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hookshim.install import install
+from tests.hookshim.fake_host import FakeHost
 from tests.hookshim.helpers import SYSTEM_PYTHON
 
 # What libvirtd gives a hook: LC_ALL=C and PATH, nothing else (libvirt-hooks.md).
@@ -26,7 +27,8 @@ class Shim:
     def install(self, *drivers, **settings):
         lines = []
         install(list(drivers), str(self.hooks_dir), str(self.state_dir), str(self.config),
-                python=SYSTEM_PYTHON, out=lines.append)
+                python=SYSTEM_PYTHON, out=lines.append,  # this machine's libvirt: not read
+                host=FakeHost(self.root / "libvirt-host"))
         self.installed.update(drivers)
         if settings:
             self.set(**settings)

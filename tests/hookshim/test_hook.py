@@ -4,6 +4,7 @@ import subprocess
 import pytest
 
 from hookshim.event import verify_event
+from tests.conftest import FIXTURES_XML
 from tests.hookshim.helpers import assert_chain
 
 # Every (driver, op, subop, extra) libvirt calls (libvirt-hooks.md), with the outcome of a
@@ -49,15 +50,17 @@ CALLS = [
 DRIVERS = sorted({c[0] for c in CALLS})
 
 
-def corpus_xml(corpus_dir, driver):
-    """Real XML for the driver: libxl and qemu domains, network hookData, none for daemon."""
+def fixture_xml(driver):
+    """Realistic XML for the driver (tests/fixtures/xml): libxl and qemu domains, network
+    hookData, none for daemon. The payload only has to be what libvirt sends, so the
+    optional corpus would add nothing here."""
     if driver == "daemon":
         return b""
     if driver == "network":
-        net = (corpus_dir / "network" / "isolated-network.xml").read_text()
+        net = (FIXTURES_XML / "network" / "isolated.xml").read_text()
         return ("<hookData>%s</hookData>" % net).encode()
-    folder = "qemu" if driver in ("qemu", "lxc", "bhyve") else "libxl/xlconfigdata"
-    return sorted((corpus_dir / folder).glob("*.xml"))[0].read_bytes()
+    folder = "qemu" if driver in ("qemu", "lxc", "bhyve") else "libxl"
+    return sorted((FIXTURES_XML / folder).glob("*.xml"))[0].read_bytes()
 
 
 @pytest.fixture
@@ -67,11 +70,11 @@ def all_drivers(shim):
 
 
 @pytest.mark.parametrize("driver, op, subop, extra, _", CALLS)
-def test_every_call_is_answered_and_recorded(all_drivers, corpus_dir, driver, op, subop,
+def test_every_call_is_answered_and_recorded(all_drivers, driver, op, subop,
                                              extra, _):
     shim = all_drivers
     obj = "-" if driver == "daemon" else "guest1"
-    xml = corpus_xml(corpus_dir, driver)
+    xml = fixture_xml(driver)
     proc = shim.call(driver, obj, op, subop, extra, stdin=xml)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
     ev = shim.last()
@@ -86,11 +89,11 @@ def test_every_call_is_answered_and_recorded(all_drivers, corpus_dir, driver, op
 
 
 @pytest.mark.parametrize("driver, op, subop, extra, outcome", CALLS)
-def test_failing_adopted_script_outcome_per_op(all_drivers, corpus_dir, driver, op, subop,
+def test_failing_adopted_script_outcome_per_op(all_drivers, driver, op, subop,
                                                extra, outcome):
     shim = all_drivers
     shim.adopted_script(driver, "main", "cat >/dev/null; echo 'refused by site' >&2; exit 3")
-    proc = shim.call(driver, "g", op, subop, extra, stdin=corpus_xml(corpus_dir, driver))
+    proc = shim.call(driver, "g", op, subop, extra, stdin=fixture_xml(driver))
     assert proc.returncode == 3 and proc.stdout == b""
     assert proc.stderr.decode().endswith(": exit status 3: refused by site\n")
     ev = shim.last()
@@ -98,9 +101,9 @@ def test_failing_adopted_script_outcome_per_op(all_drivers, corpus_dir, driver, 
     assert ev["stderr"] == proc.stderr.decode()
 
 
-def test_event_fields_follow_the_contract(shim, corpus_dir):
+def test_event_fields_follow_the_contract(shim):
     shim.install("libxl")
-    proc = shim.call("libxl", "g", "prepare", "begin", stdin=corpus_xml(corpus_dir, "libxl"))
+    proc = shim.call("libxl", "g", "prepare", "begin", stdin=fixture_xml("libxl"))
     assert proc.returncode == 0
     ev = shim.last()
     expected = {"v", "kind", "event_id", "host", "seq", "prev_hash", "hash", "driver", "object",
@@ -115,9 +118,9 @@ def test_event_fields_follow_the_contract(shim, corpus_dir):
 
 
 @pytest.mark.slow
-def test_64_concurrent_calls_all_recorded_gapless(shim, corpus_dir):
+def test_64_concurrent_calls_all_recorded_gapless(shim):
     shim.install("libxl")
-    xml = corpus_xml(corpus_dir, "libxl")
+    xml = fixture_xml("libxl")
     argv = [str(shim.hooks_dir / "libxl"), "g", "prepare", "begin", "-"]
     from tests.hookshim.conftest import HOOK_ENV
 
@@ -152,13 +155,13 @@ def test_unknown_op_is_recorded_not_refused(shim):
 
 
 @pytest.mark.slow
-def test_wal_stays_bounded_across_many_calls_without_a_forwarder(shim, corpus_dir):
+def test_wal_stays_bounded_across_many_calls_without_a_forwarder(shim):
     """Hook processes keep their connection through os._exit while the WAL is small and
     checkpoint past WAL_KEEP_BYTES: the WAL never grows without bound."""
     from hookshim.record import WAL_KEEP_BYTES
 
     shim.install("libxl")
-    xml = corpus_xml(corpus_dir, "libxl") * 3
+    xml = fixture_xml("libxl") * 3
     sizes = []
     for i in range(120):
         assert shim.call("libxl", "g%d" % i, stdin=xml).returncode == 0

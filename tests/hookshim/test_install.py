@@ -173,3 +173,251 @@ def test_launcher_whose_package_is_gone_answers_one_line(tmp_path, legacy_hooks,
     assert proc.returncode == code
     assert proc.stderr.startswith(b"hookshim: cannot load the shim") and \
         proc.stderr.count(b"\n") == 1
+
+
+# -- libvirt on the host: version, daemon, discovery, reload -----------------------------------
+
+
+def test_install_writes_the_detected_libvirt_into_the_config(tmp_path, legacy_hooks):
+    from hookshim.config import load_config
+
+    host = FakeHost(tmp_path / "host")
+    host.binary_prints("virtqemud", "virtqemud (libvirt) 11.3.0")
+    host.daemon("virtqemud", 50)
+    lines = []
+    install(["libxl"], str(legacy_hooks), str(tmp_path / "s"), str(tmp_path / "c.conf"),
+            python=SYSTEM_PYTHON, out=lines.append, host=host)
+    cfg = load_config(str(tmp_path / "c.conf"))
+    assert (cfg.libvirt_version, cfg.libvirt_daemon) == ("11.3.0", "split")
+
+
+def test_overrides_win_and_unknown_stays_unset(tmp_path, legacy_hooks):
+    from hookshim.config import load_config
+
+    host = FakeHost(tmp_path / "host")
+    host.binary_prints("libvirtd", "libvirtd (libvirt) 9.0.0")
+    install(["libxl"], str(legacy_hooks), str(tmp_path / "s"), str(tmp_path / "a.conf"),
+            python=SYSTEM_PYTHON, out=lambda *_: None, host=host,
+            libvirt_version="6.4.0", libvirt_daemon="split")
+    cfg = load_config(str(tmp_path / "a.conf"))
+    assert (cfg.libvirt_version, cfg.libvirt_daemon) == ("6.4.0", "split")
+    install(["libxl"], str(legacy_hooks), str(tmp_path / "s"), str(tmp_path / "b.conf"),
+            python=SYSTEM_PYTHON, out=lambda *_: None, host=FakeHost(tmp_path / "empty"))
+    cfg = load_config(str(tmp_path / "b.conf"))
+    assert (cfg.libvirt_version, cfg.libvirt_daemon) == (None, None)
+    assert "libvirt_version" not in (tmp_path / "b.conf").read_text()
+
+
+@pytest.mark.parametrize("option, value", [("libvirt_version", "9.0"),
+                                           ("libvirt_version", "latest"),
+                                           ("libvirt_daemon", "virtqemud")])
+def test_a_bad_override_is_refused_before_anything_changes(tmp_path, legacy_hooks, option,
+                                                           value):
+    before = snapshot(legacy_hooks)
+    lines = []
+    code = install(["qemu"], str(legacy_hooks), str(tmp_path / "s"), str(tmp_path / "c.conf"),
+                   python=SYSTEM_PYTHON, out=lines.append, host=FakeHost(tmp_path / "h"),
+                   **{option: value})
+    assert code == 1 and lines[0].startswith("error: ") and value in lines[0]
+    assert snapshot(legacy_hooks) == before and not (tmp_path / "c.conf").exists()
+
+
+def test_config_refuses_an_unknown_daemon_mode(tmp_path):
+    from hookshim.config import ConfigError, load_config
+
+    (tmp_path / "c.conf").write_text("libvirt_daemon = virtqemud\n")
+    with pytest.raises(ConfigError, match="libvirtd|split"):
+        load_config(str(tmp_path / "c.conf"))
+
+
+def test_a_new_hook_names_the_split_daemon_to_reload(tmp_path):
+    host = FakeHost(tmp_path / "host")
+    host.daemon("virtqemud", 50)
+    lines = []
+    install(["qemu"], str(tmp_path / "hooks"), str(tmp_path / "s"), str(tmp_path / "c.conf"),
+            python=SYSTEM_PYTHON, out=lines.append, host=host, libvirt_version="9.0.0",
+            libvirt_daemon="split")
+    assert any(line.startswith("qemu: virtqemud does not call a qemu hook yet") for line in lines)
+    assert "run `systemctl reload virtqemud` (or rerun with --reload) so virtqemud rescans " \
+           "the hooks" in lines
+    assert host.commands == []
+
+
+def test_reload_option_reloads_exactly_the_daemon_that_must_rescan(tmp_path):
+    host = FakeHost(tmp_path / "host")
+    for pid, name in enumerate(["virtqemud", "virtxend", "virtnetworkd"], 50):
+        host.daemon(name, pid)
+    lines = []
+    install(["libxl", "daemon"], str(tmp_path / "hooks"), str(tmp_path / "s"),
+            str(tmp_path / "c.conf"), python=SYSTEM_PYTHON, out=lines.append, host=host,
+            libvirt_version="9.0.0", libvirt_daemon="split", reload=True)
+    assert host.commands == [["systemctl", "reload", "virtxend.service"]]
+    assert "reload: ran systemctl reload virtxend.service" in lines
+    assert any(line.startswith("daemon: every libvirt daemon rescans") for line in lines)
+
+
+def test_a_daemon_that_started_after_the_old_hook_already_calls_the_launcher(tmp_path,
+                                                                              legacy_hooks):
+    import time
+
+    host = FakeHost(tmp_path / "host")
+    time.sleep(0.05)
+    host.daemon("libvirtd", 50, started_ago=0)
+    _, lines = run_install(tmp_path, legacy_hooks, "qemu", host=host, reload=True)
+    assert any(line.startswith("qemu: libvirtd already calls the qemu hook") for line in lines)
+    assert host.commands == []
+
+
+@pytest.mark.parametrize("version", ["6.4.0", "2.2.0", None])
+def test_before_6_5_a_dot_d_libvirt_never_ran_is_left_alone(tmp_path, legacy_hooks, version):
+    before = snapshot(legacy_hooks / "qemu.d")
+    code, lines = run_install(tmp_path, legacy_hooks, "qemu", version=version)
+    assert code == 0 and snapshot(legacy_hooks / "qemu.d") == before
+    assert not (legacy_hooks / "qemu.hookshim" / "d" / "10-net").exists()
+    assert any(line.startswith("qemu.d: left in place, not adopted") for line in lines)
+    assert uninstall(["qemu"], str(legacy_hooks), out=lambda *_: None) == 0
+    assert (legacy_hooks / "qemu").read_bytes().startswith(b"#!/bin/sh\n# the site")
+
+
+def test_adopt_dot_d_adopts_it_on_an_old_libvirt_when_asked(tmp_path, legacy_hooks):
+    run_install(tmp_path, legacy_hooks, "qemu", version="6.4.0", adopt_dot_d=True)
+    assert not (legacy_hooks / "qemu.d").exists()
+    assert (legacy_hooks / "qemu.hookshim" / "d" / "10-net").exists()
+
+
+def test_uninstall_on_an_old_libvirt_reloads_the_daemon_that_would_fail_calls(tmp_path):
+    host = FakeHost(tmp_path / "host")
+    host.daemon("libvirtd", 50)
+    conf = str(tmp_path / "c.conf")
+    install(["libxl"], str(tmp_path / "hooks"), str(tmp_path / "s"), conf,
+            python=SYSTEM_PYTHON, out=lambda *_: None, host=host, libvirt_version="2.2.0",
+            libvirt_daemon="libvirtd")
+    lines = []
+    uninstall(["libxl"], str(tmp_path / "hooks"), out=lines.append, config=conf, reload=True,
+              host=host)
+    assert host.commands[-1] == ["systemctl", "reload", "libvirtd.service"]
+    assert any("fails every later call" in line for line in lines)
+
+
+# -- the launcher's fallback -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("driver, op, code", [
+    ("qemu", "started", 0), ("qemu", "reconnect", 0), ("qemu", "prepare", 1),
+    ("libxl", "started", 0), ("libxl", "prepare", 1),
+])
+def test_fallback_never_answers_non_zero_where_a_running_guest_would_die(tmp_path, driver, op,
+                                                                         code):
+    from hookshim.outcome import guard_rail_ops
+    from tests.hookshim.conftest import HOOK_ENV
+
+    assert (op in guard_rail_ops(driver, "9.0.0")) == (code == 0)
+    (tmp_path / "hookshim.conf").write_text("on_internal_error = deny\n")
+    hooks = tmp_path / "hooks"
+    run_install(tmp_path, hooks, driver)
+    launcher = hooks / driver
+    launcher.write_text(launcher.read_text().replace(repr(str(REPO)), repr("/nonexistent")))
+    proc = subprocess.run([str(launcher), "g", op, "begin", "-"], input=b"<domain/>",
+                          capture_output=True, env=dict(HOOK_ENV), cwd="/")
+    assert proc.returncode == code
+    assert proc.stderr.startswith(b"hookshim: cannot load the shim")
+
+
+# -- never follow a symlink, never write outside the hooks and state directories --------------
+
+
+@pytest.mark.parametrize("planted", ["qemu.hookshim-tmp", "qemu.hookshim/manifest.json.tmp"])
+def test_a_planted_temporary_symlink_is_refused_and_nothing_changes(tmp_path, legacy_hooks,
+                                                                    planted):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (legacy_hooks / "qemu.hookshim").mkdir()
+    (legacy_hooks / planted).symlink_to(victim)
+    before = snapshot(legacy_hooks)
+    code, lines = run_install(tmp_path, legacy_hooks, "qemu")
+    assert code == 1 and any("exists (left over or planted)" in line for line in lines)
+    assert snapshot(legacy_hooks) == before and victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("driver", ["../x", "/etc/passwd", "qemu/../../x", "", "qemu.d", "."])
+def test_a_driver_name_that_is_not_a_libvirt_hook_is_refused(tmp_path, legacy_hooks, driver):
+    before = snapshot(tmp_path)
+    code, lines = run_install(tmp_path, legacy_hooks, driver)
+    assert code == 1 and "is not a libvirt hook name" in lines[-1] or any(
+        "is not a libvirt hook name" in line for line in lines)
+    assert not (tmp_path / "x").exists()
+    assert uninstall([driver], str(legacy_hooks), out=lambda *_: None) == 1
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith(("state", "hookshim.conf",
+                                                                 "host"))} == \
+        {k: v for k, v in before.items() if not k.startswith(("state", "hookshim.conf",
+                                                               "host"))}
+
+
+def test_uninstall_refuses_a_dot_d_swapped_for_a_symlink_after_install(tmp_path, legacy_hooks):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside.chmod(0o700)
+    run_install(tmp_path, legacy_hooks, "qemu")
+    (legacy_hooks / "qemu.d").symlink_to(outside)
+    before, lines = snapshot(tmp_path), []
+    assert uninstall(["qemu"], str(legacy_hooks), out=lines.append) == 1
+    assert any("qemu.d is a link where only absent or dir is safe" in line for line in lines)
+    assert snapshot(tmp_path) == before and os.listdir(outside) == []
+    assert oct(outside.stat().st_mode & 0o777) == "0o700"
+
+
+def test_install_refuses_a_home_that_is_a_symlink(tmp_path, legacy_hooks):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (legacy_hooks / "qemu.hookshim").symlink_to(elsewhere)
+    before = snapshot(tmp_path)
+    code, lines = run_install(tmp_path, legacy_hooks, "qemu")
+    assert code == 1 and os.listdir(elsewhere) == []
+    in_hooks = lambda snap: {k: v for k, v in snap.items() if k.split(os.sep)[0] == "hooks"}
+    assert in_hooks(snapshot(tmp_path)) == in_hooks(before)
+
+
+def test_a_dot_d_symlink_to_a_directory_is_adopted_as_a_link_and_put_back(tmp_path):
+    from tests.hookshim.conftest import HOOK_ENV
+
+    shared = tmp_path / "shared.d"
+    shared.mkdir()
+    (shared / "10-log").write_text("#!/bin/sh\necho ran >> %s/ran\n" % tmp_path)
+    (shared / "10-log").chmod(0o755)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "qemu.d").symlink_to("../shared.d")
+    before, shared_before = snapshot(hooks), snapshot(shared)
+    code, _ = run_install(tmp_path, hooks, "qemu")
+    assert code == 0 and not os.path.lexists(hooks / "qemu.d")
+    subprocess.run([str(hooks / "qemu"), "g", "prepare", "begin", "-"], input=b"<domain/>",
+                   env=dict(HOOK_ENV), cwd="/", check=True, capture_output=True)
+    assert (tmp_path / "ran").read_text() == "ran\n"      # libvirt would have run it
+    assert snapshot(shared) == shared_before             # its target was never touched
+    assert uninstall(["qemu"], str(hooks), out=lambda *_: None) == 0
+    assert snapshot(hooks) == before
+
+
+def test_an_interrupted_install_leaves_the_old_hook_in_place(tmp_path, legacy_hooks,
+                                                             monkeypatch):
+    """libvirt before 6.5 fails a call whose hook file vanished: no gap, ever."""
+    from hookshim import adopt
+
+    real = adopt.write_new
+
+    def boom(path, data, mode):
+        if path.endswith("/qemu"):
+            raise OSError("disk full")
+        real(path, data, mode)
+
+    monkeypatch.setattr(adopt, "write_new", boom)
+    code, _ = run_install(tmp_path, legacy_hooks, "qemu")
+    assert code == 1
+    assert (legacy_hooks / "qemu").read_bytes().startswith(b"#!/bin/sh\n# the site")
+    monkeypatch.setattr(adopt, "write_new", real)     # run again: it completes
+    before = snapshot(legacy_hooks)
+    assert run_install(tmp_path, legacy_hooks, "qemu")[0] == 0
+    assert uninstall(["qemu"], str(legacy_hooks), out=lambda *_: None) == 0
+    assert snapshot(legacy_hooks) == {k: v for k, v in before.items()
+                                      if not k.startswith("qemu.hookshim")}

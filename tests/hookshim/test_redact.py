@@ -1,4 +1,4 @@
-"""Redaction: table of rules, and the whole corpus through the real hook."""
+"""Redaction: table of rules, and every XML fixture (and corpus file) through the real hook."""
 import re
 
 import pytest
@@ -55,27 +55,42 @@ def test_redaction_is_idempotent():
     assert redact(once) == (once, 0)
 
 
-SECRETS = ("123poi", "thebeast", "sercet", "testcookievalue", "blurb", "par=val",
-           "-unknown", "isa-debugcon.iobase")
+# The secret values planted in each XML set; none may reach the spool.
+SECRETS = {
+    "fixtures": ("pv-vnc-Kx81", "hvm-Vnc-55q", "hvm-db-03-debugcon.log", "spice-Gr33n-05",
+                 "vnc-Blue-06", "dl-Tk-9931", "cookie-Val-77aa", "render-Pw-07",
+                 "lic-Key-0707", "env-Tok-0707"),
+    "corpus": ("123poi", "thebeast", "sercet", "testcookievalue", "blurb", "par=val",
+               "-unknown", "isa-debugcon.iobase"),
+}
+# (XML files, of which at least this many carry secrets) per set
+SIZES = {"fixtures": (11, 5), "corpus": (158, 42)}
 
 
-def secret_files(corpus_files):
-    return [f for f in corpus_files
+def secret_files(xml_files):
+    return [f for f in xml_files
             if re.search(r"passwd=|<cookie |query=|:commandline", f.read_text())]
 
 
-def test_corpus_has_the_documented_secret_bearing_files(corpus_files):
-    files = secret_files(corpus_files)
-    assert len(corpus_files) == 158
-    assert len(files) >= 42
+def test_xml_set_has_the_documented_secret_bearing_files(xml_source, xml_files):
+    total, with_secrets = SIZES[xml_source]
+    assert len(xml_files) == total
+    assert len(secret_files(xml_files)) >= with_secrets
+
+
+def test_every_planted_fixture_secret_is_in_a_fixture():
+    from tests.conftest import FIXTURES_XML
+
+    text = "".join(p.read_text() for p in FIXTURES_XML.rglob("*.xml"))
+    assert [s for s in SECRETS["fixtures"] if s not in text] == []
 
 
 @pytest.mark.slow
-def test_no_secret_from_the_corpus_is_stored(shim, corpus_files):
-    """Every corpus XML through the real launcher as migrate input (the op that carries
-    secrets); then not one secret value may appear anywhere in the spool files."""
+def test_no_planted_secret_is_stored(shim, xml_source, xml_files):
+    """Every secret-bearing XML through the real launcher as migrate input (the op that
+    carries secrets); then not one secret value may appear anywhere in the spool files."""
     shim.install("qemu")
-    files = secret_files(corpus_files)
+    files = secret_files(xml_files)
     for f in files:
         proc = shim.call("qemu", f.stem, "migrate", "begin", stdin=f.read_bytes())
         assert proc.returncode == 0 and proc.stdout == b"", f
@@ -83,5 +98,5 @@ def test_no_secret_from_the_corpus_is_stored(shim, corpus_files):
     assert len(events) == len(files)
     assert all(e["redactions"] >= 1 for e in events)
     raw = b"".join(p.read_bytes() for p in shim.state_dir.iterdir())
-    for secret in SECRETS:
+    for secret in SECRETS[xml_source]:
         assert secret.encode() not in raw, secret
