@@ -98,7 +98,18 @@ def check_install(p, manifest, adopt_d):
 
 
 def _replaced_main(p):
-    return kind(p.hook) != "absent" and not is_launcher(p.hook)
+    return kind(p.hook) != "absent" and not is_launcher(p.hook) and not already_adopted(p)
+
+
+def already_adopted(p):
+    """``home/main`` is the hook's second name: an install stopped before the launcher."""
+    main = os.path.join(p.home, "main")
+    if kind(main) != kind(p.hook) or kind(main) not in ("file", "link"):
+        return False
+    if kind(main) == "link":
+        target = os.path.normpath(os.path.join(os.path.dirname(p.hook), os.readlink(p.hook)))
+        return os.readlink(main) == target
+    return os.path.samestat(os.lstat(main), os.lstat(p.hook))
 
 
 def _check_d(p, manifest, home_d_is_link):

@@ -267,3 +267,54 @@ def reload_daemon(host, daemon):
     if status == 0:
         return True, "sent SIGHUP to %s (pid %d)" % (daemon, pid)
     return False, "could not reload %s: %s" % (daemon, text.strip()[-200:])
+
+
+# -- what install and uninstall tell the operator ---------------------------------------------
+
+
+def report_discovery(seen, host, mode, reload, out):
+    """Per driver: does its daemon already call the hook; reload the ones that do not."""
+    to_reload = []
+    for driver, (daemon, verdict) in seen.items():
+        line, needs = _discovery_line(driver, daemon, verdict, mode)
+        out(line)
+        if needs and daemon not in to_reload:
+            to_reload.append(daemon)
+    for daemon in to_reload:
+        if reload:
+            ok, what = reload_daemon(host, daemon)
+            out(("reload: %s" if ok else "reload failed: %s") % what)
+        else:
+            out("run `systemctl reload %s` (or rerun with --reload) so %s rescans the hooks"
+                % (daemon, daemon))
+
+
+def _discovery_line(driver, daemon, verdict, mode):
+    """(message, whether ``daemon`` must rescan)."""
+    if daemon == "*":
+        return ("daemon: every libvirt daemon rescans the hooks right before it calls this "
+                "hook for reload or shutdown, and calls it with start when it starts: "
+                "nothing to reload", False)
+    if daemon is None:
+        return ("%s: unknown whether libvirtd or %s runs this driver here: reload the one "
+                "that does (or pass --libvirt-daemon)" % (
+                    driver, SPLIT_DAEMONS.get(driver, "a split daemon")), False)
+    answer, reason = verdict
+    text = {"yes": "%s already calls the %s hook (%s): the launcher runs from the next call",
+            "at-start": "%s will call the %s hook (%s)",
+            "no": "%s does not call a %s hook yet (%s): it must rescan",
+            "unsure": "cannot tell whether %s calls the %s hook (%s): rescan to be sure",
+            }[answer] % (daemon, driver, reason)
+    return "%s: %s" % (driver, text), answer in ("no", "unsure")
+
+
+def rescan_after_uninstall(daemons, version, host, reload, out):
+    out("libvirt %s: a daemon that found a hook fails every later call of it once the file "
+        "is gone (before 6.5.0), until it rescans" % (version or "version unknown"))
+    for daemon in dict.fromkeys(daemons):
+        if daemon and reload:
+            ok, what = reload_daemon(host, daemon)
+            out(("reload: %s" if ok else "reload failed: %s") % what)
+        else:
+            out("reload %s now: `systemctl reload %s` (or rerun with --reload)"
+                % (daemon or "the daemon that runs these drivers", daemon or "libvirtd"))
