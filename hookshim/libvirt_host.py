@@ -73,14 +73,14 @@ class Host:
         self.unit_dirs = unit_dirs
         self.systemd_dir = systemd_dir   # exists when systemd is PID 1 (sd_booted)
         self.run = run
-        self.uid = os.geteuid() if uid is None else uid   # root: system daemons; else session
+        self.uid = os.geteuid() if uid is None else uid   # root: the system daemons
 
     def binary(self, name):
         return shutil.which(name, path=self.path)
 
     def processes(self):
-        """{comm: [(pid, start ticks)]} of the libvirt daemons running now as ``uid`` (a
-        user's session daemons read ~/.config/libvirt/hooks, not the system's)."""
+        """{comm: [(pid, start ticks)]} of the libvirt daemons running now as ``uid``: root's
+        are the system daemons; a user's session daemons (same names) are not reloaded."""
         found = {}
         wanted = set(SPLIT_DAEMONS.values()) | {MONOLITHIC}
         for pid in _listdir(self.proc_root):

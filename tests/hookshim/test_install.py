@@ -421,3 +421,41 @@ def test_an_interrupted_install_leaves_the_old_hook_in_place(tmp_path, legacy_ho
     assert uninstall(["qemu"], str(legacy_hooks), out=lambda *_: None) == 0
     assert snapshot(legacy_hooks) == {k: v for k, v in before.items()
                                       if not k.startswith("qemu.hookshim")}
+
+
+@pytest.fixture
+def world_readable_tmp():
+    """A directory another user can reach (pytest's own tmp root is private to root)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the launcher as another user")
+    path = Path(tempfile.mkdtemp(prefix="hookshim-session-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("on_record_failure, code", [("allow", 0), ("deny", 1)])
+def test_a_session_daemons_call_runs_as_the_user_and_is_not_recorded(on_record_failure, code,
+                                                                     world_readable_tmp):
+    """libvirt's hook directory is fixed at build time (virhook.c LIBVIRT_HOOK_DIR): a user's
+    session daemon runs the system launcher as that user, who cannot write the spool."""
+    from tests.hookshim.conftest import HOOK_ENV
+
+    tmp_path = world_readable_tmp
+    run_install(tmp_path, tmp_path / "hooks", "qemu")
+    with open(tmp_path / "hookshim.conf", "a") as f:
+        f.write("on_record_failure = %s\n" % on_record_failure)
+
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    proc = subprocess.run([str(tmp_path / "hooks" / "qemu"), "g", "prepare", "begin", "-"],
+                          input=b"<domain/>", capture_output=True, env=dict(HOOK_ENV), cwd="/",
+                          preexec_fn=as_nobody)
+    assert proc.returncode == code
+    assert os.listdir(tmp_path / "state") == []
