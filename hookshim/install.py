@@ -303,10 +303,11 @@ def _configured_libvirt(config, version, mode):
 def _install_one(driver, hooks_dir, config, python, out, version, mode, adopt_dot_d, host,
                  seen):
     daemon = libvirt_host.daemon_for(driver, mode) if driver in DRIVERS else None
-    seen[driver] = (daemon, libvirt_host.sees_hook(host, hooks_dir, driver, version, daemon)
-                    if daemon not in (None, "*") else None)
+    verdict = libvirt_host.sees_hook(host, hooks_dir, driver, version, daemon) \
+        if daemon not in (None, "*") else None     # read before anything changes
     adopt_d = adopt_dot_d or bool(libvirt_host.runs_dot_d(version))
     install_driver(driver, hooks_dir, config, python, out, adopt_d)
+    seen[driver] = (daemon, verdict)
     if not adopt_d and kind(Paths(hooks_dir, driver).d_dir) != "absent":
         out("%s.d: left in place, not adopted: %s; pass --adopt-dot-d to have the shim run "
             "its scripts" % (driver, "libvirt %s never runs it (directories since 6.5.0)"
