@@ -127,6 +127,7 @@ def _check_d(p, manifest, home_d_is_link):
 
 
 def check_uninstall(p, manifest):
+    _no_planted_tmp(p.hook + TMP_SUFFIX)   # a symlinked main hook is restored through it
     _must_be(p.home, "absent", "dir")
     if kind(p.hook) != "absent" and not is_launcher(p.hook):
         raise InstallError("%s is not the hookshim launcher (replaced after install?); "

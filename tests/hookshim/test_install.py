@@ -459,3 +459,11 @@ def test_a_session_daemons_call_runs_as_the_user_and_is_not_recorded(on_record_f
                           preexec_fn=as_nobody)
     assert proc.returncode == code
     assert os.listdir(tmp_path / "state") == []
+
+
+def test_uninstall_refuses_a_planted_temporary_before_changing_anything(tmp_path, legacy_hooks):
+    run_install(tmp_path, legacy_hooks, "qemu")
+    (legacy_hooks / "qemu.hookshim-tmp").symlink_to(tmp_path / "victim")
+    before, lines = snapshot(legacy_hooks), []
+    assert uninstall(["qemu"], str(legacy_hooks), out=lines.append) == 1
+    assert snapshot(legacy_hooks) == before and not (tmp_path / "victim").exists()
