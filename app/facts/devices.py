@@ -74,6 +74,8 @@ def _host(host: ET.Element) -> str | None:
         value = "unix:" + (normalise_path(host.get("socket")) or "")
     else:
         name, port = (host.get("name") or "").lower(), host.get("port")
+        if ":" in name and not name.startswith("["):
+            name = "[%s]" % name            # an IPv6 address, as in a URL
         value = "%s:%s" % (name, port) if port else name
     return None if redacted(value) else value
 

@@ -152,6 +152,9 @@ def _domain(devices: str) -> str:
     ("<disk device='disk'><source file='/a.img'/></disk>", ("/a.img", "yes")),
     ("<disk type='network'><source protocol='nbd'><host name='n' port='10809'/></source>"
      "</disk>", ("nbd://n:10809/", "yes")),
+    # an IPv6 server is bracketed, as in a URL
+    ("<disk type='network'><source protocol='nbd' name='e'><host name='::1' port='6000'/>"
+     "</source></disk>", ("nbd://[::1]:6000/e", "yes")),
     ("<disk type='network'><source protocol='http' name='/x.iso'><host name='web'/></source>"
      "<readonly/></disk>", ("http://web/x.iso", "no")),
     ("<disk type='nvme' device='disk'><source type='pci' managed='yes' namespace='2'>"
