@@ -52,10 +52,10 @@ def redacted(value: str | None) -> bool:
 def make_fact(kind: str, key: str | None, **attrs: str | None) -> Fact | None:
     """A Fact, or None when the key is missing or redacted; empty or redacted attributes
     are left out (nothing redacted is extracted)."""
-    if not key or redacted(key):
+    if not key or MASK in key:
         return None
-    kept = tuple(sorted((k, v) for k, v in attrs.items() if v and not redacted(v)))
-    return Fact(kind, key, kept)
+    return Fact(kind, key, tuple(sorted([(k, v) for k, v in attrs.items()
+                                         if v and MASK not in v])))
 
 
 def parse_xml(text: str | bytes | None) -> ET.Element:
