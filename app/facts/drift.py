@@ -58,13 +58,18 @@ class Drift:
 def definition_drift(before_xml: str, after_xml: str) -> Drift:
     """The changes from one boot's definition to the next's (FactsError on bad XML)."""
     before, after = normalise_definition(before_xml), normalise_definition(after_xml)
-    old, new = _items(before), _items(after)
-    changes = tuple(Change((old.get(item) or new.get(item))[0], item, _xml(old.get(item)),
-                           _xml(new.get(item)))
-                    for item in dict.fromkeys([*old, *new]) if _xml(old.get(item)) != _xml(new.get(item)))
     diff = difflib.unified_diff(_pretty(before), _pretty(after), "previous boot", "this boot",
                                 lineterm="")
-    return Drift(changes, "\n".join(diff))
+    return Drift(_changes(_items(before), _items(after)), "\n".join(diff))
+
+
+def _changes(old: dict, new: dict) -> tuple[Change, ...]:
+    changes = []
+    for item in dict.fromkeys([*old, *new]):
+        before, after = old.get(item), new.get(item)
+        if _xml(before) != _xml(after):
+            changes.append(Change((before or after)[0], item, _xml(before), _xml(after)))
+    return tuple(changes)
 
 
 def normalise_definition(xml: str) -> ET.Element:

@@ -24,7 +24,8 @@ def _summary(before: str, after: str) -> list[tuple[str, str, str]]:
     (PREPARE, LIVE),
     (LIVE, PREPARE),
     # the same memory written in other units
-    (PREPARE, _edit(PREPARE, "<memory unit='KiB'>4194304</memory>", "<memory unit='GiB'>4</memory>")),
+    (PREPARE, _edit(PREPARE, "<memory unit='KiB'>4194304</memory>",
+                    "<memory unit='GiB'>4</memory>")),
     # attribute order and whitespace are not changes
     (PREPARE, _edit(PREPARE, "<vcpu placement='static' current='2'>4</vcpu>",
                     "<vcpu current='2'   placement='static'>\n 4 </vcpu>")),
@@ -53,7 +54,8 @@ def test_runtime_differences_are_no_drift(before, after):
     ("portgroup='web'/>", "portgroup='web' portid='0d3c2ba4-5e8f-4c4f-9f0a-3f4b6a1d2c10'/>"),
     ("portgroup='web'/>", "portgroup='web' bridge='virbr1'/>"),               # network's bridge
     ("<model type='virtio'/>", "<target dev='vnet3'/><model type='virtio'/>"),  # tap name
-    ("<source dev='eno2' mode='vepa'/>", "<source dev='eno2' mode='vepa'/><target dev='macvtap0'/>"),
+    ("<source dev='eno2' mode='vepa'/>",                                      # macvtap name
+     "<source dev='eno2' mode='vepa'/><target dev='macvtap0'/>"),
     ("port='-1' autoport='yes' websocket='-1'", "port='5907' autoport='yes' websocket='5707'"),
     ("port='-1' tlsPort='-1' autoport='yes'", "port='5908' tlsPort='5909' autoport='yes'"),
     ("<listen type='network' network='default'/>",                            # resolved listen
