@@ -47,8 +47,8 @@ def domain_facts(domain: ET.Element) -> Iterator[Fact | None]:
 
 def _sizes(domain: ET.Element) -> Iterator[Fact | None]:
     vcpu = domain.find("vcpu")
-    if vcpu is not None and (vcpu.text or "").strip().isdigit():
-        yield make_fact("vcpus", vcpu.text.strip(), current=vcpu.get("current"))
+    if vcpu is not None and (vcpu.text or "").strip().isdecimal():
+        yield make_fact("vcpus", str(int(vcpu.text)), current=vcpu.get("current"))
     memory = _kib(domain.find("memory"))
     if memory is not None:
         yield make_fact("memory", str(memory), current=_text(_kib(domain.find("currentMemory"))),
@@ -89,7 +89,7 @@ def graphics_facts(graphics: ET.Element) -> Iterator[Fact | None]:
     listen = graphics.get("listen") or _attrs(graphics.find("listen")).get("address")
     for role in ("port", "tlsPort", "websocket"):
         port = (graphics.get(role) or "").strip()
-        if port.isdigit() and int(port) > 0:
+        if port.isdecimal() and int(port) > 0:
             yield make_fact("port", str(int(port)), graphics=graphics.get("type"), role=role,
                             autoport=graphics.get("autoport"), listen=listen)
 
