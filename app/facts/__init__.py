@@ -4,7 +4,8 @@
 - ``extract``/``devices``: facts of a domain XML or a network hook's ``<hookData>``;
 - ``drift``: what changed in a guest's definition between two boots;
 - ``intervals``: when a guest held each fact, its boots stitched across migrations;
-- ``collisions``: the same MAC on one network, or one writable disk, held twice at once.
+- ``collisions``: the same MAC on one network, or one writable disk, held twice at once;
+- ``lookup``: what a user types -> the keys it matches.
 
 docs/attribution.md describes the model.
 """
