@@ -5,7 +5,7 @@ with ``/``); every other source is ``scheme:...`` so the two never collide:
 ``volume:pool/vol``, ``rbd:pool/image``, ``gluster:volume/path``, ``iscsi:iqn.../lun``,
 ``nbd://host:port/export``, ``https://host/path``, ``nvme:0000:01:00.0/1``,
 ``vhostuser:/path``. Host devices: ``0000:3b:00.1`` (PCI), ``usb:046d:c52b`` (vendor:product),
-``usb-bus:1.4`` (bus.device), ``mdev:<uuid>``, ``scsi:host0:0:0:0``, ``iscsi:iqn.../lun``.
+``usb-bus:1.4`` (bus.device), ``mdev:<uuid>``, ``scsi:scsi_host0:0:0:2``, ``iscsi:iqn.../lun``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Facts from one hook call's XML: a domain (any driver) or a network hook's ``<hookData>``.
 
-Pure: text in, a tuple of Fact out (document order, no duplicates). The kinds, keys and
-attributes are listed in docs/attribution.md; the disk and hostdev keys live in devices.py.
+Pure: text in, a tuple of Fact out (sizes, interfaces, disks, host devices, graphics, each
+in document order; no duplicates). The kinds, keys and attributes are listed in
+docs/attribution.md; the disk and host-device keys are made in devices.py.
 """
 from __future__ import annotations
 
