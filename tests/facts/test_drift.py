@@ -149,3 +149,11 @@ def test_two_disks_on_one_target_are_both_kept():
 def test_bad_definitions_raise_facts_error(xml, message):
     with pytest.raises(FactsError, match=message):
         normalise_definition(xml)
+
+
+def test_libxl_started_xml_has_no_drift_against_its_start_xml():
+    start = fixture("xen-hvm.xml")
+    started = start.replace("<domain type='xen'>", "<domain type='xen' id='5'>").replace(
+        "port='-1' autoport='yes'", "port='5901' autoport='yes'").replace(
+        "<model type='e1000'/>", "<target dev='vif5.0'/><model type='e1000'/>")
+    assert started != start and definition_drift(start, started).changes == ()

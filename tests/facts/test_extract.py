@@ -250,3 +250,13 @@ def test_a_bare_network_definition_gives_its_dhcp_hosts():
     xml = ("<network><name>n</name><ip address='10.1.0.1' prefix='24'><dhcp>"
            "<host mac='52:54:00:00:00:01' ip='10.1.0.5'/></dhcp></ip></network>")
     assert keys(xml) == [("ip", "10.1.0.5")]
+
+
+def test_libxl_autoport_is_known_only_from_the_started_xml():
+    """libxl formats the start XML with domain id -1, i.e. as inactive: port='-1'. The started
+    XML (id set) carries the port libxlMakeVfb allocated (docs/attribution.md)."""
+    start = fixture("xen-hvm.xml")
+    started = start.replace("<domain type='xen'>", "<domain type='xen' id='5'>").replace(
+        "port='-1' autoport='yes'", "port='5901' autoport='yes'")
+    assert [k for k in keys(start) if k[0] == "port"] == []
+    assert [k for k in keys(started) if k[0] == "port"] == [("port", "5901")]
