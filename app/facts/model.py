@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from hookshim.redact import MASK
 
-# A real domain XML is a few KB; hookshim caps stdin well below this. Bigger is not libvirt's.
+# A real domain XML is a few KB; the shim's policy evaluator refuses more than this too
+# (hookshim/policy_xml.py MAX_XML_CHARS). Bigger is not a document libvirt wrote.
 MAX_XML_CHARS = 4 * 1024 * 1024
 
 KINDS = ("mac", "disk", "hostdev", "port", "ip", "vcpus", "memory")
