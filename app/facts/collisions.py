@@ -1,0 +1,100 @@
+"""Collisions: one MAC on one network, or one writable disk, held by two guests at once (pure).
+
+libvirt checks neither across hosts. The rules:
+- **MAC**: two guests hold the same MAC with the same scope (``network:NAME``,
+  ``bridge:NAME`` or ``direct:DEV``, see extract.py). A MAC whose segment libvirt does not name
+  (user, ethernet, vhostuser ...) has no scope and never collides.
+- **disk**: two guests hold the same source key, both writable (not ``<readonly/>``, not a
+  CD-ROM, not ``<transient/>``), and not both ``<shareable/>``: libvirt's lock managers
+  (virtlockd, sanlock) give a non-shareable writable disk an exclusive lease, so one shareable
+  side is not enough.
+A guest never collides with itself (the two hosts of a migration).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from app.facts.intervals import FactInterval
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A fact held by a guest over [start, end) (end None: still held)."""
+
+    kind: str
+    key: str
+    guest: str
+    hosts: tuple[str, ...]
+    start: Any
+    end: Any | None = None
+    scope: str | None = None    # MAC: the segment; disks: unused
+    writable: bool = False
+    shareable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Two guests holding one thing at once, from ``start`` until ``end`` (None: ongoing)."""
+
+    kind: str
+    key: str
+    scope: str | None
+    guests: tuple[str, str]
+    hosts: tuple[str, ...]
+    start: Any
+    end: Any | None
+
+
+def holding(guest: str, interval: FactInterval) -> Holding:
+    """The collision view of one of a guest's fact intervals."""
+    fact = interval.fact
+    return Holding(fact.kind, fact.key, guest, interval.hosts, interval.start, interval.end,
+                   fact.get("scope"), fact.get("writable") == "yes",
+                   fact.get("shareable") == "yes")
+
+
+def find_conflicts(holdings: Iterable[Holding]) -> list[Conflict]:
+    """Every pair of guests whose holdings collide, with when the overlap starts and stops."""
+    candidates = sorted((h for h in holdings if _may_collide(h)), key=_group_key)
+    conflicts: list[Conflict] = []
+    for _, group in groupby(candidates, key=_group_key):
+        conflicts.extend(_overlaps(sorted(group, key=lambda h: h.start)))
+    return sorted(conflicts, key=lambda c: (c.start, c.kind, c.key, c.guests))
+
+
+def _may_collide(h: Holding) -> bool:
+    if h.kind == "mac":
+        return h.scope is not None
+    return h.kind == "disk" and h.writable
+
+
+def _group_key(h: Holding) -> tuple:
+    return (h.kind, h.key, h.scope if h.kind == "mac" else None)
+
+
+def _overlaps(group: list[Holding]) -> list[Conflict]:
+    """Sweep in start order, keeping the holdings not yet ended."""
+    active: list[Holding] = []
+    found = []
+    for h in group:
+        active = [a for a in active if a.end is None or a.end > h.start]
+        found.extend(_conflict(a, h) for a in active if a.guest != h.guest and _clash(a, h))
+        active.append(h)
+    return found
+
+
+def _clash(a: Holding, b: Holding) -> bool:
+    return a.kind == "mac" or not (a.shareable and b.shareable)
+
+
+def _conflict(a: Holding, b: Holding) -> Conflict:
+    """``b`` started last, so the overlap starts with it and stops with the first to end."""
+    end = b.end if a.end is None else a.end if b.end is None else min(a.end, b.end)
+    first, second = sorted((a, b), key=lambda h: h.guest)
+    return Conflict(b.kind, b.key, b.scope if b.kind == "mac" else None,
+                    (first.guest, second.guest), tuple(dict.fromkeys((*first.hosts,
+                                                                       *second.hosts))),
+                    b.start, end)
