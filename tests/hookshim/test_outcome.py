@@ -225,3 +225,32 @@ def test_filter_ops(driver, op, expected):
 
 def test_unknown_ops_are_flagged():
     assert is_known("qemu", "prepare") and not is_known("qemu", "future-op")
+
+
+def _libvirt_table():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "libvirt_table.py"
+    spec = importlib.util.spec_from_file_location("libvirt_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_libvirt_md_has_the_table_of_the_code():
+    """docs/libvirt.md and outcome.py cannot drift: the doc's table is the code's."""
+    table = _libvirt_table()
+    doc = table.DOC.read_text()
+    assert table.render(doc) == doc, "run: python scripts/libvirt_table.py"
+    for row in outcome.ROWS:   # and every (driver, op) of the code is in the doc
+        assert "| %s | %s | %s |" % (row.driver, row.op, ", ".join(row.releases)) in doc
+
+
+def test_docs_libvirt_md_names_every_driver_and_op_in_its_prose():
+    doc = _libvirt_table().DOC.read_text()
+    prose = doc.split("<!-- failure table")[0]
+    for driver in outcome.DRIVERS:
+        assert "| %s (%s) |" % (driver, outcome.DRIVERS[driver]) in prose
+        for op in outcome.ops(driver):
+            assert "`%s`" % op in prose, (driver, op)
