@@ -21,6 +21,7 @@ DRIVERS = {"daemon": "0.8.0", "qemu": "0.8.0", "lxc": "0.8.0", "network": "1.2.2
 DOMAIN_DRIVERS = ("qemu", "lxc", "libxl", "bhyve")
 D_DIRS_SINCE = "6.5.0"            # <driver>.d/ directories (virHookCall)
 RELEASE_REASON_SINCE = "10.5.0"   # qemu and lxc pass the shutoff reason as release's extra
+RELEASE_REASON_DRIVERS = ("qemu", "lxc")
 # migrate (libxl, qemu) and restore (qemu) may print a new definition on stdout.
 FILTER_OPS = frozenset({("libxl", "migrate"), ("qemu", "migrate"), ("qemu", "restore")})
 # Filters whose output libvirt compares with the input definition (qemu's ABI check
@@ -243,6 +244,22 @@ def guard_rail_ops(driver, version=None):
 def ops(driver):
     """Every op ``driver`` has called in a verified release, in table order."""
     return list(dict.fromkeys(r.op for r in ROWS if r.driver == driver))
+
+
+# A failed start-path call after which libvirt fires no stopped/release (per release); every
+# other failed prepare/start/started of a domain driver is followed by them. A failed filter
+# cancels before anything was set up: nothing follows either.
+_NO_CLEANUP = {("libxl", "prepare"): NEW, ("bhyve", "prepare"): NEW, ("bhyve", "start"): NEW,
+               ("bhyve", "started"): NEW}
+
+
+def cleanup_follows(driver, op, version=None):
+    """libvirt fires stopped + release after this start-path call failed (the worse reading
+    - cleanup calls that may run - when the release is unknown)."""
+    if is_filter(driver, op):
+        return False
+    silent = _NO_CLEANUP.get((driver, op), ())
+    return not set(readings(version)) <= set(silent)
 
 
 def runs_d_dirs(version):

@@ -254,3 +254,15 @@ def test_docs_libvirt_md_names_every_driver_and_op_in_its_prose():
         assert "| %s (%s) |" % (driver, outcome.DRIVERS[driver]) in prose
         for op in outcome.ops(driver):
             assert "`%s`" % op in prose, (driver, op)
+
+
+@pytest.mark.parametrize("driver, op, version, expected", [
+    ("libxl", "prepare", "2.2.0", True),    # libxlDomainStart: cleanup_dom -> libxlDomainCleanup
+    ("libxl", "prepare", "9.0.0", False),   # libxlDomainStartPrepare: error path, no hooks
+    ("libxl", "prepare", None, True),       # unknown: cleanup calls may come
+    ("bhyve", "start", "9.0.0", False),     # virBhyveProcessStartImpl: destroy, no hooks
+    ("qemu", "prepare", "9.0.0", True),     # qemuProcessStop fires stopped + release
+    ("qemu", "migrate", "9.0.0", False),    # a refused filter cancels before anything ran
+])
+def test_cleanup_calls_after_a_failed_start_call(driver, op, version, expected):
+    assert outcome.cleanup_follows(driver, op, version) is expected
