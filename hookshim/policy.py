@@ -1,4 +1,5 @@
-"""Policy evaluation at the hook (stdlib only, Python >= 3.9, nothing imported until needed).
+"""Policy evaluation at the hook (stdlib only, Python >= 3.9; beyond hookshim.outcome, which the
+hook has loaded anyway, nothing is imported until needed).
 
     bundle = load_bundle(path)        # dict, or None when no bundle file exists;
                                       # raises BundleError when the file is unreadable/corrupt
