@@ -215,10 +215,19 @@ def _run_scripts(call, cfg, hooks_dir, feed):
     else:
         call.results, failed = [], False
     answer = _failure(call.results) if failed else Answer(0)
+    if failed and _only_timeouts(call.results) and \
+            outcome.harms_running(call.driver, call.op, call.version):
+        # The timeout is the shim's decision (libvirt would wait): it never kills a guest.
+        guard_rail(call, "script_timeout")
+        answer = Answer(0, answer.reason, b"", True, outcome="timed_out")
     if not failed and call.is_filter:
         answer = _filter_answer(call, output or feed)
     call.script_answer = answer
     return answer
+
+
+def _only_timeouts(results):
+    return all(r.timed_out for r in results if r.exit_code != 0 or r.timed_out)
 
 
 def _failure(results):
@@ -236,7 +245,9 @@ def _failure(results):
     detail = _telling_line(last.stderr or "")
     reason = "hook script %s failed: %s%s" % (last.path, why, ": " + detail if detail else "")
     shown = last.stderr or ""
-    if last.timed_out or last.exit_code < 0 or last.exit_code == SPAWN_FAILED_CODE:
+    spawn_failed = last.exit_code == SPAWN_FAILED_CODE and (last.stderr or "").startswith(
+        "cannot execute: ")
+    if last.timed_out or last.exit_code < 0 or spawn_failed:
         shown += ("\n" if shown and not shown.endswith("\n") else "") + reason + "\n"
     code = last.exit_code if 0 < last.exit_code < 256 else 1
     return Answer(code, reason, b"", timed_out, stderr=shown)

@@ -175,6 +175,19 @@ def test_hanging_script_is_killed_at_the_timeout(shim, tmp_path):
         "/proc/%d/stat" % child).read().split()[2]       # the whole group was killed
 
 
+def test_a_timeout_never_refuses_where_a_running_guest_would_die(shim):
+    """libvirt itself would wait for ever; the shim's own timeout must not make libvirt
+    destroy a guest that is running (guard rail): answered 0, recorded as timed out."""
+    shim.install("qemu", script_timeout="1", libvirt_version="9.0.0")
+    shim.adopted_script("qemu", "main", "sleep 600")
+    proc = shim.call("qemu", op="started", stdin=XML, timeout=30)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    ev = shim.last()
+    assert (ev["outcome"], ev["exit_code"]) == ("timed_out", 0) and "timed out" in ev["reason"]
+    assert any("would have refused (script_timeout): guard rail" in w for w in ev["warnings"])
+
+
+
 @pytest.mark.slow
 def test_background_child_holding_stdout_does_not_hang_the_call(shim, tmp_path):
     shim.install("qemu")   # no timeout configured, as libvirt
