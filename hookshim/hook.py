@@ -15,18 +15,11 @@ import sys
 import time
 
 from hookshim import outcome
+from hookshim.answer import Answer, one_line as _one_line
 from hookshim.fs import exists, fsencode
 
 _EXPECTED_ARGS = 4   # object op subop extra
-
-
-class Answer:
-    """What libvirtd gets: exit code, one-line reason on stderr, stdout bytes (filters)."""
-
-    __slots__ = ("code", "reason", "stdout", "timed_out")
-
-    def __init__(self, code=0, reason=None, stdout=b"", timed_out=False):
-        self.code, self.reason, self.stdout, self.timed_out = code, reason, stdout, timed_out
+SPAWN_FAILED_CODE = 126   # scripts.SPAWN_FAILED (not imported: scripts loads lazily)
 
 
 class Call:
@@ -49,6 +42,7 @@ class Call:
         self.results = None        # scripts.Result list once the adopted scripts ran
         self.script_answer = None  # how the scripts alone answered (on_internal_error)
         self.verdict = None
+        self.version = None        # the host's libvirt release (config), None: unknown
 
     @property
     def is_filter(self):
@@ -77,6 +71,7 @@ def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2)):
         _ensure_std_fds()
         call.data = _read_all(fds[0])
         cfg = _config(config_path, call)
+        call.version = cfg.libvirt_version
         answer = handle(call, cfg, hooks_dir or cfg.hooks_dir)
     except BaseException as exc:  # noqa: B902 - libvirtd must always get an answer
         answer = internal_error(call, cfg, hooks_dir, exc)
@@ -139,9 +134,22 @@ def handle(call, cfg, hooks_dir):
     if not outcome.is_known(call.driver, call.op):
         call.warnings.append("op %r of driver %r is not in the outcome table" %
                              (call.op, call.driver))
+    elif answer.code or answer.outcome:
+        _explain_failure(call)
     from hookshim import record
 
     return record.record(call, cfg, answer)
+
+
+def _explain_failure(call):
+    """What libvirt does with this refusal, per the host's release (a guest left off by a
+    refused reboot, a libxl domain dropped from management...): the event says so."""
+    said = outcome.effect(call.driver, call.op, call.version)
+    if said:
+        call.warnings.append("libvirt's reaction: " + said)
+    if outcome.parse_version(call.version) is None:
+        call.warnings.append("libvirt version unknown (libvirt_version): the outcome is the "
+                             "worst reading of releases %s" % ", ".join(outcome.VERIFIED))
 
 
 def _policy(call, cfg, xml_text):
@@ -166,7 +174,7 @@ def _call_dict(call, cfg, xml_text):
 
     return {"driver": call.driver, "object": call.object, "op": call.op,
             "subop": call.subop, "extra": call.extra, "host": cfg.host,
-            "domain_uuid": domain_uuid(xml_text)}
+            "domain_uuid": domain_uuid(xml_text), "libvirt_version": call.version}
 
 
 def _check_unmanaged(call, hooks_dir):
@@ -180,11 +188,13 @@ def _check_unmanaged(call, hooks_dir):
 
 def _deny(call, cfg, hooks_dir, verdict, feed):
     """Refuse. Cleanup ops (failure ignored by libvirt) still run the adopted scripts, so
-    a refused ``release`` never skips the host's own cleanup."""
-    if outcome.failure_is_ignored(call.driver, call.op):
-        _run_scripts(call, cfg, hooks_dir, feed)
+    a refused ``release`` never skips the host's own cleanup; what their failure would have
+    shown in virsh is still shown, followed by the policy's one line."""
+    shown = ""
+    if outcome.failure_is_ignored(call.driver, call.op, call.version):
+        shown = _run_scripts(call, cfg, hooks_dir, feed).stderr or ""
     reason = "denied by hookaudit policy: %s" % _one_line(verdict.reason or "no reason given")
-    return Answer(1, reason)
+    return Answer(1, reason, stderr=shown + reason + "\n")
 
 
 def _run_scripts(call, cfg, hooks_dir, feed):
@@ -205,47 +215,71 @@ def _run_scripts(call, cfg, hooks_dir, feed):
     else:
         call.results, failed = [], False
     answer = _failure(call.results) if failed else Answer(0)
+    if failed and _only_timeouts(call.results) and \
+            outcome.harms_running(call.driver, call.op, call.version):
+        # The timeout is the shim's decision (libvirt would wait): it never kills a guest.
+        guard_rail(call, "script_timeout")
+        answer = Answer(0, answer.reason, b"", True, outcome="timed_out")
     if not failed and call.is_filter:
         answer = _filter_answer(call, output or feed)
     call.script_answer = answer
     return answer
 
 
+def _only_timeouts(results):
+    return all(r.timed_out for r in results if r.exit_code != 0 or r.timed_out)
+
+
 def _failure(results):
-    first = next(r for r in results if r.exit_code != 0 or r.timed_out)
+    """libvirt reports the LAST failing script (each failure replaces the previous error,
+    virRunScript -> virCommandRun): its exit status and its whole stderr, which the shim
+    prints as is. The shim's own line is added only for what it decided (a timeout)."""
+    last = [r for r in results if r.exit_code != 0 or r.timed_out][-1]
     timed_out = any(r.timed_out for r in results)
-    if first.timed_out:
-        why = "timed out after %.0f ms (process group killed)" % first.duration_ms
-    elif first.exit_code < 0:
-        why = "killed by signal %d" % -first.exit_code
+    if last.timed_out:
+        why = "timed out after %.0f ms (process group killed)" % last.duration_ms
+    elif last.exit_code < 0:
+        why = "killed by signal %d" % -last.exit_code
     else:
-        why = "exit status %d" % first.exit_code
-    detail = _telling_line(first.stderr or "")
-    reason = "hook script %s failed: %s%s" % (first.path, why, ": " + detail if detail else "")
-    code = first.exit_code if 0 < first.exit_code < 256 else 1
-    return Answer(code, reason, b"", timed_out)
+        why = "exit status %d" % last.exit_code
+    detail = _telling_line(last.stderr or "")
+    reason = "hook script %s failed: %s%s" % (last.path, why, ": " + detail if detail else "")
+    shown = last.stderr or ""
+    spawn_failed = last.exit_code == SPAWN_FAILED_CODE and (last.stderr or "").startswith(
+        "cannot execute: ")
+    if last.timed_out or last.exit_code < 0 or spawn_failed:
+        shown += ("\n" if shown and not shown.endswith("\n") else "") + reason + "\n"
+    code = last.exit_code if 0 < last.exit_code < 256 else 1
+    return Answer(code, reason, b"", timed_out, stderr=shown)
 
 
 def _filter_answer(call, final):
-    """stdout only when the XML changed; output that is not XML cancels, as libvirt would."""
-    if final == call.data:
-        return Answer(0)
-    import xml.parsers.expat  # only for a rewrite: libvirt rejects output that does not parse
+    """stdout only when the XML changed. Output libvirt will refuse is still handed over
+    (libvirt refuses it with its own message, as without the shim) and recorded as what
+    libvirt then does: the operation is cancelled."""
+    from hookshim.scripts import is_blank
 
-    try:
-        xml.parsers.expat.ParserCreate().Parse(final, True)
-    except xml.parsers.expat.ExpatError as exc:
-        return Answer(1, "hook filter output is not well-formed XML (%s); libvirt would "
-                         "cancel the %s" % (exc, call.op), b"")
-    return Answer(0, None, final)
+    if is_blank(final) or final == call.data:
+        return Answer(0)
+    from hookshim.filter_check import refusal
+
+    why = refusal(call.driver, call.op, call.data, final)
+    if why is None:
+        return Answer(0, None, final)
+    return Answer(0, "libvirt will refuse the %s filter output and cancel the %s: %s"
+                  % (call.op, call.op, why), final, outcome="aborted")
 
 
 def internal_error(call, cfg, hooks_dir, exc):
-    """Log, record if possible, and answer per on_internal_error."""
+    """Log, record if possible, and answer per on_internal_error - except that the shim's
+    own failure never refuses an op where that harms a running guest (guard rail)."""
     from hookshim import record
 
     record.log_exception("internal error in %s %s %s" % (call.driver, call.object, call.op), exc)
     mode = cfg.on_internal_error if cfg is not None else "passthrough"
+    if mode == "deny" and outcome.harms_running(call.driver, call.op, call.version):
+        mode = "passthrough"
+        guard_rail(call, "on_internal_error = deny")
     if mode == "allow":
         answer = Answer(0)
     elif mode == "deny":
@@ -259,6 +293,17 @@ def internal_error(call, cfg, hooks_dir, exc):
     except BaseException as again:  # noqa: B902 - recording is best effort here
         record.log_exception("could not record the internal error", again)
     return answer
+
+
+def guard_rail(call, setting):
+    """The shim would have refused, but a refusal here harms a running guest: say so in
+    the event and in syslog; the caller answers as if the shim were not there."""
+    from hookshim.record import log
+
+    said = "would have refused (%s): guard rail: a non-zero answer to %s %s destroys or " \
+           "drops a running guest" % (setting, call.driver, call.op)
+    call.warnings.append(said)
+    log("warning", "%s %s: %s" % (call.driver, call.object, said))
 
 
 def _passthrough(call, cfg, hooks_dir):
@@ -281,8 +326,9 @@ def _emit(answer, fds):
     try:
         if answer.stdout:
             _write(fds[1], answer.stdout)
-        if answer.code and answer.reason:
-            _write(fds[2], (_one_line(answer.reason) + "\n").encode("utf-8", "replace"))
+        shown = answer.stderr_text()
+        if shown:
+            _write(fds[2], shown.encode("utf-8", "replace"))
     except OSError:
         pass  # libvirtd went away; the exit code is all that is left to give
 
@@ -304,11 +350,3 @@ def _telling_line(stderr):
         return ""
     pick = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
     return pick[:400]
-
-
-def _one_line(text):
-    """First non-empty line, bounded: libvirt shows it to the person running virsh."""
-    for line in str(text).splitlines():
-        if line.strip():
-            return line.strip()[:400]
-    return ""

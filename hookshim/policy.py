@@ -1,4 +1,5 @@
-"""Policy evaluation at the hook (stdlib only, Python >= 3.9, nothing imported until needed).
+"""Policy evaluation at the hook (stdlib only, Python >= 3.9; beyond hookshim.outcome, which the
+hook has loaded anyway, nothing is imported until needed).
 
     bundle = load_bundle(path)        # dict, or None when no bundle file exists;
                                       # raises BundleError when the file is unreadable/corrupt
@@ -16,11 +17,15 @@ Order within one call: mutation rules first (in bundle order) on the parsed tree
 deny rules on the result, so a rule checks the definition libvirt will actually use.
 """
 
+from hookshim import outcome
+
 FORMAT = 1
-FILTER_OPS = frozenset({"migrate", "restore"})
-# A deny here destroys a running guest; the compiler only lets it through with an explicit
-# opt-in, and the evaluator re-checks so a hand-edited bundle cannot do it by accident.
-DESTRUCTIVE_OPS = frozenset({"started", "reconnect"})
+# Op names only (a rule may match any driver); hookshim/outcome.py has the per-driver table.
+FILTER_OPS = frozenset(op for _, op in outcome.FILTER_OPS)
+# A deny here harms a running guest (for some driver, in some libvirt release); the linter
+# only lets it through with an explicit opt-in, and the evaluator re-checks per driver and
+# release so a hand-edited bundle cannot do it by accident.
+DESTRUCTIVE_OPS = frozenset(op for d in outcome.DRIVERS for op in outcome.guard_rail_ops(d))
 MARKER_NAMESPACE = "urn:hookaudit:policy"
 MAX_REASON = 400
 
@@ -262,12 +267,19 @@ def _run_deny(rule, ctx, result):
     message = _message(rule, ctx)
     error = None
     if rule["mode"] == "enforce":
-        if ctx.call.get("op") in DESTRUCTIVE_OPS and not rule.get("allow_destroy_running"):
+        if _harms_running(ctx.call) and not rule.get("allow_destroy_running"):
             error = "guard rail: deny on %s not applied (would destroy a running guest)" % (
                 ctx.call.get("op"))
         else:
             result.denials.append("%s: %s" % (rule["id"], message))
     result.add(rule, "deny", message, error)
+
+
+def _harms_running(call):
+    driver, op = call.get("driver"), call.get("op")
+    if driver not in outcome.DRIVERS:  # a driver libvirt may add later: judge by op name
+        return op in DESTRUCTIVE_OPS
+    return outcome.harms_running(driver, op, call.get("libvirt_version"))
 
 
 def _fail(rule, exc, result):

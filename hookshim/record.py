@@ -3,7 +3,8 @@
 The event fields are those documented in ``hookshim/event.py``. The XML is redacted here,
 before anything is written; ``seq``/``prev_hash``/``hash`` are assigned by the spool inside
 its write transaction, so the chain is computed on the host before anything leaves it.
-A spool that cannot be written follows ``on_record_failure`` and is reported to syslog.
+A spool that cannot be written follows ``on_record_failure`` and is reported to syslog,
+except where refusing would harm a running guest (the guard rail of hookshim/outcome.py).
 """
 
 import posix
@@ -61,12 +62,19 @@ _kept = []
 def _record_failed(call, cfg, answer, exc):
     log("err", "could not record %s %s %s %s (exit %d): %s" % (
         call.driver, call.object, call.op, call.subop, answer.code, exc))
-    if cfg is not None and cfg.on_record_failure == "deny" and answer.code == 0:
-        from hookshim.hook import Answer
+    if cfg is None or cfg.on_record_failure != "deny" or answer.code != 0:
+        return answer
+    if outcome.harms_running(call.driver, call.op, cfg.libvirt_version):
+        # A full spool disk during a daemon restart must not kill one guest: nothing can
+        # be written, so syslog is the record.
+        log("warning", "%s %s %s not recorded; would have refused (on_record_failure = "
+            "deny): guard rail: a non-zero answer to %s destroys or drops a running guest; "
+            "answered 0" % (call.driver, call.object, call.op, call.op))
+        return answer
+    from hookshim.answer import Answer
 
-        return Answer(1, "hookshim cannot record this call (%s); refusing "
-                         "(on_record_failure = deny)" % type(exc).__name__)
-    return answer
+    return Answer(1, "hookshim cannot record this call (%s); refusing "
+                     "(on_record_failure = deny)" % type(exc).__name__)
 
 
 def build_event(call, cfg, answer, kind="hook"):
@@ -87,9 +95,10 @@ def build_event(call, cfg, answer, kind="hook"):
         "extra": call.extra, "domain_uuid": domain_uuid(xml),
         "started_at": utc_timestamp(call.started_ns), "duration_ms": call.elapsed_ms(),
         "exit_code": answer.code,
-        "outcome": outcome.derive(call.driver, call.op, answer.code, answer.timed_out),
-        "reason": answer.reason if answer.code else None,
-        "stderr": (answer.reason + "\n") if answer.code and answer.reason else None,
+        "outcome": answer.outcome or outcome.derive(call.driver, call.op, answer.code,
+                                                    answer.timed_out, _version(call, cfg)),
+        "reason": answer.reason if answer.code or answer.outcome else None,
+        "stderr": answer.stderr_text(),
         "xml": xml, "xml_sha256": xml_digest(xml), "xml_truncated": truncated,
         "output_xml": out, "output_xml_sha256": xml_digest(out), "redactions": n_in + n_out,
         "policy": None if verdict is None else {
@@ -98,6 +107,11 @@ def build_event(call, cfg, answer, kind="hook"):
         "dropped": None,
         "shim": {"version": __version__, "hostname": posix.uname().nodename, "pid": posix.getpid()},
     }
+
+
+def _version(call, cfg):
+    version = getattr(call, "version", None)
+    return version if version is not None or cfg is None else cfg.libvirt_version
 
 
 def _stored_text(data, cap):

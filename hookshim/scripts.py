@@ -4,8 +4,9 @@
   order (libvirt: strcmp of the paths); "executable" = regular file (after symlinks) with
   the execute permission, as virFileIsExecutable;
 - all of them always run; the result is a failure if any failed;
-- filter ops: each script's stdin is the last successful non-empty stdout so far, unless a
-  script has already failed, then the original input (virHookCall's ``script_ret`` test);
+- filter ops: each script's stdin is the last successful stdout so far that is not empty or
+  whitespace-only (``virStringIsEmpty``), unless a script has already failed, then the
+  original input (virHookCall's ``script_ret`` test);
 - argv: ``<object> <op> <subop> <extra>``, the environment the shim got, cwd ``/``.
 
 Unlike libvirt, the shim never waits for a pipe: each script's stdin/stdout/stderr are
@@ -100,7 +101,7 @@ def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
     """Run ``scripts`` like virHookCall; returns (results, failed, output_bytes_or_None).
 
     ``args``: the four argv strings or bytes; ``data``: stdin bytes. ``output`` is the last
-    successful non-empty stdout (filter ops only).
+    successful stdout that is not blank (filter ops only; libvirt keeps its input otherwise).
     """
     results, output = [], None
     # virHookCall: script_ret starts at 1 ("no main script"), 0 success, -1 failure,
@@ -112,9 +113,15 @@ def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
         results.append(res)
         ok = res.exit_code == 0 and not res.timed_out
         status = (0 if ok else -1) if status is None else min(status, 0 if ok else -1)
-        if ok and is_filter and res.stdout:
+        if ok and is_filter and not is_blank(res.stdout):
             output = res.stdout
     return results, status == -1, output
+
+
+def is_blank(data):
+    """virStringIsEmpty: nothing, or only ASCII whitespace (g_ascii_isspace); libvirt then
+    keeps the input, and does not chain the blank output to the next script."""
+    return not data or not data.strip(b" \t\n\v\f\r")
 
 
 def _memfd(name, data=b""):

@@ -15,6 +15,7 @@ from app.demo.corpus import insecure
 from app.demo.fleet import Fleet
 from app.demo.scenario import Action
 from app.demo.simhost import CallResult, SimHost
+from hookshim import outcome
 
 
 class Driver:
@@ -72,13 +73,13 @@ class Driver:
         driver, xml = self._driver(host), self.xml[guest]
         for op, subop, extra in lifecycle.start_calls(driver, filter_op):
             # Only the filter ops get the secure form (migrate) or the save image's (restore).
-            stdin = xml if op in lifecycle.FILTER_OPS else insecure(xml)
+            stdin = xml if outcome.is_filter(driver, op) else insecure(xml)
             result = self._call(host, driver, guest, op, subop, extra, stdin)
             if result.exit_code != 0:
                 for c in lifecycle.after_failure(driver, op):
                     self._call(host, driver, guest, *c, insecure(xml))
                 return False
-            if op in lifecycle.FILTER_OPS and result.stdout.strip():
+            if outcome.is_filter(driver, op) and result.stdout.strip():
                 xml = result.stdout          # the hook rewrote the definition: libvirt uses it
                 self.count("rewrites")
         self.xml[guest] = xml

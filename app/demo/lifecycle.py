@@ -7,19 +7,24 @@ A call is ``(op, subop, extra)``; the XML fed on stdin is decided by the runner.
 """
 from __future__ import annotations
 
+from hookshim import outcome
+
+# The libvirt release the demo plays (hookshim/outcome.py reads libvirt per release).
+LIBVIRT = "11.3.0"
+
 # The success paths. libxl passes "-" as <extra> always.
 START = (("prepare", "begin"), ("start", "begin"), ("started", "begin"))
 STOP = (("stopped", "end"), ("release", "end"))
 
-# qemu since libvirt 10.5 passes the shutoff reason as release's <extra>; libxl never does.
+# qemu and lxc since libvirt 10.5 pass the shutoff reason as release's <extra>.
 RELEASE_REASONS = ("shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "daemon")
 
-FILTER_OPS = ("migrate", "restore")
+FILTER_OPS = tuple(sorted({op for _, op in outcome.FILTER_OPS}))
 
 
 def stop_calls(driver: str, reason: str = "shutdown") -> list[tuple[str, str, str]]:
     """A guest going away (shutdown, destroy, outgoing migration confirmed, save)."""
-    extra = reason if driver == "qemu" else "-"
+    extra = reason if driver in outcome.RELEASE_REASON_DRIVERS else "-"
     return [("stopped", "end", "-"), ("release", "end", extra)]
 
 
@@ -29,7 +34,7 @@ def start_calls(driver: str, filter_op: str | None = None) -> list[tuple[str, st
     libxl has no ``restore`` filter: a restored libxl guest only sees prepare/start/started.
     """
     calls = [(op, subop, "-") for op, subop in START]
-    if filter_op == "migrate" or (filter_op == "restore" and driver == "qemu"):
+    if filter_op is not None and outcome.is_filter(driver, filter_op):
         calls.insert(0, (filter_op, "begin", "-"))
     return calls
 
@@ -38,12 +43,10 @@ def after_failure(driver: str, op: str) -> list[tuple[str, str, str]]:
     """What libvirtd still calls after ``op`` failed during a start sequence.
 
     - a failed filter (migrate/restore) cancels before anything started: nothing follows;
-    - libxl: a failed prepare aborts with no cleanup calls; start/started failures tear down;
-    - qemu: even a failed prepare is followed by stopped + release.
+    - libxl (9.0+): a failed prepare aborts with no cleanup calls; bhyve never fires them
+      after a failed start; otherwise stopped + release follow (hookshim/outcome.py).
     """
-    if op in FILTER_OPS:
-        return []
-    if driver == "libxl" and op == "prepare":
+    if not outcome.cleanup_follows(driver, op, LIBVIRT):
         return []
     return stop_calls(driver, "failed")
 

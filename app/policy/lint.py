@@ -2,21 +2,23 @@
 
 Errors block the bundle; warnings are printed and the bundle is built.
 
-- an enforce deny that can fire on ``started`` or ``reconnect`` destroys a running guest
-  (libvirt kills it): error unless the rule sets ``allow_destroy_running: true``; a rule with
-  no ``match.op`` matches those ops too;
+- an enforce deny that can fire where a refusal harms a running guest (``started``,
+  ``reconnect``, network ``plugged`` in old releases: hookshim/outcome.py, any release)
+  destroys it or drops it from libvirt: error unless the rule sets
+  ``allow_destroy_running: true``; a rule with no ``match.op`` matches those ops too;
 - a deny on ``stopped``/``release`` or for the ``daemon`` driver does nothing (libvirt ignores
   those exit codes): warning;
 - mutations only reach libvirt on the filter ops (``migrate``, qemu ``restore``): a mutate rule
-  must list only those ops;
+  must list only those ops, and a driver it names must have that filter (libxl has no
+  ``restore`` filter: the mutation would be dropped at run time);
 - a deny rule without an explicit ``mode`` enforces at once: warning (roll out with dryrun).
 """
 from app.policy.compiler import Finding
 from app.policy.schema import Rule, as_list
-from hookshim.policy import DESTRUCTIVE_OPS, FILTER_OPS
+from hookshim import outcome
+from hookshim.policy import FILTER_OPS
 
 NO_EFFECT_OPS = ("stopped", "release", "port-deleted", "shutdown", "reload")
-FILTER_DRIVERS = {"migrate": ("libxl", "qemu"), "restore": ("qemu",)}
 
 
 def lint_rules(rules: list[tuple[str, Rule]]) -> list[Finding]:
@@ -38,7 +40,8 @@ def lint_rule(rule: Rule) -> list[tuple[str, str]]:
 def _deny_findings(rule: Rule) -> list[tuple[str, str]]:
     ops = as_list(rule.match.op)
     out = []
-    destructive = sorted(DESTRUCTIVE_OPS) if ops is None else [o for o in ops if o in DESTRUCTIVE_OPS]
+    harmful = _harmful_ops(as_list(rule.match.driver))
+    destructive = sorted(harmful) if ops is None else [o for o in ops if o in harmful]
     if rule.mode == "enforce" and destructive and not rule.allow_destroy_running:
         scope = "matches every op, including" if ops is None else "matches"
         out.append(("error", (f"enforce deny {scope} {'/'.join(destructive)}: there a deny "
@@ -53,6 +56,12 @@ def _deny_findings(rule: Rule) -> list[tuple[str, str]]:
         out.append(("warning", ("no explicit mode: the rule enforces as soon as it ships; roll "
                                 "out with mode: dryrun, then warn, then enforce")))
     return out
+
+
+def _harmful_ops(drivers) -> set[str]:
+    """Ops where a refusal harms a running guest, for these drivers in any libvirt release
+    (the linter does not know which release each host runs)."""
+    return {op for d in drivers or outcome.DRIVERS for op in outcome.guard_rail_ops(d)}
 
 
 def _no_effect(rule: Rule, ops) -> list[tuple[str, str]]:
@@ -78,9 +87,10 @@ def _mutation_findings(rule: Rule) -> list[tuple[str, str]]:
     out = []
     for driver in as_list(rule.match.driver) or ():
         for op in ops:
-            if driver not in FILTER_DRIVERS[op]:
-                out.append(("warning", (f"{driver} has no {op} filter: the mutation never "
-                                        "runs for that driver")))
+            if not outcome.is_filter(driver, op):
+                out.append(("error", (f"{driver} has no {op} filter: libvirt never reads "
+                                      "the hook's XML there, the mutation would be dropped "
+                                      "(restrict match.driver or match.op)")))
     if rule.allow_destroy_running:
         out.append(("warning", "allow_destroy_running has no meaning on a mutate rule"))
     return out

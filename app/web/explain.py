@@ -14,7 +14,8 @@ SENTENCES = {
     ("started", "ok"): "{obj} is running: the started hook passed",
     ("started", "killed"): "guest killed: the started hook failed, so libvirt destroyed the running "
                            "{what} (shutoff reason: failed)",
-    ("started", "aborted"): "start failed: the started hook failed, libvirt tore the {what} down",
+    ("started", "aborted"): "start failed: the started hook failed; libvirt dropped the {what} from "
+                            "its management while the hypervisor may keep running it (libxl 2.2.0)",
     ("stopped", "ok"): "{obj} stopped; the hook ran after the fact",
     ("stopped", "failed_ignored"): "the stopped hook failed; libvirt ignores this, {obj} stopped anyway",
     ("release", "ok"): "{obj} released its resources; this boot is over",
@@ -26,10 +27,16 @@ SENTENCES = {
     ("reconnect", "ok"): "libvirtd restarted and re-attached to the running {what}",
     ("reconnect", "killed"): "guest killed: after a libvirtd restart the reconnect hook failed, so the "
                              "running {what} was destroyed",
+    ("reconnect", "aborted"): "guest dropped: after a libvirtd restart the reconnect hook failed; libvirt "
+                              "no longer manages the running {what} and handed its host devices back "
+                              "(libxl 9.0+: Xen keeps running it)",
+    ("plugged", "killed"): "interface refused: a new one fails the guest start; during a libvirtd "
+                           "restart the running guest was destroyed (libvirt 2.2.0)",
     ("attach", "ok"): "libvirt attached to an externally started {what}",
     ("attach", "killed"): "guest killed: the attach hook failed",
     ("port-created", "aborted"): "network port creation refused: the guest's interface was not plugged",
-    ("updated", "aborted"): "network update refused",
+    ("updated", "failed_ignored"): "the updated hook failed after the network update was applied: "
+                                   "the caller saw an error, nothing was rolled back",
 }
 
 GENERIC = {

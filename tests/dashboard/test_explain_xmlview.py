@@ -13,6 +13,10 @@ from app.web.xmlview import diff_lines, highlight_redactions, pretty_xml, xml_ht
     ({"driver": "libxl", "op": "started", "outcome": "killed"}, "guest killed"),
     # reconnect after a libvirtd restart
     ({"driver": "libxl", "op": "reconnect", "outcome": "killed"}, "after a libvirtd restart"),
+    # libxl 9.0+: a failed reconnect drops the domain from libvirt, Xen keeps running it
+    ({"driver": "libxl", "op": "reconnect", "outcome": "aborted"}, "guest dropped"),
+    # network updated: applied before the hook ran, nothing rolled back
+    ({"driver": "network", "op": "updated", "outcome": "failed_ignored"}, "nothing was rolled back"),
     # the migrate filter cancels the incoming migration
     ({"driver": "libxl", "op": "migrate", "outcome": "aborted", "object": "web1"},
      "incoming migration cancelled: the migrate filter refused web1"),

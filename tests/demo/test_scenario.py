@@ -50,6 +50,9 @@ def test_start_sequences_follow_libvirt(driver, filter_op, expected):
     ("qemu", "started", ["stopped", "release"]),
     ("libxl", "migrate", []),                       # a failed filter cancels the migration
     ("qemu", "restore", []),
+    ("bhyve", "start", []),                         # bhyve destroys, no stopped/release
+    ("bhyve", "started", []),
+    ("lxc", "prepare", ["stopped", "release"]),
 ])
 def test_after_failure_matches_libvirt(driver, failed_op, expected):
     assert [op for op, _, _ in lifecycle.after_failure(driver, failed_op)] == expected
@@ -59,6 +62,7 @@ def test_after_failure_matches_libvirt(driver, failed_op, expected):
     ("libxl", "migrated", "-"),     # libxl: <extra> is always "-"
     ("qemu", "migrated", "migrated"),  # qemu >= 10.5: the shutoff reason
     ("qemu", "failed", "failed"),
+    ("lxc", "shutdown", "shutdown"),   # lxc too, since 10.5.0
 ])
 def test_stop_calls_extra_carries_the_qemu_shutoff_reason(driver, reason, release_extra):
     assert lifecycle.stop_calls(driver, reason) == [("stopped", "end", "-"),

@@ -203,3 +203,66 @@ def test_spool_locked_by_a_stuck_writer_follows_on_record_failure(shim):
     assert waited < 30                        # busy timeout (10 s), not forever
     assert shim.call("libxl", "after", stdin=XML).returncode == 0
     assert [e["object"] for e in shim.events()] == ["before0", "after"]
+
+
+def unwritable_spool(shim):
+    """A spool path nobody can open as a database (a directory stands there)."""
+    (shim.state_dir / "spool.db").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("driver, op, version, code", [
+    ("qemu", "reconnect", "9.0.0", 0),      # daemon restart: the running guest survives
+    ("qemu", "started", "11.3.0", 0),
+    ("lxc", "reconnect", None, 0),
+    ("libxl", "started", "2.2.0", 0),       # 2.2.0 drops it from libvirt's management
+    ("libxl", "reconnect", "9.0.0", 0),     # 9.0+ drops it from libvirt's management
+    ("bhyve", "started", "9.0.0", 0),
+    ("network", "plugged", "2.2.0", 0),     # qemu reconnect destroyed the guest on failure
+    ("network", "port-created", "9.0.0", 1),  # a new port is refused; nothing running dies
+    ("qemu", "prepare", "9.0.0", 1),        # nothing runs yet: the refusal stands
+    ("bhyve", "reconnect", "9.0.0", 1),     # no such op in bhyve: nothing to protect
+])
+def test_record_failure_never_refuses_where_a_running_guest_would_die(shim, driver, op,
+                                                                      version, code):
+    shim.install(driver, on_record_failure="deny")
+    if version:
+        shim.set(libvirt_version=version)
+    unwritable_spool(shim)
+    proc = shim.call(driver, op=op, subop="begin", stdin=XML)
+    assert proc.returncode == code
+    assert (b"cannot record" in proc.stderr) is (code == 1)
+
+
+def test_guard_railed_record_failure_is_said_in_syslog(shim, monkeypatch):
+    from hookshim import hook, record
+
+    said = []
+    monkeypatch.setattr(record, "log", lambda level, message: said.append(message))
+    shim.install("qemu", on_record_failure="deny")
+    unwritable_spool(shim)
+    code = hook.main(["g", "reconnect", "begin", "-"], str(shim.config), "qemu",
+                     str(shim.hooks_dir), fds=(os.open("/dev/null", os.O_RDONLY), 1, 2))
+    assert code == 0
+    assert any("would have refused (on_record_failure = deny): guard rail" in m for m in said)
+
+
+@pytest.mark.parametrize("op, script, code, guarded", [
+    ("started", "exit 0", 0, True),      # guard rail: answered as the scripts did
+    ("started", "exit 5", 5, True),      # ... which is what libvirt would have got anyway
+    ("prepare", "exit 0", 1, False),     # the refusal stands where nothing runs yet
+])
+def test_internal_error_deny_never_refuses_where_a_running_guest_would_die(shim, op, script,
+                                                                           code, guarded):
+    from hookshim import hook
+
+    shim.install("libxl")
+    shim.adopted_script("libxl", "main", script)
+    cfg = build({"state_dir": str(shim.state_dir), "on_internal_error": "deny",
+                 "libvirt_version": "9.0.0"})
+    call = hook.Call("libxl", ["g", op, "begin", "-"])
+    call.data, call.version = XML, "9.0.0"
+    answer = hook.internal_error(call, cfg, str(shim.hooks_dir), RuntimeError("boom"))
+    assert answer.code == code
+    warned = any("would have refused (on_internal_error = deny): guard rail" in w
+                 for w in shim.last()["warnings"])
+    assert warned is guarded

@@ -42,7 +42,8 @@ CALLS = [
     ("network", "stopped", "end", "-", "failed_ignored"),
     ("network", "port-created", "begin", "-", "aborted"),
     ("network", "port-deleted", "begin", "-", "failed_ignored"),
-    ("network", "updated", "begin", "-", "aborted"),
+    # applied and saved before the hook runs: nothing is rolled back (networkUpdate)
+    ("network", "updated", "begin", "-", "failed_ignored"),
     ("daemon", "start", "-", "start", "failed_ignored"),
     ("daemon", "shutdown", "-", "shutdown", "failed_ignored"),
     ("daemon", "reload", "begin", "SIGHUP", "failed_ignored"),
@@ -95,7 +96,7 @@ def test_failing_adopted_script_outcome_per_op(all_drivers, driver, op, subop,
     shim.adopted_script(driver, "main", "cat >/dev/null; echo 'refused by site' >&2; exit 3")
     proc = shim.call(driver, "g", op, subop, extra, stdin=fixture_xml(driver))
     assert proc.returncode == 3 and proc.stdout == b""
-    assert proc.stderr.decode().endswith(": exit status 3: refused by site\n")
+    assert proc.stderr == b"refused by site\n"   # the script's stderr, as libvirt shows it
     ev = shim.last()
     assert (ev["exit_code"], ev["outcome"]) == (3, outcome)
     assert ev["stderr"] == proc.stderr.decode()

@@ -56,6 +56,39 @@ def test_denied_cleanup_op_still_runs_the_hosts_cleanup(policed, tmp_path):
     assert shim.last()["outcome"] == "failed_ignored"
 
 
+def test_denied_cleanup_op_shows_the_scripts_stderr_then_the_policy_line(policed):
+    """virsh shows what it would have shown without the shim, plus the deny's one line."""
+    shim, _ = policed
+    shim.adopted_script("libxl", "main", "echo 'umount failed' >&2; exit 2")
+    proc = shim.call("libxl", "prod-db1", "release", "end", stdin=XML)
+    assert proc.returncode == 1
+    said = proc.stderr.decode()
+    assert said.startswith("umount failed\ndenied by hookaudit policy: ")
+    assert shim.last()["stderr"] == said
+
+
+def test_deny_on_started_is_guard_railed_per_driver_and_release(shim, tmp_path):
+    """A refused libxl started destroys (9.0+) or drops (2.2.0) a running domain: the guard
+    rail holds whatever the host's release; bhyve has no reconnect to protect."""
+    compiler = pytest.importorskip("app.policy.compiler")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "x.yaml").write_text(
+        "- {id: all, match: {op: [prepare]}, mode: enforce, "
+        "deny_if: {exists: ./name}, message: no}\n")
+    bundle, findings = compiler.compile_dir(tmp_path / "p")
+    # a hand-edited bundle: the linter would have refused these ops
+    bundle["by_op"]["started"] = bundle["by_op"]["reconnect"] = bundle["by_op"]["prepare"]
+    from hookshim.policy import evaluate
+
+    def denied(driver, op, version):
+        call = {"driver": driver, "op": op, "object": "g", "libvirt_version": version}
+        return evaluate(bundle, call, XML.decode()).deny
+
+    assert not denied("libxl", "started", "2.2.0") and not denied("libxl", "reconnect", "9.0.0")
+    assert denied("bhyve", "reconnect", "9.0.0")         # no such op to protect there
+    assert denied("libxl", "prepare", None)
+
+
 def test_policy_rewrite_comes_before_the_adopted_filter_chain(policed, tmp_path):
     shim, _ = policed
     shim.adopted_script("libxl", "main", "tee %s | sed 's|a.img|b.img|'" % (tmp_path / "seen"))

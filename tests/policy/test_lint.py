@@ -15,7 +15,16 @@ ROWS = [
     # so is started
     (f"- {{id: r, match: {{op: [prepare, started]}}, mode: enforce, {D}}}", "error", "started"),
     # no op restriction means every op, including both
-    (f"- {{id: r, mode: enforce, {D}}}", "error", "matches every op, including reconnect/started"),
+    (f"- {{id: r, mode: enforce, {D}}}", "error",
+     "matches every op, including plugged/reconnect/started"),
+    # per driver: a qemu-only rule with no op restriction cannot hit network plugged
+    (f"- {{id: r, match: {{driver: qemu}}, mode: enforce, {D}}}", "error",
+     "matches every op, including reconnect/started"),
+    # network plugged during qemu's reconnect destroyed the guest (libvirt 2.2.0)
+    (f"- {{id: r, match: {{op: [plugged], driver: network}}, mode: enforce, {D}}}", "error",
+     "matches plugged"),
+    # bhyve has no reconnect: only started is destructive there
+    (f"- {{id: r, match: {{op: [reconnect], driver: bhyve}}, mode: enforce, {D}}}", None, None),
     # the explicit opt-in lets it through
     (f"- {{id: r, match: {{op: [started]}}, mode: enforce, allow_destroy_running: true, {D}}}",
      None, None),
@@ -35,8 +44,11 @@ ROWS = [
     # mutations need filter ops
     (f"- {{id: r, {M}}}", "error", "filter ops only"),
     (f"- {{id: r, match: {{op: [prepare]}}, {M}}}", "error", "filter ops only"),
-    # libxl has no restore filter
-    (f"- {{id: r, match: {{op: [restore], driver: libxl}}, {M}}}", "warning", "libxl has no restore filter"),
+    # libxl has no restore filter: refused, not silently dropped at run time
+    (f"- {{id: r, match: {{op: [restore], driver: libxl}}, {M}}}", "error", "libxl has no restore filter"),
+    (f"- {{id: r, match: {{op: [migrate, restore], driver: [qemu, libxl]}}, {M}}}", "error",
+     "libxl has no restore filter"),
+    (f"- {{id: r, match: {{op: [restore], driver: qemu}}, {M}}}", None, None),
     # the example rules are clean
     ("- id: move-images\n  match: {op: [migrate]}\n  mutate:\n    - replace_prefix: {path: "
      "\"./devices/disk/source\", attribute: file,\n                       from: "
