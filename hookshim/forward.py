@@ -196,7 +196,7 @@ class Forwarder:
         now rather than after its lease keeps delivery in seq order. If another forwarder
         did still hold it, the resend is answered ``duplicate``: harmless.
         """
-        orphans = [e["event_id"] for e in self.spool.list(limit=10**7, state="locked")]
+        orphans = [e["event_id"] for e in self.spool.latest(limit=10**7, state="locked")]
         if orphans:
             self.spool.release(orphans)
             log.info("took over %d events left in flight by a previous forwarder", len(orphans))
