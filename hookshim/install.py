@@ -357,7 +357,7 @@ def _tell_libvirtd(signal, out):
 
 def _forwarder_unit(config, python, unit_dir, out):
     try:
-        from hookshim import forward
+        from hookshim import forward_cli as forward
 
         install_unit = forward.install_unit
     except (ImportError, AttributeError):

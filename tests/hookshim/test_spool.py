@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hookshim.spool import Spool, SpoolDamaged, SpoolError
+from hookshim.spool import Spool, SpoolDamaged
 from tests.hookshim.helpers import REPO, SYSTEM_PYTHON, assert_chain, hook_event
 
 
