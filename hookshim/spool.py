@@ -28,7 +28,8 @@ import time
 from hookshim import event as _event
 from hookshim.limits import fit_event
 from hookshim.spool_schema import (  # noqa: F401 (SCHEMA_VERSION, STATES: the spool's API)
-    _SCHEMA, META_LAST_RESET, META_PENDING, SCHEMA_VERSION, STATES, is_corrupt, sqlite3)
+    _SCHEMA, META_LAST_RESET, META_PENDING, SCHEMA_VERSION, STATES, Transaction, _dumps, _json,
+    identity, is_corrupt, sqlite3)
 
 SPOOL_NAME = "spool.db"  # the spool's file name in the state directory
 # Keys an overflow marker keeps from the call whose details it replaces.
@@ -47,18 +48,6 @@ class SpoolDamaged(SpoolError):
 def _wrap(path, what, exc):
     kind = SpoolDamaged if is_corrupt(exc) else SpoolError
     return kind("spool %s: %s%s" % (path, what, exc))
-
-
-def _json():
-    import json  # lazy: only paid when something is serialised
-
-    return json
-
-
-def _dumps(ev):
-    from hookshim.wire import dumps  # json-compatible without importing json (hook path)
-
-    return dumps(ev)
 
 
 class Spool:
@@ -80,21 +69,29 @@ class Spool:
             self._recover(exc)
 
     def _open(self):
-        from hookshim.spool_reset import identity
-
-        self._db = None
+        self._db = self.identity = None
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is
             # taken before the chain tail is read (no read-then-upgrade deadlocks).
             # timeout: SQLite's busy handler waits this long for a concurrent writer
             # (another hook call, the forwarder) instead of failing with "database is locked".
-            self._db = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
-                                       isolation_level=None)
-            # Which file this connection holds: a reset compares it with the path's file.
-            self.identity = identity(self.path)
+            self._db, self.identity = self._connect()
             self._configure()
         except (sqlite3.Error, OSError) as exc:
             raise _wrap(self.path, "", exc) from None
+
+    def _connect(self):
+        """A connection and the (device, inode) of the file it holds: a reset compares that
+        with the path's file. Stat before and after: a reset renaming a fresh spool over the
+        path in between would otherwise pair a connection to the damaged file with the
+        fresh file's identity (and the fresh spool would be reset in turn)."""
+        while True:
+            before = identity(self.path)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            after = identity(self.path)
+            if before == after:
+                return db, after
+            db.close()
 
     def _recover(self, exc):
         """Reset the damaged file (or find another process did), then open the new one."""
@@ -117,8 +114,6 @@ class Spool:
     def reopen_if_replaced(self):
         """Reopen when the file at the path is no longer the one this connection holds (a
         hook call reset the spool); True when it did. For the long-lived forwarder."""
-        from hookshim.spool_reset import identity
-
         if identity(self.path) in (self.identity, None):
             return False
         self.close()
@@ -168,7 +163,7 @@ class Spool:
                 time.sleep(0.02)
 
     def _write(self):
-        return _Transaction(self._db)
+        return Transaction(self._db)
 
     # -- the hook path -------------------------------------------------------------------
 
@@ -422,21 +417,3 @@ class Spool:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock up
-    front, so two writers never both read the chain tail and then race to extend it."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
-        return False

@@ -12,8 +12,8 @@ malformed", or a write-ahead log it cannot use while the schema is missing) the 
 3. builds a fresh spool beside it whose chain continues from that head, with the reset
    *pending*: the first event appended to it (by the hook or the forwarder) is preceded, in
    the same transaction, by a ``kind: "spool_reset"`` event (``reset_event``);
-4. moves the damaged files aside as ``spool.db.corrupt-<UTC time>`` (with ``-wal``/``-shm``),
-   then moves the fresh spool into place.
+4. keeps the damaged files as ``spool.db.corrupt-<UTC time>`` (a hard link, so the path never
+   goes missing; ``-wal``/``-shm`` moved along), then renames the fresh spool over the path.
 
 Seq continuity (what the server sees): the reset event has seq head+1 and prev_hash the head's
 hash, so it links to the old chain when the head is known. With the hash unknown, prev_hash
@@ -27,6 +27,7 @@ the reset* (app/services/ingest.py), so it is neither silent nor a chain problem
 import time
 
 from hookshim import event as _event
+from hookshim.spool_schema import identity
 
 KIND = "spool_reset"
 LOCK_SUFFIX = ".lock"
@@ -35,17 +36,6 @@ UNKNOWN = "unknown"
 LOCK_WAIT_S = 30.0
 READ_BUDGET_S = 2.0
 CARVE_MAX_BYTES = 64 * 1024 * 1024
-def identity(path):
-    """(device, inode) of ``path``, None when it does not exist."""
-    import posix
-
-    try:
-        st = posix.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 def wal_is_unreadable(path):
     """The WAL next to ``path`` holds bytes but not SQLite's WAL magic (SQLite then ignores
     it silently and the spool would restart at seq 1)."""
@@ -77,9 +67,11 @@ def reset(path, damaged_identity, error, make_spool):
                 "head_hash": head_hash or UNKNOWN}
         fresh = path + ".reset-%d" % _pid()
         _build(fresh, info, make_spool)
-        _move_aside(path, kept)
+        _keep_aside(path, kept)
         import posix
 
+        # Atomic: the path always names a spool file. A caller opening it meanwhile gets
+        # the damaged one, fails, waits for this lock and then finds the fresh one.
         posix.rename(fresh, path)
         return info
     finally:
@@ -103,10 +95,17 @@ def _build(fresh, info, make_spool):
         spool.close()   # the last connection: checkpoints, so no -wal travels with it
 
 
-def _move_aside(path, kept):
+def _keep_aside(path, kept):
+    """The damaged file gets its second name (a hard link: the path itself never goes
+    missing, or a concurrent caller would create an empty spool there); its WAL and
+    shared-memory files are moved along."""
     import posix
 
-    for suffix in ("", "-wal", "-shm"):
+    try:
+        posix.link(path, kept)
+    except OSError:   # no hard links on this filesystem: the tiny window is accepted
+        posix.rename(path, kept)
+    for suffix in ("-wal", "-shm"):
         try:
             posix.rename(path + suffix, kept + suffix)
         except FileNotFoundError:

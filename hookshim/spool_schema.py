@@ -1,4 +1,5 @@
-"""The spool's SQLite module and schema (hookshim/spool.py holds the queue itself)."""
+"""The spool's SQLite plumbing: the C module, the schema, the write transaction, JSON helpers
+(hookshim/spool.py holds the queue itself)."""
 
 from hookshim import event as _event
 
@@ -84,3 +85,44 @@ def is_corrupt(exc):
     """True for SQLite's damage errors, not for locks, a full disk or I/O errors."""
     text = str(exc)
     return any(word in text for word in _CORRUPT_WORDS)
+
+
+def identity(path):
+    """(device, inode) of ``path``, None when it does not exist."""
+    import posix
+
+    try:
+        st = posix.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _json():
+    import json  # lazy: only paid when something is serialised
+
+    return json
+
+
+def _dumps(ev):
+    from hookshim.wire import dumps  # json-compatible without importing json (hook path)
+
+    return dumps(ev)
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock up
+    front, so two writers never both read the chain tail and then race to extend it."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+        return False
