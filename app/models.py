@@ -65,6 +65,12 @@ class Host(Base):
     hb_parked: Mapped[int | None] = mapped_column(BigInteger)
     hb_last_seq: Mapped[int | None] = mapped_column(BigInteger)
     hb_last_error: Mapped[str | None] = mapped_column(Text)
+    # The host's last spool reset (a "spool_reset" event): when, which event, what head the
+    # damaged spool declared (hash NULL when it was unreadable). The hosts page shows it.
+    spool_reset_at: Mapped[datetime | None] = mapped_column(DateTime)
+    spool_reset_event_id: Mapped[str | None] = mapped_column(String(36))
+    spool_reset_head_seq: Mapped[int | None] = mapped_column(BigInteger)
+    spool_reset_head_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class XmlBlob(Base):
@@ -189,6 +195,8 @@ class SeqGap(Base):
     to_seq: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The spool_reset event that declared these seqs lost (closed_at is then its arrival).
+    declared_by: Mapped[str | None] = mapped_column(String(36))
 
     # Ingest looks up a host's open gaps; the hosts page counts them.
     __table_args__ = (Index("ix_seq_gaps_host_open", "host_id", "closed_at"),)

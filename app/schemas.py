@@ -9,15 +9,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hookshim import limits
 from hookshim.event import ENVELOPE_VERSION, KINDS, OUTCOMES
 
-INT32 = 2**31 - 1
-INT64 = 2**63 - 1
+# Every bound comes from hookshim/limits.py: the shim fits its events to the same numbers
+# before it hashes them, so it never spools an event refused here.
+INT32 = limits.INT32
+INT64 = limits.INT64
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Short = Annotated[str, Field(max_length=255)]
-Word = Annotated[str, Field(min_length=1, max_length=64)]
-Text = Annotated[str, Field(max_length=1024 * 1024)]
-XmlText = Annotated[str, Field(max_length=64 * 1024 * 1024)]
+Short = Annotated[str, Field(max_length=limits.SHORT)]
+Word = Annotated[str, Field(min_length=1, max_length=limits.WORD)]
+Text = Annotated[str, Field(max_length=limits.TEXT)]
+XmlText = Annotated[str, Field(max_length=limits.XML)]
+HostName = Annotated[str, Field(min_length=1, max_length=limits.HOST)]
+Items = Field(max_length=limits.ITEMS)
 UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -35,8 +40,8 @@ class Decision(_Strict):
 
 
 class PolicyInfo(_Strict):
-    bundle_version: Annotated[str, Field(max_length=128)] | None = None
-    decisions: Annotated[list[Decision], Field(max_length=1000)] = []
+    bundle_version: Annotated[str, Field(max_length=limits.BUNDLE_VERSION)] | None = None
+    decisions: Annotated[list[Decision], Items] = []
 
 
 class ScriptRun(_Strict):
@@ -48,8 +53,8 @@ class ScriptRun(_Strict):
 
 
 class ShimInfo(_Strict):
-    version: Annotated[str, Field(max_length=64)] | None = None
-    hostname: Short | None = None
+    version: Annotated[str, Field(max_length=limits.SHIM_VERSION)] | None = None
+    hostname: Annotated[str, Field(max_length=limits.HOST)] | None = None
     pid: Annotated[int, Field(ge=0, le=INT32)] | None = None
 
 
@@ -59,17 +64,17 @@ class WireEvent(_Strict):
     v: Literal[1] = Field(description=f"envelope version ({ENVELOPE_VERSION})")
     kind: Literal[KINDS] = "hook"  # type: ignore[valid-type]
     event_id: Annotated[str, Field(pattern=UUID_RE)]
-    host: Annotated[str, Field(min_length=1, max_length=255)]
+    host: HostName
     seq: Annotated[int, Field(ge=1, le=INT64)]
     prev_hash: Hex64
     hash: Hex64
     driver: Word
-    object: Annotated[str, Field(max_length=4096)]
+    object: Annotated[str, Field(max_length=limits.OBJECT)]
     op: Word
-    subop: Annotated[str, Field(max_length=1024)]
-    extra: Annotated[str, Field(max_length=4096)]
+    subop: Annotated[str, Field(max_length=limits.SUBOP)]
+    extra: Annotated[str, Field(max_length=limits.EXTRA)]
     domain_uuid: Annotated[str, Field(pattern=UUID_RE)] | None = None
-    started_at: Annotated[str, Field(max_length=40)]
+    started_at: Annotated[str, Field(max_length=limits.STARTED_AT)]
     duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     exit_code: Annotated[int, Field(ge=-INT32, le=INT32)] | None = None
     outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
@@ -82,8 +87,8 @@ class WireEvent(_Strict):
     output_xml_sha256: Hex64 | None = None
     redactions: Annotated[int, Field(ge=0, le=INT32)] = 0
     policy: PolicyInfo | None = None
-    scripts: Annotated[list[ScriptRun], Field(max_length=1000)] = []
-    warnings: Annotated[list[Text], Field(max_length=1000)] = []
+    scripts: Annotated[list[ScriptRun], Items] = []
+    warnings: Annotated[list[Text], Items] = []
     dropped: Annotated[int, Field(ge=0, le=INT64)] | None = None
     shim: ShimInfo | None = None
 
@@ -140,13 +145,13 @@ class IngestResponse(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    host: Annotated[str, Field(min_length=1, max_length=255)]
-    shim_version: Annotated[str, Field(max_length=64)] | None = None
+    host: HostName
+    shim_version: Annotated[str, Field(max_length=limits.SHIM_VERSION)] | None = None
     spool_depth: Annotated[int, Field(ge=0, le=INT64)] | None = None
     oldest_unsent_age_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     parked: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_seq: Annotated[int, Field(ge=0, le=INT64)] | None = None
-    last_error: Annotated[str, Field(max_length=65536)] | None = None
+    last_error: Annotated[str, Field(max_length=limits.HEARTBEAT_ERROR)] | None = None
 
 
 class HeartbeatResponse(BaseModel):

@@ -173,10 +173,17 @@ class Timeline(BaseModel):
     truncated: bool = Field(description="the guest has more events than the server reads")
 
 
+class SpoolResetOut(BaseModel):
+    at: str = Field(description="when the server received the host's spool_reset event")
+    event_id: str | None
+    head_seq: int | None = Field(description="last seq read from the damaged spool (null: none)")
+    head_hash: str = Field(description="its hash, or \"unknown\"")
+
+
 class HostHealth(BaseModel):
     name: str
-    health: str = Field(description="ok | never_seen | stale | lagging | gaps | chain_broken | "
-                                    "revoked")
+    health: str = Field(description="ok | never_seen | stale | lagging | gaps | spool_reset | "
+                                    "chain_broken | revoked")
     revoked: bool
     created_at: str
     shim_version: str | None
@@ -194,6 +201,8 @@ class HostHealth(BaseModel):
     oldest_unsent_age_s: float | None
     parked: int | None
     last_error: str | None
+    spool_reset: SpoolResetOut | None = Field(
+        None, description="the host's last spool reset (its damaged spool was replaced)")
 
 
 class HostDetail(HostHealth):

@@ -8,6 +8,7 @@ launcher calls ``hookshim.hook.launch`` directly; ``hookshim run`` is the same c
     hookshim [--config C] uninstall [--hooks-dir D] [--reload] DRIVER...
     hookshim [--config C] status [--json] [--prometheus PATH]
     hookshim [--config C] spool list [--json] [--limit N] [--state S]
+    hookshim [--config C] spool parked [--show EVENT_ID] [--json]
     hookshim [--config C] spool unpark
     hookshim [--config C] run DRIVER OBJECT OP SUBOP EXTRA     (XML on stdin)
     hookshim [--config C] forward [forwarder options]
@@ -58,6 +59,10 @@ def _parser():
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--limit", type=int, default=100)
     ls.add_argument("--state", choices=("ready", "locked", "sent", "parked"))
+    pk = spsub.add_parser("parked", parents=[common],
+                          help="events the server refused for good, with its reason")
+    pk.add_argument("--show", metavar="EVENT_ID", help="one parked event in full (JSON)")
+    pk.add_argument("--json", action="store_true")
     spsub.add_parser("unpark", parents=[common], help="parked events back to ready")
     run = sub.add_parser("run", parents=[common], help="one hook call, exactly as libvirtd")
     for name in ("driver", "object", "op", "subop", "extra"):
@@ -94,7 +99,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     forward = _split_forward(argv)
     if forward is not None:
-        from hookshim import forward as fwd  # lazily: it needs more than the hook does
+        from hookshim import forward_cli as fwd  # lazily: it needs more than the hook does
 
         return fwd.main(forward[0], forward[1])
     args = _parser().parse_args(argv)

@@ -9,6 +9,10 @@ Envelope version 1. Fields (``None`` where not applicable):
     v               int      envelope version, 1
     kind            str      "hook" (a hook call) | "overflow" (marker: the spool dropped
                              details of N calls, see ``dropped``) | "internal_error"
+                             | "spool_reset" (first event of a fresh spool after a damaged
+                             one was kept aside; ``reset`` = {"head_seq", "head_hash",
+                             "kept_as", "error"}: the last chain head read from it, hash
+                             "unknown" and prev_hash GENESIS_HASH when it could not be read)
     event_id        str      time-ordered UUID (UUIDv7 layout), unique per event
     host            str      host name the shim was configured with (defaults to hostname)
     seq             int      per-host, gapless, starts at 1, assigned by the spool
@@ -50,7 +54,7 @@ ENVELOPE_VERSION = 1
 GENESIS_HASH = "0" * 64
 
 OUTCOMES = ("ok", "aborted", "killed", "failed_ignored", "timed_out")
-KINDS = ("hook", "overflow", "internal_error")
+KINDS = ("hook", "overflow", "internal_error", "spool_reset")
 
 # Not part of the canonical form: the hash itself, and the bodies covered by their digests.
 UNHASHED_FIELDS = frozenset({"hash", "xml", "output_xml"})

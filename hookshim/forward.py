@@ -15,22 +15,24 @@ What a server answer means here (``classify``):
     401 403 other 4xx           refused: release all, record last_error, back off long and
                                 re-read the token file (an operator may put a new one in place)
 
-Runs as ``hookshim forward`` (a daemon under systemd, or ``--once``) or in-process as a
-``ForwarderThread`` (single-host mode: the server forwards its own host's spool).
+Runs as ``hookshim forward`` (``forward_cli``: a daemon under systemd, or ``--once``) or
+in-process as a ``ForwarderThread`` (``forward_thread``: single-host mode). The pure decisions
+(``classify``, ``Backoff``, ``encode_batch`` ...) are in ``forward_decisions``.
 """
-import argparse
-import json
 import logging
 import os
 import random
-import signal
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from hookshim import __version__
 from hookshim.forward_bundle import BundlePuller
+from hookshim.forward_decisions import OK, Attempt, Backoff, classify, encode_batch, \
+    invalid_indexes, retry_after
+from hookshim.limits import HEARTBEAT_ERROR
+from hookshim.spool import SPOOL_NAME, Spool, SpoolDamaged, sqlite3
+from hookshim.spool_schema import is_corrupt
 from hookshim.transport import TokenError, Transport, TransportError, describe
 
 log = logging.getLogger("hookshim.forward")
@@ -41,105 +43,7 @@ META_LAST_ERROR = "last_error"
 PRUNE_INTERVAL_S = 300.0     # housekeeping only; cheap (an indexed DELETE of sent rows)
 REFUSED_BACKOFF_S = 300.0    # 401/403: nothing will change until an operator acts
 TOKEN_POLL_S = 1.0           # ...but a new token file is noticed within this long
-MAX_RETRY_AFTER_S = 3600.0   # a server's Retry-After is honoured, within reason
 
-
-# ---------------------------------------------------------------- pure decisions
-
-def classify(status):
-    """What an HTTP status means for a batch: ok | transient | too_large | invalid | refused."""
-    if status == 200:
-        return "ok"
-    if status in (408, 429) or status >= 500:
-        return "transient"
-    if status == 413:
-        return "too_large"
-    if status == 422:
-        return "invalid"
-    return "refused"
-
-
-def retry_after(headers):
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent/bad."""
-    value = (headers or {}).get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
-class Backoff:
-    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**n)).
-
-    Full jitter spreads a fleet's retries after a server outage, so a thousand hosts do not
-    reconnect in lock-step the moment it comes back.
-    """
-
-    def __init__(self, base=0.5, cap=60.0, rng=random.random):
-        self.base, self.cap, self.rng, self.attempt = base, cap, rng, 0
-
-    def next(self):
-        ceiling = min(self.cap, self.base * (2 ** min(self.attempt, 32)))
-        self.attempt += 1
-        return self.rng() * ceiling
-
-    def reset(self):
-        self.attempt = 0
-
-
-class Attempt:
-    """Result of one delivery attempt: kind (ok|transient|refused), optional wait, error."""
-
-    __slots__ = ("kind", "wait", "error")
-
-    def __init__(self, kind, wait=None, error=None):
-        self.kind, self.wait, self.error = kind, wait, error
-
-    def __repr__(self):
-        return "Attempt(%s, wait=%s, error=%r)" % (self.kind, self.wait, self.error)
-
-
-OK = Attempt("ok")
-
-
-def invalid_indexes(resp, count):
-    """{index: message} from a 422 body's error.details (the contract's shape)."""
-    body = resp.json()
-    err = body.get("error") if isinstance(body, dict) else None
-    details = err.get("details") if isinstance(err, dict) else None
-    found = {}
-    for d in details if isinstance(details, list) else ():
-        i = d.get("index") if isinstance(d, dict) else None
-        if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count:
-            msg = "%s: %s" % (d.get("field", "?"), d.get("message", "invalid"))
-            found[i] = found[i] + "; " + msg if i in found else msg
-    return found
-
-
-def encode_batch(events, max_bytes):
-    """Encode events for POST, as many as fit in ``max_bytes`` (at least one).
-
-    Returns (body bytes, number of events included).
-    """
-    parts, size = [], 12
-    for ev in events:
-        part = json.dumps(ev, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        if parts and size + len(part) + 1 > max_bytes:
-            break
-        parts.append(part)
-        size += len(part) + 1
-    return b'{"events":[' + b",".join(parts) + b"]}", len(parts)
-
-
-# ---------------------------------------------------------------- the forwarder
 
 class Forwarder:
     """Moves events from one spool to one server; pulls the policy bundle; heartbeats.
@@ -175,12 +79,9 @@ class Forwarder:
     # -- lifecycle ------------------------------------------------------------------------
 
     def open(self):
-        from hookshim.spool import Spool
-
         if self.spool is None:
             os.makedirs(self.config.state_dir, exist_ok=True)
-            self.spool = Spool(os.path.join(self.config.state_dir, "spool.db"),
-                               max_bytes=self.config.spool_max_bytes)
+            self._open_spool()
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
             self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
@@ -189,6 +90,34 @@ class Forwarder:
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
         return self
 
+    def _open_spool(self):
+        """Open the spool; a damaged one is reset here (spool_reset.py) and the reset event
+        written at once, on behalf of this host, so the server learns of it first."""
+        self.spool = Spool(os.path.join(self.config.state_dir, SPOOL_NAME),
+                           max_bytes=self.config.spool_max_bytes)
+        self._declare_reset()
+
+    def _declare_reset(self):
+        if self.spool.reset_info is not None:
+            log.error("the spool was damaged: kept as %s, a fresh spool started after seq %s",
+                      self.spool.reset_info["kept_as"], self.spool.reset_info["head_seq"])
+        self.spool.declare_reset(self.config.host, {"version": __version__,
+                                                    "hostname": os.uname().nodename,
+                                                    "pid": os.getpid()})
+
+    def _follow_spool(self):
+        """Before each step: a hook call may have reset the spool (a new file at the path);
+        or this connection finds the file damaged: reset it now."""
+        if self.spool.reopen_if_replaced():
+            log.warning("the spool was reset by a hook call; following the new file")
+            self._declare_reset()
+
+    def _recover(self, exc):
+        log.error("the spool is damaged (%s); resetting it", exc)
+        self.spool.close()
+        self._open_spool()
+        return Attempt("transient", 0.0, "spool damaged: %s" % exc)
+
     def _take_over(self):
         """Release batches a previous forwarder left locked (it was killed or crashed).
 
@@ -196,7 +125,7 @@ class Forwarder:
         now rather than after its lease keeps delivery in seq order. If another forwarder
         did still hold it, the resend is answered ``duplicate``: harmless.
         """
-        orphans = [e["event_id"] for e in self.spool.list(limit=10**7, state="locked")]
+        orphans = [e["event_id"] for e in self.spool.latest(limit=10**7, state="locked")]
         if orphans:
             self.spool.release(orphans)
             log.info("took over %d events left in flight by a previous forwarder", len(orphans))
@@ -218,8 +147,7 @@ class Forwarder:
         self.open()
         try:
             while not self.stopping.is_set():
-                self.housekeeping()
-                attempt = self.step()
+                attempt = self.guarded_step()
                 if once and attempt.kind != "ok":
                     break
                 self._pause(attempt)
@@ -252,6 +180,17 @@ class Forwarder:
                 return
 
     # -- one step: claim, deliver ---------------------------------------------------------
+
+    def guarded_step(self):
+        """housekeeping + step, following or making a spool reset instead of dying on it."""
+        try:
+            self._follow_spool()
+            self.housekeeping()
+            return self.step()
+        except (sqlite3.DatabaseError, SpoolDamaged) as exc:
+            if not is_corrupt(exc):
+                raise
+            return self._recover(exc)
 
     def step(self):
         """Claim and deliver batches while the server keeps acknowledging and no periodic job
@@ -410,7 +349,8 @@ class Forwarder:
         resp = self.transport.post_json(HEARTBEAT_PATH, {
             "host": self.config.host, "shim_version": __version__,
             "spool_depth": st["depth"], "oldest_unsent_age_s": st["oldest_unsent_age_s"],
-            "parked": st["parked"], "last_seq": st["last_seq"], "last_error": st["last_error"]})
+            "parked": st["parked"], "last_seq": st["last_seq"],
+            "last_error": (st["last_error"] or "")[:HEARTBEAT_ERROR] or None})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))
 
@@ -431,115 +371,3 @@ def _file_signature(path):
     except (OSError, TypeError):
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-# ---------------------------------------------------------------- ways to run it
-
-class ForwarderThread(threading.Thread):
-    """The forwarder inside another process — single-host mode.
-
-    The server (or the demo) runs one for the host it lives on, so nobody has to start
-    ``hookshim forward`` by hand::
-
-        fwd = ForwarderThread(load_config("/etc/hookshim/hookshim.conf"))
-        fwd.start()
-        ...
-        fwd.stop()   # finishes or releases the batch in flight, then joins
-    """
-
-    def __init__(self, config, **forwarder_kw):
-        super().__init__(name="hookshim-forwarder", daemon=True)
-        if isinstance(config, (str, os.PathLike)):
-            from hookshim.config import load_config
-
-            config = load_config(os.fspath(config))
-        self.forwarder = Forwarder(config, **forwarder_kw)
-
-    def run(self):
-        try:
-            self.forwarder.run()
-        except Exception:
-            log.exception("forwarder thread stopped")
-
-    def stop(self, timeout=None):
-        self.forwarder.stop()
-        if self.is_alive():
-            self.join(timeout)
-
-
-def local_forwarder_starter(config, **forwarder_kw):
-    """A starter for the server's ``app.state.startup_hooks``: runs a ForwarderThread for the
-    server's own host while the app runs, and returns the callable that stops it."""
-    def start(app=None):
-        thread = ForwarderThread(config, **forwarder_kw)
-        thread.start()
-        return lambda: thread.stop(timeout=forwarder_kw.get("timeout", 30.0) + 5)
-    return start
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="hookshim forward",
-                                description="Ship the spool to the server; fetch the policy "
-                                            "bundle.")
-    p.add_argument("--once", action="store_true",
-                   help="drain what is spooled now, pull the bundle, heartbeat, then exit"
-                        " (exit 1 if events are left unsent)")
-    p.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout, seconds")
-    p.add_argument("--max-backoff", type=float, default=60.0,
-                   help="cap of the retry backoff for transient errors, seconds")
-    p.add_argument("--refused-backoff", type=float, default=REFUSED_BACKOFF_S,
-                   help="wait after 401/403 (a changed token file ends it early), seconds")
-    p.add_argument("--lease", type=float, default=None,
-                   help="claim lease, seconds (default max(60, 2*timeout+10))")
-    p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(list(argv))
-
-
-def warn_if_token_exposed(token_file):
-    """The token lets anyone write this host's audit trail: it should be mode 0600."""
-    try:
-        mode = os.stat(token_file).st_mode & 0o777
-    except (OSError, TypeError):
-        return None
-    if mode & 0o077:
-        log.warning("token_file %s has mode %03o: anyone who can read it can write this host's "
-                    "audit trail; chmod 600 it", token_file, mode)
-    return mode
-
-
-def main(config_path, argv=()):
-    """``hookshim forward``: daemon until SIGTERM/SIGINT (then exit 0), or ``--once``."""
-    from hookshim.config import ConfigError, load_config
-
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="hookshim forward: %(levelname)s %(message)s")
-    try:
-        config = load_config(config_path)
-        fwd = Forwarder(config, timeout=args.timeout, max_backoff=args.max_backoff,
-                        lease_s=args.lease, refused_backoff=args.refused_backoff)
-    except (ConfigError, ValueError) as exc:
-        log.error("%s", exc)
-        return 2
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: fwd.stop())
-    warn_if_token_exposed(config.token_file)
-    log.info("forwarding %s to %s", config.host, config.server_url)
-    status = fwd.run(once=args.once)
-    log.info("stopped; %d events delivered", fwd.delivered)
-    return status
-
-
-def install_unit(config_path, unit_dir="/etc/systemd/system", python=None, out=None):
-    """Write the systemd unit for ``hookshim forward --config <config_path>``; print the
-    systemctl commands to start it. Returns the unit's path."""
-    from hookshim.systemd import install_unit as _install
-
-    return _install(config_path, unit_dir=unit_dir, python=python, out=out)
-
-
-if __name__ == "__main__":
-    _p = argparse.ArgumentParser(add_help=False)
-    _p.add_argument("--config", default="/etc/hookshim/hookshim.conf")
-    _known, _rest = _p.parse_known_args()
-    sys.exit(main(_known.config, _rest))

@@ -379,7 +379,7 @@ def _each(drivers, out, action):
 
 def _forwarder_unit(config, python, unit_dir, out):
     try:
-        from hookshim import forward
+        from hookshim import forward_cli as forward
 
         install_unit = forward.install_unit
     except (ImportError, AttributeError):

@@ -17,120 +17,108 @@ The size bound (``max_bytes``) counts the stored JSON of every row. When an even
 exceed it the spool first deletes sent rows; if that is not enough, the call's details are
 dropped and counted in an explicit ``kind: "overflow"`` marker event (one marker absorbs
 consecutive dropped calls while the forwarder has not claimed it). Nothing is lost silently.
+
+Every event is fitted to the limits the server accepts (``hookshim/limits.py``) before it is
+hashed. A damaged spool file is kept aside and replaced by a fresh spool whose first event
+declares the reset (``hookshim/spool_reset.py``).
 """
 
 import time
 
 from hookshim import event as _event
+from hookshim.limits import fit_event
+from hookshim.spool_schema import (  # noqa: F401 (SCHEMA_VERSION, STATES: the spool's API)
+    _SCHEMA, META_LAST_RESET, META_PENDING, SCHEMA_VERSION, STATES, Transaction, _dumps, _json,
+    identity, is_corrupt, sqlite3)
 
-
-def _import_sqlite():
-    """The sqlite C module, as cheaply as the hook path allows.
-
-    - ``_sqlite3`` directly: the ``sqlite3`` package adds datetime adapters the spool never
-      uses (~1 ms of imports). Same classes, same ``connect()``.
-    - CPython >= 3.11's ``_sqlite3`` fetches ``functools.lru_cache`` at import for its
-      statement cache, and ``functools`` drags in ``collections`` & co: ~2 ms of CPU on a
-      call that is ~14 ms in all. When nothing has imported functools yet, a stand-in
-      offering just ``lru_cache`` (built on the same C ``_lru_cache_wrapper``) is visible
-      for the duration of that one import, then removed, so any later ``import functools``
-      gets the real module. Any surprise falls back to the plain import.
-    """
-    import sys
-
-    if "functools" in sys.modules or "_sqlite3" in sys.modules:
-        return _plain_import()
-    try:
-        import _functools
-
-        stand_in = type(sys)("functools")  # a module object, without importing types
-        stand_in.lru_cache = lambda maxsize=128, typed=False: (
-            lambda f: _functools._lru_cache_wrapper(f, maxsize, typed, tuple))
-        sys.modules["functools"] = stand_in
-        try:
-            import _sqlite3
-        finally:
-            del sys.modules["functools"]
-        return _sqlite3
-    except Exception:  # noqa: BLE001 - a Python whose _sqlite3 wants more: do it normally
-        return _plain_import()
-
-
-def _plain_import():
-    try:
-        import _sqlite3
-        return _sqlite3
-    except ImportError:  # pragma: no cover - a Python without the split module
-        import sqlite3
-        return sqlite3
-
-
-sqlite3 = _import_sqlite()
-
-SCHEMA_VERSION = 1
-STATES = ("ready", "locked", "sent", "parked")
+SPOOL_NAME = "spool.db"  # the spool's file name in the state directory
 # Keys an overflow marker keeps from the call whose details it replaces.
 _MARKER_KEYS = ("v", "host", "driver", "object", "op", "subop", "extra", "domain_uuid",
                 "started_at", "duration_ms", "exit_code", "outcome", "reason", "shim")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,          -- the event's seq: rowid order is chain order
-    event_id TEXT NOT NULL UNIQUE,    -- mark_sent/release/park look rows up by it
-    state TEXT NOT NULL DEFAULT 'ready',
-    lease_until REAL,                 -- locked rows: when the forwarder's claim expires
-    created REAL NOT NULL,            -- unix time of append: oldest_unsent_age_s
-    sent_at REAL,                     -- unix time of mark_sent: prune by age
-    bytes INTEGER NOT NULL,           -- len(body): the size bound without re-reading bodies
-    error TEXT,                       -- parked rows: why the server rejected it
-    body TEXT NOT NULL                -- the wire event as JSON
-);
--- claim() (ready/locked in seq order), stats() counts per state, list(state=...).
-CREATE INDEX IF NOT EXISTS events_state_seq ON events(state, seq);
-CREATE TABLE IF NOT EXISTS chain (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    last_seq INTEGER NOT NULL,
-    last_hash TEXT NOT NULL,
-    total_bytes INTEGER NOT NULL,     -- sum(events.bytes), kept in step on insert/delete
-    dropped INTEGER NOT NULL          -- calls whose details went into overflow markers
-);
-INSERT OR IGNORE INTO chain VALUES (1, 0, '%s', 0, 0);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-""" % _event.GENESIS_HASH
 
 
 class SpoolError(Exception):
     """The spool cannot be opened or written (wraps sqlite3 and OS errors)."""
 
 
-def _json():
-    import json  # lazy: only paid when something is serialised
-
-    return json
+class SpoolDamaged(SpoolError):
+    """The spool file is damaged (and was not, or could not be, reset)."""
 
 
-def _dumps(ev):
-    from hookshim.wire import dumps  # json-compatible without importing json (hook path)
-
-    return dumps(ev)
+def _wrap(path, what, exc):
+    kind = SpoolDamaged if is_corrupt(exc) else SpoolError
+    return kind("spool %s: %s%s" % (path, what, exc))
 
 
 class Spool:
     """A spool file. Cheap to construct: one connection, a few PRAGMAs, no schema work
     unless the file is new."""
 
-    def __init__(self, path, max_bytes=256 * 1024 * 1024, busy_timeout_s=60.0):
+    def __init__(self, path, max_bytes=256 * 1024 * 1024, busy_timeout_s=60.0, recover=True):
+        """``recover``: reset a damaged file (see spool_reset); False raises SpoolDamaged
+        instead (``hookshim status`` only reports)."""
         self.path = str(path)
         self.max_bytes = max_bytes
+        self.busy_timeout_s = busy_timeout_s
+        self.reset_info = None  # set when this object reset the spool
+        try:
+            self._open()
+        except SpoolDamaged as exc:
+            if not recover:
+                raise
+            self._recover(exc)
+
+    def _open(self):
+        self._db = self.identity = None
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is
             # taken before the chain tail is read (no read-then-upgrade deadlocks).
             # timeout: SQLite's busy handler waits this long for a concurrent writer
             # (another hook call, the forwarder) instead of failing with "database is locked".
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+            self._db, self.identity = self._connect()
             self._configure()
         except (sqlite3.Error, OSError) as exc:
-            raise SpoolError("spool %s: %s" % (self.path, exc)) from None
+            raise _wrap(self.path, "", exc) from None
+
+    def _connect(self):
+        """A connection and the (device, inode) of the file it holds: a reset compares that
+        with the path's file. Stat before and after: a reset renaming a fresh spool over the
+        path in between would otherwise pair a connection to the damaged file with the
+        fresh file's identity (and the fresh spool would be reset in turn)."""
+        while True:
+            before = identity(self.path)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            after = identity(self.path)
+            if before == after:
+                return db, after
+            db.close()
+
+    def _recover(self, exc):
+        """Reset the damaged file (or find another process did), then open the new one."""
+        from hookshim import spool_reset
+
+        try:
+            if self._db is not None:
+                self._db.close()
+        except sqlite3.Error:
+            pass
+        try:
+            self.reset_info = spool_reset.reset(
+                self.path, self.identity, exc,
+                lambda p: Spool(p, self.max_bytes, self.busy_timeout_s, recover=False))
+        except (sqlite3.Error, OSError) as err:
+            raise SpoolError("spool %s is damaged (%s) and could not be reset: %s"
+                             % (self.path, exc, err)) from None
+        self._open()
+
+    def reopen_if_replaced(self):
+        """Reopen when the file at the path is no longer the one this connection holds (a
+        hook call reset the spool); True when it did. For the long-lived forwarder."""
+        if identity(self.path) in (self.identity, None):
+            return False
+        self.close()
+        self._open()
+        return True
 
     def _configure(self):
         db = self._db
@@ -148,6 +136,10 @@ class Spool:
             self._create()
 
     def _create(self):
+        from hookshim.spool_reset import wal_is_unreadable
+
+        if wal_is_unreadable(self.path):  # SQLite would ignore it and restart at seq 1
+            raise sqlite3.DatabaseError("write-ahead log is unreadable")
         # WAL: the forwarder reads/claims while hooks append, without blocking each other,
         # and a commit is one sequential WAL write. It is persistent in the file, so only
         # set here, on creation. Retried: switching needs a moment of exclusive access and
@@ -171,7 +163,7 @@ class Spool:
                 time.sleep(0.02)
 
     def _write(self):
-        return _Transaction(self._db)
+        return Transaction(self._db)
 
     # -- the hook path -------------------------------------------------------------------
 
@@ -181,11 +173,47 @@ class Spool:
         When the size bound is hit the returned event is the overflow marker that absorbed
         this call (``kind == "overflow"``).
         """
+        ev = fit_event(dict(ev))
+        try:
+            return self._append_once(ev)
+        except SpoolDamaged as exc:
+            self._recover(exc)
+            return self._append_once(ev)
+
+    def _append_once(self, ev):
         try:
             with self._write():
+                self._declare_pending_reset(ev)
                 return self._append_locked(dict(ev))
         except sqlite3.Error as exc:
-            raise SpoolError("spool %s: append failed: %s" % (self.path, exc)) from None
+            raise _wrap(self.path, "append failed: ", exc) from None
+
+    def _declare_pending_reset(self, template):
+        """A fresh spool after a reset: its first event is the reset (spool_reset.py)."""
+        pending = self.get_meta(META_PENDING)
+        if pending is None:
+            return
+        from hookshim.spool_reset import reset_event
+
+        marker = reset_event(_json().loads(pending), template)
+        last_seq, last_hash, _, _ = self._chain()
+        body, size = self._seal(marker, last_seq + 1, last_hash)
+        self._insert(marker, body, size)
+        self._db.execute("DELETE FROM meta WHERE key = ?", (META_PENDING,))
+
+    def declare_reset(self, host, shim=None):
+        """Write a pending reset event now (the forwarder, before it claims)."""
+        with self._write():
+            self._declare_pending_reset({"host": host, "shim": shim})
+
+    def start_after(self, seq, last_hash, info):
+        """A fresh spool whose chain continues after (seq, last_hash), the reset pending."""
+        text = _json().dumps(info, sort_keys=True)
+        with self._write():
+            self._db.execute("UPDATE chain SET last_seq = ?, last_hash = ? WHERE id = 1",
+                             (seq, last_hash))
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [(META_PENDING, text), (META_LAST_RESET, text)])
 
     def _append_locked(self, ev):
         last_seq, last_hash, total, _ = self._chain()
@@ -329,29 +357,40 @@ class Spool:
         """Spool health for ``hookshim status``, heartbeats and metrics."""
         counts = dict.fromkeys(STATES, 0)
         counts.update(self._db.execute("SELECT state, count(*) FROM events GROUP BY state"))
-        oldest = self._db.execute("SELECT min(created) FROM events"
-                                  " WHERE state IN ('ready', 'locked')").fetchone()[0]
+        oldest = self._oldest("state IN ('ready', 'locked')")
+        parked = self._oldest("state = 'parked'")
         last_seq, _, total, dropped = self._chain()
         return {
-            "depth": counts["ready"] + counts["locked"],
-            "oldest_unsent_age_s": None if oldest is None else round(time.time() - oldest, 3),
-            "parked": counts["parked"], "sent": counts["sent"], "last_seq": last_seq,
-            "bytes": total, "dropped": dropped, "last_error": self.get_meta("last_error"),
+            "depth": counts["ready"] + counts["locked"], "oldest_unsent_age_s": oldest,
+            "parked": counts["parked"], "oldest_parked_age_s": parked, "sent": counts["sent"],
+            "last_seq": last_seq, "bytes": total, "dropped": dropped,
+            "last_error": self.get_meta("last_error"), "last_reset": self.last_reset(),
         }
 
-    def list(self, limit=100, state=None):
+    def _oldest(self, where):
+        """Age in seconds of the oldest row matching ``where`` (index on state), or None."""
+        first = self._db.execute("SELECT min(created) FROM events WHERE %s" % where).fetchone()[0]
+        return None if first is None else round(time.time() - first, 3)
+
+    def last_reset(self):
+        """What the last spool reset declared (spool_reset.reset's info), None if none."""
+        text = self.get_meta(META_LAST_RESET)
+        return None if text is None else _json().loads(text)
+
+    def latest(self, limit=100, state=None):
         """The newest ``limit`` events (optionally of one state), in seq order."""
         return [ev for _, ev in self.rows(limit, state)]
 
-    def rows(self, limit=100, state=None):
-        """Like ``list`` but as ``(state, event)`` pairs; parked events carry their error."""
+    def rows(self, limit=100, state=None, event_id=None):
+        """Like ``latest`` but as ``({state, error, created}, event)`` pairs; parked events
+        carry the server's reason. ``event_id``: only that event (any state)."""
         where, args = ("WHERE state = ?", (state,)) if state else ("", ())
-        rows = self._db.execute("SELECT state, error, body FROM events %s ORDER BY seq DESC"
-                                " LIMIT ?" % where, args + (limit,)).fetchall()
-        out = []
-        for row_state, error, body in reversed(rows):
-            out.append(({"state": row_state, "error": error}, _json().loads(body)))
-        return out
+        if event_id is not None:
+            where, args = "WHERE event_id = ?", (event_id,)
+        rows = self._db.execute("SELECT state, error, created, body FROM events %s"
+                                " ORDER BY seq DESC LIMIT ?" % where, args + (limit,)).fetchall()
+        return [({"state": row_state, "error": error, "created": created}, _json().loads(body))
+                for row_state, error, created, body in reversed(rows)]
 
     def set_meta(self, key, value):
         with self._write():
@@ -378,21 +417,3 @@ class Spool:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock up
-    front, so two writers never both read the chain tail and then race to extend it."""
-
-    def __init__(self, db):
-        self.db = db
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
-        return False

@@ -167,3 +167,23 @@ class Transport:
 
     def post_json(self, path, payload, headers=None):
         return self.request("POST", path, json.dumps(payload).encode("utf-8"), headers)
+
+
+class MockTransport:
+    """A transport answered by a function instead of a server, as httpx's MockTransport:
+    ``Forwarder(config, transport=MockTransport(handler))`` where ``handler(method, path,
+    body)`` returns a ``Response`` or raises ``TransportError``/``TokenError``. Every request
+    is kept in ``requests`` as (method, path, body)."""
+
+    def __init__(self, handler):
+        self.handler, self.requests = handler, []
+
+    def request(self, method, path, body=None, headers=None):
+        self.requests.append((method, path, body))
+        return self.handler(method, path, body)
+
+    def post_json(self, path, payload, headers=None):
+        return self.request("POST", path, json.dumps(payload).encode("utf-8"), headers)
+
+    def close(self):
+        pass

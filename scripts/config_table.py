@@ -25,7 +25,7 @@ SHIM_KEYS = {
     "stderr_max_bytes": "stderr kept per adopted script",
     "script_timeout": "kill an adopted script's process group after this long (0 = wait forever, like libvirt)",
     "on_internal_error": "`passthrough` (answer as the adopted scripts did), `allow` or `deny` when the shim itself fails",
-    "on_record_failure": "`allow` or `deny` when the spool cannot be written (disk full, read-only, corrupt)",
+    "on_record_failure": "`allow` or `deny` when the spool cannot be written (disk full, read-only, a damaged spool that could not be reset)",
     "redact_extra": "extra redaction rules, one per line (docs/hookshim.md#redaction)",
     "policy_bundle": "compiled policy bundle the hook enforces (default `<state_dir>/policy-bundle.json`)",
     "server_url": "hookaudit server the forwarder ships to",

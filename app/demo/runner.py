@@ -147,7 +147,7 @@ class Demo:
     # -- forwarders (a host "offline" = its forwarder stopped; the shim keeps spooling) ---------
 
     def go_online(self, host: str) -> None:
-        from hookshim.forward import ForwarderThread
+        from hookshim.forward_thread import ForwarderThread
 
         if host not in self.forwarders:
             fwd = ForwarderThread(str(self.sim[host].config), timeout=10.0, max_backoff=2.0)

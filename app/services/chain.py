@@ -1,6 +1,21 @@
 """Pure helpers for per-host sequence gaps and hash-chain links (no database here)."""
 from hookshim.event import GENESIS_HASH
 
+SPOOL_RESET = "spool_reset"   # hookshim/spool_reset.py KIND
+
+
+def declares_unknown_head(event: dict) -> bool:
+    """A spool_reset event whose damaged spool's last hash could not be read: its prev_hash
+    is GENESIS_HASH by declaration, so its link to seq-1 is not checked (not tampering)."""
+    return event.get("kind") == SPOOL_RESET and event.get("prev_hash") == GENESIS_HASH
+
+
+def declared_lost(open_gaps: list[tuple[int, int]], reset_seq: int):
+    """Split open gaps at a spool reset: the ones before it are declared lost (the damaged
+    spool held them; they will never arrive), the others stay open. (lost, still_open)."""
+    lost = [g for g in open_gaps if g[1] < reset_seq]
+    return lost, [g for g in open_gaps if g[1] >= reset_seq]
+
 
 def new_gaps(prev_max: int, seqs: list[int]) -> list[tuple[int, int]]:
     """Gaps opened by seqs above the highest seq seen so far (``seqs`` sorted ascending)."""
@@ -43,6 +58,8 @@ def link_problems(batch: dict[int, dict], stored: dict[int, list[dict]]) -> list
         prev = _hashes_at(seq - 1, batch, stored)
         if seq == 1:
             prev = [GENESIS_HASH]
+        if declares_unknown_head(event):
+            prev = []
         if prev and event.get("prev_hash") not in prev:
             problems.append((event, f"prev_hash does not link to the event with seq {seq - 1}"))
         if seq + 1 not in batch:

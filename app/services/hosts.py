@@ -10,6 +10,8 @@ from app.schemas import iso
 from app.timeutil import utcnow
 
 GAPS_SHOWN = 20
+# A spool reset lost events for good: the host says so for a week, then only in its JSON.
+SPOOL_RESET_SHOWN_S = 7 * 24 * 3600
 
 
 def health(host, open_gaps: list, now: datetime, settings: Settings) -> str:
@@ -24,6 +26,9 @@ def health(host, open_gaps: list, now: datetime, settings: Settings) -> str:
         return "stale"
     if open_gaps:
         return "gaps"
+    reset = host.spool_reset_at
+    if reset is not None and (now - reset).total_seconds() < SPOOL_RESET_SHOWN_S:
+        return "spool_reset"
     if (host.hb_oldest_unsent_age_s or 0) > settings.host_lag_warn_s:
         return "lagging"
     return "ok"
@@ -44,8 +49,17 @@ def host_dict(host, gaps: list, now: datetime, settings: Settings) -> dict:
         "chain_status": "broken" if host.chain_problems else "ok",
         "heartbeat_at": iso(host.hb_at), "spool_depth": host.hb_spool_depth,
         "oldest_unsent_age_s": host.hb_oldest_unsent_age_s, "parked": host.hb_parked,
-        "last_error": host.hb_last_error,
+        "last_error": host.hb_last_error, "spool_reset": spool_reset(host),
     }
+
+
+def spool_reset(host) -> dict | None:
+    """The host's last spool reset: when it arrived, its event, the head it declared."""
+    if host.spool_reset_at is None:
+        return None
+    return {"at": iso(host.spool_reset_at), "event_id": host.spool_reset_event_id,
+            "head_seq": host.spool_reset_head_seq,
+            "head_hash": host.spool_reset_head_hash or "unknown"}
 
 
 # Core rows, not ORM objects: building 1,000 Host instances cost more than the queries.

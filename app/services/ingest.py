@@ -109,6 +109,7 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     _insert_decisions(session, new, prep)
     flagged = _record_problems(session, host.id, problems, now)
     open_gaps = _update_gaps(session, host, [e["seq"] for e in new], now)
+    open_gaps = _declare_resets(session, host, new, open_gaps, now)
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
     stored_ids = {e["event_id"] for e in new}
@@ -398,6 +399,29 @@ def _update_gaps(session: Session, host: Host, seqs: list[int], now) -> list[tup
         session.add(SeqGap(host_id=host.id, from_seq=lo, to_seq=hi, detected_at=now))
         result.append((lo, hi))
     return sorted(result)
+
+
+def _declare_resets(session: Session, host: Host, new: list[dict], open_gaps, now):
+    """A spool_reset event closes the open gaps before it as declared lost and becomes the
+    host's last reset; returns the gaps still open."""
+    resets = [e for e in new if e.get("kind") == chain.SPOOL_RESET]
+    if not resets:
+        return open_gaps
+    last = resets[-1]   # new is in seq order
+    declared = last.get("reset") if isinstance(last.get("reset"), dict) else {}
+    head_seq, head_hash = declared.get("head_seq"), declared.get("head_hash")
+    host.spool_reset_at, host.spool_reset_event_id = now, last["event_id"]
+    host.spool_reset_head_seq = head_seq if type(head_seq) is int and 0 <= head_seq < 2**63 \
+        else None
+    host.spool_reset_head_hash = head_hash if head_hash != "unknown" and isinstance(
+        head_hash, str) and len(head_hash) == 64 else None
+    lost, still_open = chain.declared_lost(open_gaps, last["seq"])
+    if lost:
+        session.flush()   # the gaps _update_gaps just added
+        session.execute(update(SeqGap).where(
+            SeqGap.host_id == host.id, SeqGap.closed_at.is_(None),
+            SeqGap.to_seq < last["seq"]).values(closed_at=now, declared_by=last["event_id"]))
+    return still_open
 
 
 def _update_host(session, host: Host, new: list[dict], n_problems: int, open_gaps, now) -> None:

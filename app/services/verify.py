@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.db import Database
 from app.models import Event, Host, XmlBlob
 from app.schemas import iso
+from app.services.chain import SPOOL_RESET
 from hookshim.event import GENESIS_HASH
 
 # Columns compared with the canonical form (a changed column = tampering in the database).
@@ -42,9 +43,11 @@ def event_problems(row, canon: dict, prev: tuple[int, str], blob_ok) -> list[str
     if canon.get("started_at") != iso(row.started_at):
         problems.append("column started_at differs from the canonical form")
     prev_seq, prev_hash = prev
-    if row.seq > prev_seq + 1:
+    reset = canon.get("kind") == SPOOL_RESET   # declares what came before it lost
+    if row.seq > prev_seq + 1 and not reset:
         problems.append(f"seq {prev_seq + 1}..{row.seq - 1} missing before this event")
-    elif row.seq == prev_seq + 1 and row.prev_hash != prev_hash:
+    elif row.seq == prev_seq + 1 and row.prev_hash != prev_hash and not (
+            reset and row.prev_hash == GENESIS_HASH):
         problems.append(f"prev_hash does not link to the event with seq {prev_seq}")
     elif row.seq <= prev_seq:
         problems.append(f"seq {row.seq} repeats or goes backwards")

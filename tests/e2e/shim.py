@@ -73,7 +73,7 @@ class Shim:
 
         spool = Spool(str(self.state_dir / "spool.db"))
         try:
-            return sorted(spool.list(limit=100000), key=lambda e: e["seq"])
+            return sorted(spool.latest(limit=100000), key=lambda e: e["seq"])
         finally:
             spool.close()
 

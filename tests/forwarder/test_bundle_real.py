@@ -28,7 +28,7 @@ def hook_denies(s):
     codes = s.host.fire(1, guest="prod-db1", xml=HOSTDEV_XML)
     sp = s.host.spool()
     try:
-        ev = sp.list(limit=1)[-1]
+        ev = sp.latest(limit=1)[-1]
     finally:
         sp.close()
     assert len(s.host.spooled()) == before + 1

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hookshim.forward import Backoff, classify, encode_batch, retry_after
+from hookshim.forward_decisions import Backoff, classify, encode_batch, retry_after
 
 
 @pytest.mark.parametrize("status, kind", [

@@ -1,7 +1,7 @@
 """The systemd unit written by install_unit: restart policy, hardening, the right command."""
 import io
 
-from hookshim.forward import install_unit
+from hookshim.forward_cli import install_unit
 
 
 def unit_for(tmp_path):
@@ -59,7 +59,7 @@ def test_hookshim_install_with_a_server_writes_the_forwarder_unit(tmp_path):
 
 
 def test_a_token_readable_by_others_is_warned_about(tmp_path, caplog):
-    from hookshim.forward import warn_if_token_exposed
+    from hookshim.forward_cli import warn_if_token_exposed
 
     token = tmp_path / "token"
     token.write_text("t\n")

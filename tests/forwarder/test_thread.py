@@ -1,7 +1,7 @@
 """Single-host mode: the forwarder as a thread inside another process (the server's own host)."""
 import pytest
 
-from hookshim.forward import ForwarderThread, local_forwarder_starter
+from hookshim.forward_thread import ForwarderThread, local_forwarder_starter
 from tests.forwarder.faultproxy import HOLD
 from tests.forwarder.stack import assert_delivered_exactly_once
 from tests.forwarder.test_faults import Stack
@@ -46,7 +46,7 @@ def test_stopping_the_starter_finishes_the_batch_in_flight(stack):
 SERVER_WITH_LOCAL_FORWARDER = """
 import sys, uvicorn
 from app.main import create_app
-from hookshim.forward import local_forwarder_starter
+from hookshim.forward_thread import local_forwarder_starter
 app = create_app()
 app.state.startup_hooks.append(local_forwarder_starter(sys.argv[1], timeout=5, max_backoff=0.5))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

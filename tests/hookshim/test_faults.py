@@ -69,15 +69,17 @@ def test_file_size_limit_reached(shim):
     assert len(shim.events()) == 1
 
 
-@pytest.mark.parametrize("policy, code", [("allow", 0), ("deny", 1)])
-def test_corrupt_spool_is_left_alone(shim, policy, code):
+@pytest.mark.parametrize("policy", ["allow", "deny"])
+def test_corrupt_spool_is_kept_aside_and_the_call_is_recorded_after_a_reset(shim, policy):
     shim.install("libxl", on_record_failure=policy)
     shim.state_dir.mkdir(exist_ok=True)
     garbage = b"definitely not sqlite " * 500
     shim.spool_path.write_bytes(garbage)
     proc = shim.call("libxl", stdin=XML)
-    assert proc.returncode == code and b"Traceback" not in proc.stderr
-    assert shim.spool_path.read_bytes() == garbage
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+    (kept,) = shim.state_dir.glob("spool.db.corrupt-*")
+    assert kept.read_bytes() == garbage
+    assert [e["kind"] for e in shim.events()] == ["spool_reset", "hook"]
 
 
 def test_xml_beyond_the_cap_reaches_scripts_whole_and_is_stored_cut(shim, tmp_path):

@@ -76,7 +76,7 @@ def test_adopted_scripts_still_run_from_their_new_place(tmp_path, legacy_hooks):
     assert proc.returncode == 0
     from hookshim.spool import Spool
 
-    (ev,) = Spool(str(tmp_path / "state" / "spool.db")).list()
+    (ev,) = Spool(str(tmp_path / "state" / "spool.db")).latest()
     assert [os.path.basename(s["path"]) for s in ev["scripts"]] == ["qemu", "10-net",
                                                                      "20-shared"]
     assert all(s["exit_code"] == 0 for s in ev["scripts"])

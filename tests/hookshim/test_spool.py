@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hookshim.spool import Spool, SpoolError
+from hookshim.spool import Spool, SpoolDamaged
 from tests.hookshim.helpers import REPO, SYSTEM_PYTHON, assert_chain, hook_event
 
 
@@ -17,7 +17,7 @@ def spool(tmp_path):
 
 
 def all_events(sp):
-    return sp.list(limit=10**6)
+    return sp.latest(limit=10**6)
 
 
 def ids(events):
@@ -99,7 +99,8 @@ def test_park_keeps_event_aside_until_unpark(spool):
     assert ids(spool.claim()) == [b["event_id"]]
     stats = spool.stats()
     assert stats["parked"] == 1 and "422 driver: bad" in stats["last_error"]
-    assert spool.rows(state="parked")[0][0] == {"state": "parked", "error": "422 driver: bad"}
+    meta = spool.rows(state="parked")[0][0]
+    assert (meta["state"], meta["error"]) == ("parked", "422 driver: bad")
     assert spool.unpark() == 1
     assert ids(spool.claim()) == [a["event_id"]]
 
@@ -171,19 +172,19 @@ def test_meta_round_trips(spool):
     assert spool.get_meta("etag") == '"v8"'
 
 
-def test_list_returns_newest_in_seq_order(spool):
+def test_latest_returns_newest_in_seq_order(spool):
     stored = [spool.append(hook_event()) for _ in range(5)]
-    assert ids(spool.list(limit=2)) == ids(stored[3:])
+    assert ids(spool.latest(limit=2)) == ids(stored[3:])
     spool.claim(limit=1)
-    assert ids(spool.list(state="locked")) == ids(stored[:1])
+    assert ids(spool.latest(state="locked")) == ids(stored[:1])
 
 
-def test_corrupt_file_raises_spool_error(tmp_path):
+def test_a_damaged_file_is_reported_without_recover(tmp_path):
     path = tmp_path / "spool.db"
     path.write_bytes(b"this is not a database" * 1000)
-    with pytest.raises(SpoolError):
-        Spool(str(path)).append(hook_event())
-    assert path.read_bytes() == b"this is not a database" * 1000  # left for the operator
+    with pytest.raises(SpoolDamaged, match="file is not a database"):
+        Spool(str(path), recover=False)
+    assert path.read_bytes() == b"this is not a database" * 1000  # untouched
 
 
 def test_reopened_spool_continues_the_chain(tmp_path):

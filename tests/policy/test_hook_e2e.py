@@ -47,7 +47,7 @@ def hook(shim, driver, *args, xml_file=None, xml=None):
 def last_event(shim):
     sp = Spool(str(shim["state"] / "spool.db"))
     try:
-        return sp.list(limit=100000)[-1]
+        return sp.latest(limit=100000)[-1]
     finally:
         sp.close()
 
