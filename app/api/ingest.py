@@ -13,12 +13,11 @@ from app.schemas import (
     HeartbeatResponse,
     IngestBatch,
     IngestResponse,
-    iso,
 )
 from app.services import accounts
 from app.services.ingest import ingest
 from app.services.ingest_validate import check_batch, orjson, parse_batch
-from app.timeutil import utcnow
+from app.timeutil import iso, utcnow
 
 log = logging.getLogger("hookaudit.ingest")
 router = APIRouter(prefix="/api/v1", tags=["hosts"])

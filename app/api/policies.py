@@ -19,6 +19,7 @@ from app.policy.compiler import compile_rule
 from app.policy.lint import lint_rule
 from app.policy.schema import Rule, as_list
 from app.schemas import ErrorResponse
+from app.services.errors import NotFound
 from app.services.events import get_event
 
 router = APIRouter(prefix="/api/v1", tags=["policies"])
@@ -59,7 +60,7 @@ def evaluate_rule(rule_id: str, event_id: str, session: SessionDep,
     bundle, _, _ = svc.cache_for(settings).get()
     rule = svc.find_rule(bundle, rule_id)
     if rule is None:
-        raise ApiError(404, "not_found", f"no rule {rule_id!r} in the current bundle")
+        raise NotFound("rule", rule_id, f"no rule {rule_id!r} in the current bundle")
     return svc.what_if(rule, _event(session, event_id))
 
 
@@ -88,7 +89,7 @@ def evaluate_draft(body: DraftEvaluation, session: SessionDep, _user: CurrentUse
 def _event(session, event_id: str) -> dict:
     event = get_event(session, event_id)
     if event is None:
-        raise ApiError(404, "not_found", f"no event {event_id!r}")
+        raise NotFound("event", event_id)
     return event
 
 

@@ -20,7 +20,7 @@ from app.policy.compiler import (
     load_dir,
     policy_files,
 )
-from app.timeutil import utcnow
+from app.timeutil import as_naive_utc, utcnow
 from hookshim.policy import evaluate
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -187,11 +187,7 @@ def _call_of(event: dict) -> dict:
 def _epoch(started_at) -> float | None:
     if not started_at:
         return None
-    if isinstance(started_at, str):
-        started_at = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    if started_at.tzinfo is None:
-        started_at = started_at.replace(tzinfo=UTC)
-    return started_at.timestamp()
+    return as_naive_utc(started_at).replace(tzinfo=UTC).timestamp()
 
 
 def find_rule(bundle: dict | None, rule_id: str) -> dict | None:

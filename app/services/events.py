@@ -9,10 +9,10 @@ from sqlalchemy import Select, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
-from app.errors import ApiError
 from app.models import ABORT_OUTCOMES, ChainProblem, Event, Host, PolicyDecision, XmlBlob
-from app.schemas import iso
 from app.schemas_query import EventFilters, PageParams
+from app.services.errors import InvalidCursor
+from app.timeutil import iso, parse_iso
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SUMMARY_COLUMNS = (
@@ -38,14 +38,12 @@ def pack_cursor(when, key) -> str:
 
 def unpack_cursor(cursor: str, key_type=str):
     """(naive UTC datetime, key) of a cursor from ``pack_cursor``; 422 for anything else."""
-    from app.schemas import parse_time
-
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, key = raw.partition("|")
-        return parse_time(when), key_type(key)
+        return parse_iso(when), key_type(key)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
+        raise InvalidCursor() from None
 
 
 def encode_cursor(row) -> str:

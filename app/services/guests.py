@@ -4,9 +4,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import Event, Guest, Host
-from app.schemas import iso
 from app.schemas_query import EventFilters, GuestQuery
 from app.services.events import SUMMARY_COLUMNS, base_query, pack_cursor, summary, unpack_cursor
+from app.timeutil import iso
 
 # Ops that begin a boot on a host, and how the boot began.
 BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",

@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.errors import ApiError
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
 from app.services import chain
+from app.services.errors import Conflict, Invalid
 from app.services.guest_state import apply_event
 from app.services.ingest_validate import (  # noqa: F401  (check_batch, parse_batch re-exported)
     Prepared,
@@ -68,8 +68,7 @@ def ingest(db: Database, host_id: int, events: list[dict],
     except (IntegrityError, DriverIntegrityError) as exc:
         # Only reachable when another host already used one of these event_ids.
         log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
-        raise ApiError(409, "conflict",
-                       "an event_id of this batch belongs to another host") from None
+        raise Conflict("an event_id of this batch belongs to another host") from None
 
 
 def _in(session: Session, column, values):
@@ -135,9 +134,9 @@ def _existing_ids(session: Session, host_id: int, events: list[dict]) -> set[str
     foreign = [(i, e["event_id"]) for i, e in enumerate(events)
                if owners.get(e["event_id"], host_id) != host_id]
     if foreign:
-        raise ApiError(422, "validation_error", "event_id already used by another host",
-                       [{"index": i, "event_id": eid, "field": "event_id",
-                         "message": "already used by another host"} for i, eid in foreign])
+        raise Invalid("event_id already used by another host",
+                      [{"index": i, "event_id": eid, "field": "event_id",
+                        "message": "already used by another host"} for i, eid in foreign])
     return set(owners)
 
 

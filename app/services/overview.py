@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError
 from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision
-from app.schemas import iso
+from app.services.errors import InvalidCursor
 from app.services.hosts import list_hosts
-from app.timeutil import utcnow
+from app.timeutil import iso, parse_iso, utcnow
 from hookshim.event import OUTCOMES
 
 LATEST_ABORTS = 10
@@ -118,14 +117,13 @@ def rows_after(db: Session, filters, cursor: str, limit: int = 200) -> dict:
     the (…, started_at, id) indexes narrow the scan to the newest rows."""
     from sqlalchemy import tuple_
 
-    from app.schemas import parse_time
     from app.services.events import base_query, summary
 
     when, _, event_id = cursor.partition("|")
     try:
-        key = (parse_time(when), event_id)
+        key = (parse_iso(when), event_id)
     except ValueError:
-        raise ApiError(422, "invalid_cursor", "cursor is not one this page returned") from None
+        raise InvalidCursor("cursor is not one this page returned") from None
     stmt = base_query(db, filters).where(
         Event.started_at >= key[0], tuple_(Event.started_at, Event.event_id) > tuple_(*key))
     rows = db.execute(stmt.order_by(Event.started_at, Event.event_id).limit(limit)).all()

@@ -19,72 +19,24 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    delete,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models import ABORT_OUTCOMES, Base, Event, Host, XmlBlob
+from app.models import (
+    ABORT_OUTCOMES,
+    AlertDelivery,
+    AlertThrottle,
+    ChainCheckpoint,
+    Event,
+    Host,
+    RetentionRun,
+    XmlBlob,
+)
+from app.timeutil import iso, to_naive_utc, utcnow
 from hookshim.event import GENESIS_HASH, chain_hash
 
 log = logging.getLogger("hookaudit.retention")
 MAX_PROBLEMS = 50  # per host in a run record; the count is exact
-
-# Blob collection asks "is this digest still referenced?" after each pruned batch.
-Index("ix_events_xml_blob", Event.xml_blob)
-Index(
-    "ix_events_output_xml_blob",
-    Event.output_xml_blob,  # partial: most events have none
-    postgresql_where=Event.output_xml_blob.isnot(None),
-    sqlite_where=Event.output_xml_blob.isnot(None),
-)
-
-
-class ChainCheckpoint(Base):
-    """Where a host's stored chain now starts: the last pruned event's seq and hash."""
-
-    __tablename__ = "chain_checkpoints"
-    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
-    mac: Mapped[str] = mapped_column(String(64))
-    mac_kind: Mapped[str] = mapped_column(String(16))  # hmac-sha256 | sha256
-    pruned_events: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class RetentionRun(Base):
-    """The audit record of one prune: who, when, which cutoffs, what was deleted per host."""
-
-    __tablename__ = "retention_runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    actor: Mapped[str] = mapped_column(String(255))
-    cutoff: Mapped[datetime] = mapped_column(DateTime)
-    abort_cutoff: Mapped[datetime] = mapped_column(DateTime)
-    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
-    events_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
-    xml_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
-    chain_problems: Mapped[int] = mapped_column(Integer, default=0)
-    hosts: Mapped[dict | None] = mapped_column(JSON)  # host -> {from_seq, to_seq, deleted, ...}
-    error: Mapped[str | None] = mapped_column(Text)
-
 
 @dataclass
 class HostResult:
@@ -100,10 +52,6 @@ class HostResult:
         self.problem_count += 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(text)
-
-
-def _naive_utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
 
 
 def checkpoint_mac(host: str, seq: int, hash_: str, secret: str | None) -> tuple[str, str]:
@@ -216,7 +164,7 @@ def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
 
 def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -> None:
     mac, kind = checkpoint_mac(host.name, seq, hash_, secret)
-    now = _naive_utc(datetime.now(UTC))
+    now = utcnow()
     cp = s.get(ChainCheckpoint, host.id)
     if cp is None:
         s.add(
@@ -324,7 +272,6 @@ def prune_host(db, host: Host, plan: Plan) -> HostResult:
 
 def trim_alert_log(db, cutoff: datetime) -> None:
     """The alert delivery log follows the events' retention; expired throttle claims go too."""
-    from app.alerts.store import AlertDelivery, AlertThrottle
 
     with db.session(write=True) as s:
         s.execute(delete(AlertDelivery).where(AlertDelivery.created_at < cutoff))
@@ -335,7 +282,7 @@ def trim_alert_log(db, cutoff: datetime) -> None:
 
 def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
     """Cutoffs from HOOKAUDIT_RETENTION_DAYS / HOOKAUDIT_RETENTION_ABORT_DAYS."""
-    now = _naive_utc(now or datetime.now(UTC))
+    now = to_naive_utc(now) if now else utcnow()
     days = overrides.pop("days", None) or settings.retention_days
     abort_days = overrides.pop("abort_days", None) or settings.retention_abort_days or days
     return Plan(
@@ -348,7 +295,7 @@ def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Pl
 
 def prune(db, plan: Plan, actor: str = "cli") -> dict:
     """Prune every host; returns (and records in retention_runs) what was done."""
-    now = _naive_utc(datetime.now(UTC))
+    now = utcnow()
     with db.session(write=True) as s:
         _refuse_concurrent_run(s, now)
         run = RetentionRun(
@@ -402,7 +349,7 @@ def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
     }
     with db.session(write=True) as s:
         run = s.get(RetentionRun, run_id)
-        run.finished_at = _naive_utc(datetime.now(UTC))
+        run.finished_at = utcnow()
         run.status = "failed" if error else "done"
         run.error = error
         run.events_deleted = sum(r["deleted"] for r in results.values())
@@ -423,9 +370,6 @@ def list_runs(db, limit: int = 50) -> list[dict]:
 
 
 def _run_dict(run: RetentionRun) -> dict:
-    def iso(dt):
-        return dt.isoformat() + "Z" if dt else None
-
     return {
         "id": run.id,
         "started_at": iso(run.started_at),

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.db import Database
 from app.models import Event, Host, XmlBlob
-from app.schemas import iso
+from app.timeutil import iso
 from hookshim.event import GENESIS_HASH
 
 # Columns compared with the canonical form (a changed column = tampering in the database).

@@ -1,14 +1,13 @@
 """Login, logout and the dependencies every page uses: PageUser, AdminPage, CsrfChecked.
 
-Pages redirect to /login when nobody is logged in (htmx gets ``HX-Redirect``); the JSON API
-keeps answering 401 through ``app.deps.CurrentUser``, which also accepts the session cookie
-via ``session_user`` (registered in ``app.state.user_loaders``).
+They raise ApiError like the API's dependencies; app/errors.py answers a page's 401 with a
+redirect to /login (htmx gets ``HX-Redirect``) and a 403 with error.html. The JSON API
+accepts the session cookie too, via ``session_user`` (one of ``app.state.user_loaders``).
 """
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
@@ -22,16 +21,6 @@ from app.web import session as websession
 from app.web.render import render
 
 router = APIRouter(include_in_schema=False)
-
-
-class LoginRequired(Exception):
-    def __init__(self, next_url: str):
-        self.next_url = next_url
-
-
-class PageForbidden(Exception):
-    def __init__(self, message: str):
-        self.message = message
 
 
 def session_user(request: Request, db: Session) -> UserIdentity | None:
@@ -54,8 +43,7 @@ def page_user(request: Request, db: SessionDep) -> UserIdentity:
     uid = websession.user_id(request)
     user = accounts.get_user(db, uid) if uid is not None else None
     if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+        raise ApiError(401, "unauthorized", "log in to see this page")
     request.state.web_user = user
     return user
 
@@ -65,7 +53,7 @@ PageUser = Annotated[UserIdentity, Depends(page_user)]
 
 def admin_page(user: PageUser) -> UserIdentity:
     if not user.is_admin:
-        raise PageForbidden("This needs the admin role. Ask an administrator.")
+        raise ApiError(403, "forbidden", "This needs the admin role. Ask an administrator.")
     return user
 
 
@@ -75,7 +63,8 @@ AdminPage = Annotated[UserIdentity, Depends(admin_page)]
 async def require_csrf(request: Request) -> None:
     """Every form POST of the dashboard: 403 unless it echoes the session's CSRF token."""
     if not await websession.csrf_ok(request):
-        raise PageForbidden("The form was missing its security token (CSRF). Reload the page and try again.")
+        raise ApiError(403, "csrf_failed", "The form was missing its security token (CSRF). "
+                                           "Reload the page and try again.")
 
 
 CsrfChecked = Depends(require_csrf)
@@ -108,16 +97,3 @@ def login(request: Request, db: SessionDep, username: Annotated[str, Form()],
 def logout(request: Request):
     websession.replace(request, {})
     return websession.persist(request, RedirectResponse("/login", status_code=303))
-
-
-def login_redirect(request: Request, exc: LoginRequired):
-    url = "/login?next=" + quote(exc.next_url, safe="/")
-    if request.headers.get("HX-Request") == "true":
-        from starlette.responses import Response
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
-
-
-def forbidden_page(request: Request, exc: PageForbidden):
-    return render(request, "error.html", {"status": 403, "title": "Not allowed",
-                                          "message": exc.message}, status=403)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from app.deps import SessionDep
 from app.services import events as events_service
+from app.services.errors import NotFound
 from app.services.overview import GROUPINGS, abort_groups
 from app.web.auth import PageUser
 from app.web.params import event_filters, filter_state, qs
@@ -60,7 +61,6 @@ def aborts_rows(request: Request, _user: PageUser, db: SessionDep):
 def event_page(request: Request, event_id: str, _user: PageUser, db: SessionDep):
     ev = events_service.get_event(db, event_id)
     if ev is None:
-        return render(request, "error.html", {"status": 404, "title": "No such event",
-                      "message": "No event has this id. It may have been pruned by retention, "
-                                 "or the link is cut short."}, status=404)
+        raise NotFound("event", event_id, "No event has this id. It may have been pruned by "
+                                          "retention, or the link is cut short.")
     return render(request, "event.html", {"ev": ev})

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas import iso, parse_time
 from app.schemas_query import EventFilters, GuestQuery
+from app.services.errors import NotFound
 from app.services.guests import event_summaries, get_guest, guest_boots, list_guests
 from app.services.overview import rows_after, tail_cursor
-from app.timeutil import utcnow
+from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
 from app.web.params import parse, qs, query_dict
 from app.web.render import is_htmx, render
@@ -46,7 +46,7 @@ def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
     now = utcnow()
     if key == "all":
         return None, now
-    anchor = min(parse_time(guest["last_event_at"]), now) if key == "recent" else now
+    anchor = min(parse_iso(guest["last_event_at"]), now) if key == "recent" else now
     return anchor - RANGES[key], now
 
 
@@ -57,8 +57,7 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     key = range if range in RANGES else "recent"
     since, until = _window(key, guest) if guest else (None, utcnow())
     if not guest:
-        return render(request, "error.html", {"status": 404, "title": "No such guest",
-                      "message": "No hook call has recorded a guest with this UUID."}, status=404)
+        raise NotFound("guest", domain_uuid, "No hook call has recorded a guest with this UUID.")
     # Boots from lean rows; full rows only for the LIST_MAX calls listed under the picture.
     data = guest_boots(db, guest, settings.timeline_max_events, since)
     # boots are in boot order; the list under the picture is in time order across hosts

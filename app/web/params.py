@@ -5,12 +5,14 @@ Forms submit empty fields; they mean "no filter" and are dropped. Repeated keys
 """
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from app.schemas_query import EventFilters, PageParams
+from app.timeutil import iso
 
 LIST_FIELDS = ("host", "guest", "driver", "op", "outcome")
 
@@ -47,7 +49,7 @@ def qs(params: dict, **changes) -> str:
         if value is None or value == "" or value == []:
             continue
         for v in value if isinstance(value, list) else [value]:
-            pairs.append((key, v.isoformat() + "Z" if hasattr(v, "isoformat") else v))
+            pairs.append((key, iso(v) if isinstance(v, datetime) else v))
     return urlencode(pairs)
 
 

@@ -14,11 +14,13 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from app.timeutil import iso
 from app.web import session
 from app.web.explain import explain
 from app.web.xmlview import diff_html, xml_html
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # Defence in depth behind autoescaping: only our own scripts run (no inline script, no eval
 # of host data), nothing frames the dashboard, forms post only to us.
 SECURITY_HEADERS = {
@@ -35,7 +37,7 @@ def _time(value) -> Markup:
     if value is None or value == "":
         return Markup('<span class="muted">–</span>')
     if isinstance(value, datetime):
-        value = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = iso(value)
     text = str(value)
     short = text[:19].replace("T", " ")
     return Markup('<time datetime="%s" title="UTC">%s</time>') % (text, short)

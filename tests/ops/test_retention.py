@@ -7,9 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from app.models import Event, Host, XmlBlob
+from app.models import ChainCheckpoint, Event, Host, RetentionRun, XmlBlob
 from app.services import audit_export, retention
-from app.services.retention import ChainCheckpoint, RetentionRun
 from tests.factories import post_events
 from tests.ops.seed import NOW, chain, seed_host
 
@@ -176,8 +175,9 @@ def test_prune_trims_the_alert_log_with_the_events(app, settings):
     from datetime import datetime
 
     from app.alerts.grouping import Alert
-    from app.alerts.store import AlertDelivery, AlertStore
+    from app.alerts.store import AlertStore
     from app.alerts.targets import parse_target
+    from app.models import AlertDelivery
 
     store, target = AlertStore(app.state.db), parse_target("http://127.0.0.1:9/x")
     old_id = store.record_new(Alert("aborted", "h", "g", 1, 0, 0), target)

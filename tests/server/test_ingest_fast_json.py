@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from app.errors import ApiError
 from app.models import Event
-from app.schemas import iso
 from app.services import ingest_validate as iv
+from app.services.errors import Invalid
 from app.services.ingest import _in
 from app.services.ingest_validate import canonical, parse_batch
+from app.timeutil import iso
 from hookshim.event import canonical_bytes
 from tests.factories import make_chain, make_event, post_events
 
@@ -180,7 +180,7 @@ def test_batch_check_model_mirrors_wire_event():
     assert list(model.model_fields) == list(iv.WireEvent.model_fields)
     for name, field in iv.WireEvent.model_fields.items():
         assert model.model_fields[name].metadata == field.metadata, name
-    with pytest.raises(ApiError):   # prepare refuses what the dropped validator refused
+    with pytest.raises(Invalid):   # prepare refuses what the dropped validator refused
         iv.check_batch([make_event(started_at="2026-11-25T18:13:46")], "host-a")
 
 

@@ -1,5 +1,5 @@
-"""Admin endpoints for alerts: the delivery log (JSON twin of the dashboard's alerts panel)
-and the "send test" action."""
+"""Admin endpoints for alerts (/api/v1/alerts): the delivery log (JSON twin of the
+dashboard's alerts panel) and the "send test" action."""
 
 from fastapi import APIRouter, Query, Request
 
