@@ -1,8 +1,9 @@
 """Host-facing endpoints: POST /api/v1/ingest and POST /api/v1/heartbeat (contract §5)."""
 import logging
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import DbDep, HostDep, SettingsDep
@@ -16,7 +17,7 @@ from app.schemas import (
 )
 from app.services import accounts
 from app.services.ingest import ingest
-from app.services.ingest_validate import check_batch, orjson, parse_batch
+from app.services.ingest_validate import check_batch, parse_batch
 from app.timeutil import iso, utcnow
 
 log = logging.getLogger("hookaudit.ingest")
@@ -59,12 +60,7 @@ def _ingest_body(db, host, body: bytes, max_events: int):
 def json_response(content: dict) -> Response:
     """JSONResponse(content): the same bytes (compact, UTF-8) for these ids, ints and ASCII
     messages, encoded by orjson (~15x faster than json.dumps for 500 results)."""
-    if orjson is not None:
-        try:
-            return Response(orjson.dumps(content), media_type="application/json")
-        except TypeError:   # orjson.JSONEncodeError is a TypeError; cannot happen here
-            pass
-    return JSONResponse(content)
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def notify_listeners(app, summary: dict) -> None:

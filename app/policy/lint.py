@@ -11,7 +11,7 @@ Errors block the bundle; warnings are printed and the bundle is built.
   must list only those ops;
 - a deny rule without an explicit ``mode`` enforces at once: warning (roll out with dryrun).
 """
-from app.policy.compiler import Finding
+from app.policy.findings import Finding
 from app.policy.schema import Rule, as_list
 from hookshim.policy import DESTRUCTIVE_OPS, FILTER_OPS
 

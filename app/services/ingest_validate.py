@@ -15,17 +15,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from app.schemas import WireEvent, reject_non_finite
 from app.services.errors import Forbidden, Invalid, TooLarge
 from app.timeutil import parse_iso
 from hookshim.event import UNHASHED_FIELDS, canonical_bytes
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a dependency; the stdlib path is complete without it
-    orjson = None
 
 # Where json.dumps (float.__repr__) and orjson.dumps write a float alike: fixed notation,
 # 1e-4 <= |f| < 1e16 (tests/server/test_ingest_fast_json.py proves it with hypothesis).
@@ -151,8 +147,6 @@ def _fast_loads(body: bytes):
     parses: it accepts what orjson refuses - a BOM, UTF-16, lone surrogate escapes - and
     words the refusals). orjson refuses NaN, Infinity and 1e999 itself; it reads an integer
     past 64 bits as a float, which ``_plain`` sends to the stdlib (>= 1e16)."""
-    if orjson is None:  # pragma: no cover
-        return None
     try:
         doc = orjson.loads(body)
         return doc if type(doc) is not dict or _plain(doc) else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from app.web.render import render
 router = APIRouter(include_in_schema=False)
 
 
-def session_user(request: Request, db: Session) -> UserIdentity | None:
+def session_user(request: Request, session: Session) -> UserIdentity | None:
     """``app.state.user_loaders`` entry: the dashboard's session cookie, for the JSON API too.
 
     A cookie-authenticated request that changes state must carry the X-CSRF-Token header
@@ -36,12 +36,12 @@ def session_user(request: Request, db: Session) -> UserIdentity | None:
         sent = request.headers.get(websession.CSRF_HEADER, "")
         if not hmac.compare_digest(sent, websession.csrf_token(request)):
             raise ApiError(403, "csrf_failed", "missing or wrong X-CSRF-Token for a session request")
-    return accounts.get_user(db, uid)
+    return accounts.get_user(session, uid)
 
 
-def page_user(request: Request, db: SessionDep) -> UserIdentity:
+def page_user(request: Request, session: SessionDep) -> UserIdentity:
     uid = websession.user_id(request)
-    user = accounts.get_user(db, uid) if uid is not None else None
+    user = accounts.get_user(session, uid) if uid is not None else None
     if user is None:
         raise ApiError(401, "unauthorized", "log in to see this page")
     request.state.web_user = user
@@ -78,19 +78,21 @@ def safe_next(value: str | None) -> str:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/"):
-    return render(request, "login.html", {"next": safe_next(next), "error": None, "username": ""})
+def login_form(request: Request, next_url: Annotated[str, Query(alias="next")] = "/"):
+    return render(request, "login.html", {"next": safe_next(next_url), "error": None,
+                                          "username": ""})
 
 
 @router.post("/login", dependencies=[CsrfChecked])
-def login(request: Request, db: SessionDep, username: Annotated[str, Form()],
-          password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
-    user = accounts.user_for_password(db, username, password)
+def login(request: Request, session: SessionDep, username: Annotated[str, Form()],
+          password: Annotated[str, Form()],
+          next_url: Annotated[str, Form(alias="next")] = "/"):
+    user = accounts.user_for_password(session, username, password)
     if user is None:
-        return render(request, "login.html", {"next": safe_next(next), "username": username,
+        return render(request, "login.html", {"next": safe_next(next_url), "username": username,
                                               "error": "Wrong user name or password."}, status=401)
     websession.replace(request, {"uid": user.id})
-    return websession.persist(request, RedirectResponse(safe_next(next), status_code=303))
+    return websession.persist(request, RedirectResponse(safe_next(next_url), status_code=303))
 
 
 @router.post("/logout", dependencies=[CsrfChecked])

@@ -210,16 +210,16 @@ def test_draft_rule_is_evaluated_and_bad_drafts_are_refused(pclient, phost, puse
     assert r.status_code == 422 and "nests quantifiers" in r.json()["error"]["details"][0]["message"]
 
 
-def test_dashboard_hooks_list_rules_and_replay_the_bundle_on_an_event(papp, pclient, phost):
-    from app.api.policies import list_rules
-    from app.api.policies import test_event as replay_event
+def test_policy_service_lists_rules_and_replays_the_bundle_on_an_event(papp, pclient, phost):
+    from app.policy import service
     from app.services.events import get_event
 
     ev = _stored(pclient, phost, op="prepare", object="prod-web1",
                  xml=GUEST.replace("</devices>", "<hostdev/></devices>"))
     with papp.state.db.session() as s:
-        rules = list_rules(s, papp.state.settings)
-        result = replay_event(s, papp.state.settings, get_event(s, ev["event_id"]))
+        cache = service.cache_for(papp.state.settings)
+        rules = service.list_policies(s, cache)["rules"]
+        result = service.replay_current(cache, get_event(s, ev["event_id"]))
     assert [r["id"] for r in rules] == ["no-hostdev-in-prod", "vcpu-cap", "move-images"]
     assert result["deny"] and result["reason"].startswith("no-hostdev-in-prod:")
     assert {d["rule_id"]: d["verdict"] for d in result["decisions"]} == {
