@@ -7,33 +7,33 @@ when none is configured, which detects corruption but not forgery); ``verify`` s
 chain from its checkpoint instead of the genesis hash. Aborted/killed/timed-out events may be
 kept longer (``abort_days``): inside the pruned prefix they stay as verifiable islands (their own
 hash still matches their canonical form) and are swept when their own retention ends.
-Every run is recorded in ``retention_runs``.
+Every run is recorded in ``retention_runs`` (retention_runs.py); the checkpoints and their
+MAC are checkpoints.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.models import (
     ABORT_OUTCOMES,
     AlertDelivery,
     AlertThrottle,
-    ChainCheckpoint,
     Event,
     Host,
     RetentionRun,
     XmlBlob,
 )
-from app.timeutil import iso, to_naive_utc, utcnow
-from hookshim.event import GENESIS_HASH, chain_hash
+from app.services import retention_runs
+from app.services.checkpoints import chain_start, save_checkpoint
+from app.timeutil import to_naive_utc, utcnow
+from hookshim.event import chain_hash
 
 log = logging.getLogger("hookaudit.retention")
 MAX_PROBLEMS = 50  # per host in a run record; the count is exact
@@ -52,36 +52,6 @@ class HostResult:
         self.problem_count += 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(text)
-
-
-def checkpoint_mac(host: str, seq: int, hash_: str, secret: str | None) -> tuple[str, str]:
-    msg = f"hookaudit-checkpoint\n{host}\n{seq}\n{hash_}".encode()
-    if secret:
-        return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest(), "hmac-sha256"
-    return hashlib.sha256(msg).hexdigest(), "sha256"
-
-
-def chain_start(session, host: Host, secret: str | None) -> tuple[int, str, list[str]]:
-    """(seq, hash) a host's stored chain continues from, and problems with the checkpoint.
-
-    ``verify`` calls this instead of assuming (0, GENESIS_HASH)."""
-    cp = session.get(ChainCheckpoint, host.id)
-    if cp is None:
-        return 0, GENESIS_HASH, []
-    expected, kind = checkpoint_mac(
-        host.name, cp.seq, cp.hash, secret if cp.mac_kind != "sha256" else None
-    )
-    problems = []
-    if kind != cp.mac_kind:
-        problems.append(
-            f"checkpoint at seq {cp.seq} is {cp.mac_kind}-signed but no secret key is set"
-        )
-    elif not hmac.compare_digest(expected, cp.mac):
-        problems.append(
-            f"checkpoint at seq {cp.seq} does not match its MAC "
-            "(tampered, or the secret key changed)"
-        )
-    return cp.seq, cp.hash, problems
 
 
 def _cut_seq(s, host_id: int, cutoff: datetime) -> int:
@@ -162,27 +132,6 @@ def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
     return None
 
 
-def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -> None:
-    mac, kind = checkpoint_mac(host.name, seq, hash_, secret)
-    now = utcnow()
-    cp = s.get(ChainCheckpoint, host.id)
-    if cp is None:
-        s.add(
-            ChainCheckpoint(
-                host_id=host.id,
-                seq=seq,
-                hash=hash_,
-                mac=mac,
-                mac_kind=kind,
-                pruned_events=pruned,
-                updated_at=now,
-            )
-        )
-    else:
-        cp.seq, cp.hash, cp.mac, cp.mac_kind, cp.updated_at = seq, hash_, mac, kind, now
-        cp.pruned_events += pruned
-
-
 def _delete_events(s, host_id: int, rows) -> int:
     """Delete events (their policy decisions cascade) and the XML only they referenced."""
     if not rows:
@@ -232,7 +181,7 @@ def _prune_batch(db, host: Host, pos: list, cut: int, plan: Plan, res: HostResul
         res.deleted += len(doomed)
         if not plan.dry_run and consumed:
             res.xml_deleted += _delete_events(s, host.id, doomed)
-            _save_checkpoint(s, host, pos[0], pos[1], len(doomed), plan.secret)
+            save_checkpoint(s, host, pos[0], pos[1], len(doomed), plan.secret)
     res.to_seq = pos[0]
     return bool(rows) and not stop and len(rows) == plan.batch_size
 
@@ -297,7 +246,7 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
     """Prune every host; returns (and records in retention_runs) what was done."""
     now = utcnow()
     with db.session(write=True) as s:
-        _refuse_concurrent_run(s, now)
+        retention_runs.refuse_concurrent_run(s, now)
         run = RetentionRun(
             started_at=now,
             actor=actor[:255],
@@ -320,71 +269,8 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _finish_run(db, run_id, results, error)
-    return run_summary(db, run_id)
-
-
-class PruneRunning(RuntimeError):
-    """Another prune is running (two would race on the same checkpoints)."""
-
-
-def _refuse_concurrent_run(s, now: datetime) -> None:
-    """One prune at a time. The check and the new run row are one transaction, serialized by
-    SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock. A run still
-    'running' after 6 hours is taken as crashed and no longer blocks."""
-    if s.bind.dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtext('hookaudit-prune'))"))
-    running = s.scalar(
-        select(RetentionRun.id).where(
-            RetentionRun.status == "running", RetentionRun.started_at > now - timedelta(hours=6)
-        )
-    )
-    if running is not None:
-        raise PruneRunning(f"prune run {running} is still running")
-
-
-def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
-    touched = {
-        h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]
-    }
-    with db.session(write=True) as s:
-        run = s.get(RetentionRun, run_id)
-        run.finished_at = utcnow()
-        run.status = "failed" if error else "done"
-        run.error = error
-        run.events_deleted = sum(r["deleted"] for r in results.values())
-        run.xml_deleted = sum(r["xml_deleted"] for r in results.values())
-        run.chain_problems = sum(r["problem_count"] for r in results.values())
-        run.hosts = touched
-
-
-def run_summary(db, run_id: int) -> dict:
-    with db.session() as s:
-        return _run_dict(s.get(RetentionRun, run_id))
-
-
-def list_runs(db, limit: int = 50) -> list[dict]:
-    with db.session() as s:
-        q = select(RetentionRun).order_by(RetentionRun.id.desc()).limit(limit)
-        return [_run_dict(r) for r in s.scalars(q)]
-
-
-def _run_dict(run: RetentionRun) -> dict:
-    return {
-        "id": run.id,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "actor": run.actor,
-        "cutoff": iso(run.cutoff),
-        "abort_cutoff": iso(run.abort_cutoff),
-        "dry_run": run.dry_run,
-        "status": run.status,
-        "events_deleted": run.events_deleted,
-        "xml_deleted": run.xml_deleted,
-        "chain_problems": run.chain_problems,
-        "hosts": run.hosts or {},
-        "error": run.error,
-    }
+        retention_runs.finish_run(db, run_id, results, error)
+    return retention_runs.run_summary(db, run_id)
 
 
 def reclaim_space(db) -> None:

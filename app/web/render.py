@@ -1,8 +1,8 @@
 """Jinja2 environment and the one way pages are rendered.
 
 Autoescape is on for every template: guest names, XML, stderr and reasons come from hosts and
-tenants. A page response always says ``Vary: HX-Request`` because the same URL answers a full
-page to a browser and only the rows partial to htmx.
+tenants. A page response always says ``Vary: HX-Request``: htmx asks the same page URLs as the
+browser (and swaps a part of them), and a 401 answers htmx differently (HX-Redirect).
 """
 from __future__ import annotations
 
@@ -75,10 +75,6 @@ def env_of(request: Request) -> Environment:
     if getattr(state, "jinja_env", None) is None:
         state.jinja_env = make_env()
     return state.jinja_env
-
-
-def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def render(request: Request, template: str, context: dict, status: int = 200,

@@ -57,10 +57,6 @@ class Timeline:
     migrations: list[Migration] = field(default_factory=list)
 
 
-def worse(a: str, b: str) -> str:
-    return a if SEVERITY.get(a, 0) >= SEVERITY.get(b, 0) else b
-
-
 def build_timeline(events, t0, t1) -> Timeline:
     """Events (any order) -> Timeline, through the server's boot grouping (one definition)."""
     from app.services.guests import group_boots
@@ -85,7 +81,7 @@ def timeline_from_boots(boots: list[dict], t0, t1) -> Timeline:
 
 
 def _bar(boot: dict) -> Bar:
-    # = folding worse() from "ok" (max keeps the first of equals), without a call per event
+    # the worst outcome by SEVERITY, "ok" when none (max keeps the first of equals)
     outcome = max(chain(("ok",), (ev["outcome"] for ev in boot["events"])),
                   key=lambda o: SEVERITY.get(o, 0))
     first = boot["events"][0] if boot["events"] else {}

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from app.models import ChainCheckpoint, Event, Host, RetentionRun, XmlBlob
-from app.services import audit_export, retention
+from app.services import audit_export, retention, retention_runs
 from tests.factories import post_events
 from tests.ops.seed import NOW, chain, seed_host
 
@@ -116,7 +116,7 @@ def test_dry_run_deletes_nothing_and_every_run_is_recorded(app, client, host_a, 
     run = retention.prune(app.state.db, plan(settings, dry_run=True))
     assert run["dry_run"] and run["events_deleted"] == 28 and count(app.state.db) == 40
     retention.prune(app.state.db, plan(settings), actor="alice")
-    runs = retention.list_runs(app.state.db)
+    runs = retention_runs.list_runs(app.state.db)
     assert [r["actor"] for r in runs] == ["alice", "cli"] and count(app.state.db, RetentionRun) == 2
 
 
@@ -206,6 +206,6 @@ def test_a_second_prune_refuses_while_one_runs(app, client, host_a, settings):
                 abort_cutoff=NOW.replace(tzinfo=None),
             )
         )
-    with pytest.raises(retention.PruneRunning):
+    with pytest.raises(retention_runs.PruneRunning):
         retention.prune(app.state.db, plan(settings))
     assert count(app.state.db) == 40

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.models import Event
 from app.services import ingest_validate as iv
+from app.services.bulk import member_of
 from app.services.errors import Invalid
-from app.services.ingest import _in
 from app.services.ingest_validate import canonical, parse_batch
 from app.timeutil import iso
 from hookshim.event import canonical_bytes
@@ -209,12 +209,12 @@ def test_in_with_commas_in_values_still_matches_exactly(app, client, host_a):
     post_events(client, host_a, events)
     ids = [events[0]["event_id"], f"{events[1]['event_id']},x", ""]
     with app.state.db.session() as s:
-        found = s.scalars(select(Event.event_id).where(_in(s, Event.event_id, ids))).all()
+        found = s.scalars(select(Event.event_id).where(member_of(s, Event.event_id, ids))).all()
         assert found == [events[0]["event_id"]]   # not cut to varchar(36) to match events[1]
         longer = [events[0]["event_id"] + "0"]    # one text parameter: not cut either
-        assert s.scalars(select(Event.event_id).where(_in(s, Event.event_id, longer))).all() == []
+        assert s.scalars(select(Event.event_id).where(member_of(s, Event.event_id, longer))).all() == []
         found = s.scalars(select(Event.event_id).where(
-            _in(s, Event.event_id, [e["event_id"] for e in events]))).all()
+            member_of(s, Event.event_id, [e["event_id"] for e in events]))).all()
         assert sorted(found) == sorted(e["event_id"] for e in events)
 
 
