@@ -3,10 +3,11 @@ dashboard's alerts panel) and the "send test" action."""
 
 from fastapi import APIRouter, Query, Request
 
+from app.api import API_V1
 from app.deps import AdminUser
 from app.errors import ApiError
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix=f"{API_V1}/alerts", tags=["alerts"])
 
 
 def _worker(request: Request):

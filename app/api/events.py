@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from app.api import API_V1
 from app.deps import CurrentUser, DbDep, SessionDep
 from app.schemas import ErrorResponse
 from app.schemas_query import AbortQuery, EventDetail, EventFilters, EventPage, EventQuery
@@ -11,7 +12,7 @@ from app.services import events as svc
 from app.services.errors import NotFound
 from app.services.export import MEDIA_TYPES, chunks
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix=API_V1, tags=["events"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 422)}
 FILTER_FIELDS = set(EventFilters.model_fields)
 

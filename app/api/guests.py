@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas import ErrorResponse
 from app.schemas_query import GuestOut, GuestPage, GuestQuery, Timeline
@@ -11,7 +12,7 @@ from app.services import guests as svc
 from app.services.errors import NotFound
 from app.timeutil import to_naive_utc
 
-router = APIRouter(prefix="/api/v1", tags=["guests"])
+router = APIRouter(prefix=API_V1, tags=["guests"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 

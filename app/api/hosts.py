@@ -2,13 +2,14 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas import ErrorResponse
 from app.schemas_query import HostDetail, HostHealth
 from app.services import hosts as svc
 from app.services.errors import NotFound
 
-router = APIRouter(prefix="/api/v1", tags=["hosts"])
+router = APIRouter(prefix=API_V1, tags=["hosts"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 

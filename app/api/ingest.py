@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from app.api import API_V1
 from app.deps import DbDep, HostDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import (
@@ -21,7 +22,7 @@ from app.services.ingest_validate import check_batch, parse_batch
 from app.timeutil import iso, utcnow
 
 log = logging.getLogger("hookaudit.ingest")
-router = APIRouter(prefix="/api/v1", tags=["hosts"])
+router = APIRouter(prefix=API_V1, tags=["hosts"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 409, 413, 422)}
 
 

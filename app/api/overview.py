@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas_query import EventFilters
 from app.services.aborts import abort_groups
 from app.services.overview import overview
 
-router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+router = APIRouter(prefix=API_V1, tags=["dashboard"])
 
 
 class AbortGroupQuery(EventFilters):

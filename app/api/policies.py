@@ -12,12 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel
 
+from app.api import API_V1
 from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
 from app.errors import ApiError
 from app.policy import service as svc
 from app.schemas import ErrorResponse
 
-router = APIRouter(prefix="/api/v1", tags=["policies"])
+router = APIRouter(prefix=API_V1, tags=["policies"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 

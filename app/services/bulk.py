@@ -10,6 +10,7 @@ from sqlalchemy import JSON, String, Text, any_, bindparam, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.db import is_postgresql
 from app.services.ingest_validate import _plain
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -24,7 +25,7 @@ def member_of(session: Session, column, values):
     re-parses the long statement). Strings without commas go as one text split by
     string_to_array (psycopg dumps a list of 500 strings in Python), others as an array."""
     values = list(values)
-    if session.bind.dialect.name != "postgresql":
+    if not is_postgresql(session.bind):
         return column.in_(values)
     if values and all(type(v) is str and v for v in values):
         text = ",".join(values)
@@ -37,7 +38,7 @@ def member_of(session: Session, column, values):
 
 def insert_ignore(session: Session, model, keys: list[str]):
     """INSERT ... ON CONFLICT DO NOTHING for either engine (a concurrent batch won the race)."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session.bind):
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -60,7 +61,7 @@ def copy_rows(session: Session, table, names, rows: list[list], plain: list | No
     every column has a binary form below (half the client CPU of text COPY: no escaping,
     bytea not hex-encoded); JSON columns go as their compact text either way."""
     conn = session.connection()
-    if conn.dialect.name != "postgresql":
+    if not is_postgresql(conn):
         conn.execute(table.insert(), [dict(zip(names, r)) for r in rows])
         return
     names = tuple(names)

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, is_postgresql
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
 from app.services import chain
 from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
@@ -54,7 +54,7 @@ def ingest(db: Database, host_id: int, events: list[dict],
 
 def _lock_host(session: Session, host_id: int) -> Host:
     stmt = select(Host).where(Host.id == host_id)
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session.bind):
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one()
 
@@ -317,7 +317,7 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
     uuids = sorted(by_uuid)   # sorted: concurrent batches lock guest rows in one order
     stmt = (select(Guest.__table__).where(member_of(session, Guest.domain_uuid, uuids))
             .order_by(Guest.domain_uuid))
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session.bind):
         stmt = stmt.with_for_update()
     current = {r["domain_uuid"]: dict(r) for r in session.execute(stmt).mappings()}
     inserts, updates = [], []

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
 
+from app.db import is_postgresql
 from app.models import RetentionRun
 from app.timeutil import iso, utcnow
 
@@ -16,7 +17,7 @@ def refuse_concurrent_run(s, now: datetime) -> None:
     """One prune at a time. The check and the new run row are one transaction, serialized by
     SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock. A run still
     'running' after 6 hours is taken as crashed and no longer blocks."""
-    if s.bind.dialect.name == "postgresql":
+    if is_postgresql(s.bind):
         s.execute(text("SELECT pg_advisory_xact_lock(hashtext('hookaudit-prune'))"))
     running = s.scalar(
         select(RetentionRun.id).where(

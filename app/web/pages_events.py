@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 
 from app.deps import SessionDep
 from app.services import events as events_service
-from app.services.errors import NotFound
 from app.services.aborts import GROUPINGS, abort_groups
+from app.services.errors import NotFound
 from app.web.auth import PageUser
 from app.web.params import event_filters, filter_state, qs
 from app.web.render import render

@@ -6,7 +6,6 @@ page polls it with htmx every 2 s.
 JSON twins: /api/v1/guests, /api/v1/guests/{uuid}/timeline.
 """
 from datetime import datetime, timedelta
-
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request

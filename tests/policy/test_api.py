@@ -4,8 +4,6 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.models import Base
 from tests.factories import BASE_TIME, post_events
 from tests.fixtures_app import HostCred
 from tests.policy.helpers import GUEST
@@ -38,11 +36,8 @@ def policy_dir(tmp_path):
 
 
 @pytest.fixture
-def papp(settings, policy_dir):
-    app = create_app(settings.model_copy(update={"policy_dir": str(policy_dir)}))
-    Base.metadata.create_all(app.state.db.engine)
-    yield app
-    app.state.db.dispose()
+def papp(make_app, policy_dir):
+    return make_app(policy_dir=str(policy_dir))
 
 
 @pytest.fixture

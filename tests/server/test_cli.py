@@ -26,10 +26,8 @@ def cli(db_url, capsys, monkeypatch):
 
 
 @pytest.fixture
-def served(settings):
-    from app.main import create_app
-
-    with TestClient(create_app(settings)) as c:
+def served(make_app):
+    with TestClient(make_app()) as c:
         yield c
 
 
