@@ -12,7 +12,7 @@ from app.services import events as events_service
 from app.services.aborts import GROUPINGS, abort_groups
 from app.services.errors import NotFound
 from app.web.auth import PageUser
-from app.web.params import event_filters, filter_state, qs
+from app.web.params import event_filters, filter_state, page_links, qs
 from app.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -22,10 +22,8 @@ def _list_context(f, p, error, page: dict, base: str) -> dict:
     """What a list page and its rows partial render: the page, the filters as links, and
     the next page's URL as rows (htmx) and as a page (no script)."""
     state = filter_state(f)
-    query = qs(state, cursor=page["next_cursor"], limit=p.limit)
     return {"page": page, "f": f, "state": state, "error": error, "qs": qs, "base": base,
-            "more_url": f"{base}/rows?{query}" if page["next_cursor"] else None,
-            "next_url": f"{base}?{query}" if page["next_cursor"] else None}
+            **page_links(base, state, page["next_cursor"], limit=p.limit)}
 
 
 def _events(request: Request, session) -> dict:

@@ -17,7 +17,7 @@ from app.services.guests import event_summaries, get_guest, guest_boots, list_gu
 from app.services.live import rows_after, tail_cursor
 from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
-from app.web.params import parse, qs, query_dict
+from app.web.params import page_links, parse, query_dict
 from app.web.render import render
 from app.web.timeline import timeline_from_boots
 from app.web.timeline_svg import timeline_svg
@@ -33,10 +33,9 @@ LIST_MAX = 200          # rows under the picture; the events page pages through 
 def _guests(request: Request, session) -> dict:
     p, error = parse(request, GuestQuery)
     page = list_guests(session, p)
-    query = qs(query_dict(request, ("q", "host", "state")), cursor=page["next_cursor"])
+    params = query_dict(request, ("q", "host", "state"))
     return {"page": page, "p": p, "error": error,
-            "more_url": f"/guests/rows?{query}" if page["next_cursor"] else None,
-            "next_url": f"/guests?{query}" if page["next_cursor"] else None}
+            **page_links("/guests", params, page["next_cursor"])}
 
 
 @router.get("/guests")

@@ -56,3 +56,12 @@ def qs(params: dict, **changes) -> str:
 def filter_state(f: EventFilters) -> dict:
     """The non-empty filters as a dict for links (the permalink of the current view)."""
     return {k: v for k, v in f.model_dump().items() if v not in (None, [], "")}
+
+
+def page_links(base: str, params: dict, cursor: str | None, **changes) -> dict:
+    """A list's next page as rows for htmx (``more_url``: ``base``/rows) and as a page for a
+    browser without script (``next_url``); both None at the end."""
+    if cursor is None:
+        return {"more_url": None, "next_url": None}
+    query = qs(params, cursor=cursor, **changes)
+    return {"more_url": f"{base}/rows?{query}", "next_url": f"{base}?{query}"}
