@@ -6,25 +6,9 @@ from fastapi.testclient import TestClient
 
 from tests.factories import BASE_TIME, post_events
 from tests.fixtures_app import HostCred
-from tests.policy.helpers import GUEST
+from tests.policy.helpers import GUEST, MOVE_IMAGES, NO_HOSTDEV, VCPU_CAP
 
-RULES = """
-- id: no-hostdev-in-prod
-  match: {op: [prepare], object: "prod-*"}
-  mode: enforce
-  deny_if: {exists: "./devices/hostdev"}
-  message: "PCI passthrough is not allowed for production guests"
-- id: vcpu-cap
-  match: {op: [prepare]}
-  mode: dryrun
-  deny_if: {number: {path: ./vcpu, gt: 1}}
-  message: too many vCPUs
-- id: move-images
-  match: {op: [migrate]}
-  mutate:
-    - replace_prefix: {path: "./devices/disk/source", attribute: file,
-                       from: "/var/lib/xen/images/", to: "/srv/images/"}
-"""
+RULES = NO_HOSTDEV + VCPU_CAP + MOVE_IMAGES
 
 
 @pytest.fixture
