@@ -87,7 +87,7 @@ def test_a_failing_case_fails_the_test_command(tmp_path, capsys):
     assert "note: no case" not in out  # the rule did deny in the case
 
 
-def test_issue_example_works_verbatim(tmp_path):
+def test_example_rules_deny_hostdev_and_move_images(tmp_path):
     from app.policy.compiler import compile_dir
     from hookshim.policy import evaluate
 
