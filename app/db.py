@@ -38,6 +38,11 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def is_postgresql(bind) -> bool:
+    """Whether a Session's bind, a Connection or an Engine talks to PostgreSQL."""
+    return bind.dialect.name == "postgresql"
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):

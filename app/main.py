@@ -1,35 +1,37 @@
 """The application factory: ``create_app(settings) -> FastAPI``.
 
 Adding an area = one module with a ``router`` + one line in ROUTERS. Nothing connects at
-import time; the Database is built here and disposed when the app stops.
+import time; the Database is built here and disposed when the app stops. The three
+``app.state`` hook lists are the extension points (docs/architecture.md).
 """
 import gc
 import logging
 from contextlib import asynccontextmanager
-from importlib import import_module
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
-from app import alerts, metrics
-from app.services import retention  # noqa: F401  (its tables belong to Base.metadata)
+from app import alerts
+from app.api import alerts as alerts_api
+from app.api import events, guests, health, hosts, ingest, overview, policies
+from app.api import metrics as metrics_api
 from app.config import Settings
 from app.db import Database
 from app.deps import bearer_user
 from app.errors import install_error_handlers
+from app.metrics import IngestMetricsMiddleware, Metrics, hosts_last_seen
 from app.schemas import IngestBatch
-from app.web import install as install_dashboard
+from app.web import admin, auth, pages, pages_events, pages_guests
+from app.web.render import STATIC_DIR
 
 log = logging.getLogger("hookaudit")
 
-# Modules whose `router` create_app includes, in order (API first, then HTML pages).
+# Every router of the app, in order: the JSON API (app/api/), then the dashboard's pages.
 ROUTERS = [
-    "app.api.health",
-    "app.api.ingest",
-    "app.api.events",
-    "app.api.guests",
-    "app.api.hosts",
-    "app.api.policies",
+    health.router, ingest.router, events.router, guests.router, hosts.router,
+    policies.router, overview.router, alerts_api.router, metrics_api.router,
+    auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
 ]
 
 
@@ -82,17 +84,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Audit API for libvirt hook calls recorded by hookshim.")
     app.state.settings = settings
     app.state.db = Database(settings.database_url, settings.pool_size)
-    app.state.ingest_listeners = []   # contract §7: callables(summary), called after commit
-    app.state.startup_hooks = []      # callables(app) -> optional stop callable
-    app.state.user_loaders = [bearer_user]   # deps.current_user tries these in order
+    app.state.metrics = Metrics(lambda: hosts_last_seen(app.state.db))
+    app.state.alerts = alerts.build_worker(settings, app.state.db, app.state.metrics)
+    # The extension points (docs/architecture.md), each a list of callables:
+    app.state.ingest_listeners = [app.state.metrics.listener]   # (summary), after commit
+    app.state.startup_hooks = []      # (app) -> optional stop callable, run by lifespan
+    app.state.user_loaders = [bearer_user, auth.session_user]   # deps.current_user, in order
+    if app.state.alerts.config.targets:
+        app.state.ingest_listeners.append(app.state.alerts.listener)
+        app.state.startup_hooks.append(_alert_worker_starter)
+    app.add_middleware(IngestMetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for name in ROUTERS:
-        app.include_router(import_module(name).router)
-    install_dashboard(app)   # pages, session-cookie login, static files (app/web)
-    metrics.install(app)   # operations (docs/operations.md): GET /metrics, ingest counters
-    alerts.install(app)    # operations: webhook alerts worker, /api/v1/alerts
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def _alert_worker_starter(app: FastAPI):
+    app.state.alerts.start()
+    return app.state.alerts.stop
 
 
 def _openapi(app: FastAPI) -> dict:

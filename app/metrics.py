@@ -13,15 +13,12 @@ deploy) before the workers start; every worker then serves the sum over all work
 from __future__ import annotations
 
 import collections
-import hmac
 import logging
 import os
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -199,25 +196,6 @@ class IngestMetricsMiddleware:
             self.metrics.ingest_answered(status[0], time.perf_counter() - started)
 
 
-router = APIRouter()
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text format. Protected by a bearer token when HOOKAUDIT_METRICS_TOKEN is set."""
-    token = getattr(request.app.state.settings, "metrics_token", None)
-    if token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), str(token).encode()):
-            return Response(
-                '{"error":{"code":"unauthorized","message":"metrics token required",'
-                '"details":null}}',
-                status_code=401,
-                media_type="application/json",
-            )
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-
 def hosts_last_seen(db) -> list[tuple[str, datetime | None]]:
     """(name, latest of heartbeat and ingest) of every host not revoked."""
     from sqlalchemy import select
@@ -232,13 +210,3 @@ def hosts_last_seen(db) -> list[tuple[str, datetime | None]]:
         (name, max([t for t in (seen, hb) if t is not None], default=None))
         for name, seen, hb in rows
     ]
-
-
-def install(app) -> Metrics:
-    """Wire metrics into an app: registry on app.state, listener, middleware, /metrics route."""
-    metrics = Metrics(lambda: hosts_last_seen(app.state.db))
-    app.state.metrics = metrics
-    app.state.ingest_listeners.append(metrics.listener)
-    app.add_middleware(IngestMetricsMiddleware, metrics=metrics)
-    app.include_router(router)
-    return metrics

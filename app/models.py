@@ -1,4 +1,5 @@
-"""The store: SQLAlchemy 2 models (SQLite and PostgreSQL), changed only through Alembic.
+"""The store: every table of the server, SQLAlchemy 2 models (SQLite and PostgreSQL), changed
+only through Alembic (migrations/env.py reads ``Base.metadata`` from this module alone).
 
 Times are naive UTC ``DateTime`` columns (microseconds), identical on both engines.
 Every index says which query it serves.
@@ -237,3 +238,80 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# Retention (app/services/retention.py) ------------------------------------------------------------
+# Blob collection asks "is this digest still referenced?" after each pruned batch.
+Index("ix_events_xml_blob", Event.xml_blob)
+Index(
+    "ix_events_output_xml_blob",
+    Event.output_xml_blob,  # partial: most events have none
+    postgresql_where=Event.output_xml_blob.isnot(None),
+    sqlite_where=Event.output_xml_blob.isnot(None),
+)
+
+
+class ChainCheckpoint(Base):
+    """Where a host's stored chain now starts: the last pruned event's seq and hash."""
+
+    __tablename__ = "chain_checkpoints"
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    mac_kind: Mapped[str] = mapped_column(String(16))  # hmac-sha256 | sha256
+    pruned_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RetentionRun(Base):
+    """The audit record of one prune: who, when, which cutoffs, what was deleted per host."""
+
+    __tablename__ = "retention_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    cutoff: Mapped[datetime] = mapped_column(DateTime)
+    abort_cutoff: Mapped[datetime] = mapped_column(DateTime)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    events_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    xml_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    chain_problems: Mapped[int] = mapped_column(Integer, default=0)
+    hosts: Mapped[dict | None] = mapped_column(JSON)  # host -> {from_seq, to_seq, deleted, ...}
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# Alerts (app/alerts/) ---------------------------------------------------------------------------
+class AlertDelivery(Base):
+    """One alert to one webhook target: created when the alert is due, updated per attempt."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    guest: Mapped[str] = mapped_column(String(255))
+    count: Mapped[int] = mapped_column(Integer)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(String(512))  # Target.display: never the secret path
+    format: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # pending|retrying|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # GET /api/v1/alerts/deliveries: newest first, keyset on id.
+    __table_args__ = (Index("ix_alert_deliveries_created", "created_at", "id"),)
+
+
+class AlertThrottle(Base):
+    """Which alert group was last sent, until when: lets N app processes send a burst once."""
+
+    __tablename__ = "alert_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of kind:host:guest
+    until: Mapped[float] = mapped_column(Float)  # epoch seconds

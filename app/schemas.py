@@ -4,11 +4,11 @@ Ingest validates each raw event dict with ``WireEvent`` but hashes and stores th
 itself, so validation never changes what the chain covers (strict: no coercion).
 """
 import math
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.timeutil import parse_iso
 from hookshim import limits
 from hookshim.event import ENVELOPE_VERSION, KINDS, OUTCOMES
 
@@ -95,22 +95,8 @@ class WireEvent(_Strict):
     @field_validator("started_at")
     @classmethod
     def _utc_iso(cls, value: str) -> str:
-        parse_time(value)
+        parse_iso(value)
         return value
-
-
-def parse_time(value: str) -> datetime:
-    """ISO 8601 UTC with a trailing Z (or +00:00) -> naive UTC datetime; ValueError otherwise."""
-    when = datetime.fromisoformat(value)
-    if when.tzinfo is None or when.utcoffset().total_seconds() != 0:
-        raise ValueError("started_at must be UTC (…Z)")
-    return when.replace(tzinfo=None)
-
-
-def iso(when: datetime | None) -> str | None:
-    """Naive UTC datetime -> the wire form 2026-11-25T18:13:46.123456Z."""
-    # isoformat is several times cheaper than strftime (exports render two per row)
-    return None if when is None else when.isoformat(timespec="microseconds") + "Z"
 
 
 def reject_non_finite(value: Any) -> None:

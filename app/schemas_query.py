@@ -1,9 +1,11 @@
 """Query parameters and response models of the audit query API (the OpenAPI of /api/v1)."""
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.timeutil import to_naive_utc
 
 Value = Annotated[str, Field(min_length=1, max_length=256)]
 Values = Annotated[list[Value], Field(max_length=50)]
@@ -24,12 +26,6 @@ def _plain_text(value):
     return value
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 class EventFilters(BaseModel):
     """Filters shared by the events list, its exports, the aborts page and the CLI."""
 
@@ -46,7 +42,7 @@ class EventFilters(BaseModel):
         None, description="text contained in reason or stderr (case-insensitive)")
 
     _text = field_validator("host", "guest", "driver", "op", "q")(_plain_text)
-    _times = field_validator("since", "until")(_utc)
+    _times = field_validator("since", "until")(to_naive_utc)
 
 
 class PageParams(BaseModel):

@@ -1,7 +1,6 @@
 """Alembic environment: the URL comes from the caller (app.migrate) or from Settings."""
 from alembic import context
 
-import app.main  # noqa: F401  (imports every module that adds tables to Base.metadata)
 from app.db import make_engine, normalize_url
 from app.models import Base
 

@@ -61,21 +61,29 @@ def make_event(rehash: bool = True, **overrides) -> dict:
     return event
 
 
+def chain_of(host: str, specs: list[dict], start_seq: int = 1, prev_hash: str = GENESIS_HASH,
+             start: datetime = BASE_TIME, step: timedelta = timedelta(seconds=1)) -> list[dict]:
+    """The one chain builder: linked events of ``host``, one per spec (make_event overrides;
+    ``at`` a datetime or ISO string, else ``start`` + i * ``step``), seq start_seq.."""
+    events = []
+    for i, spec in enumerate(specs):
+        spec = dict(spec)
+        at = spec.pop("at", start + i * step)
+        fields = {"host": host, "seq": start_seq + i, "prev_hash": prev_hash,
+                  "started_at": datetime.fromisoformat(at) if isinstance(at, str) else at,
+                  "shim": {"version": "0.1.0", "hostname": host, "pid": 4242}, **spec}
+        events.append(make_event(**fields))
+        prev_hash = events[-1]["hash"]
+    return events
+
+
 def make_chain(host: str, n: int, start_seq: int = 1, prev_hash: str = GENESIS_HASH,
                start: datetime = BASE_TIME, step: timedelta = timedelta(seconds=1),
                ops=LIFECYCLE, **overrides) -> list[dict]:
     """``n`` linked events of ``host``: seq start_seq.., ops cycling through ``ops``."""
-    events = []
-    for i in range(n):
-        op = ops[i % len(ops)]
-        subop = "end" if op in ("stopped", "release") else "begin"
-        fields = {"host": host, "seq": start_seq + i, "prev_hash": prev_hash, "op": op,
-                  "subop": subop, "started_at": start + i * step,
-                  "shim": {"version": "0.1.0", "hostname": host, "pid": 4242}, **overrides}
-        ev = make_event(**fields)
-        events.append(ev)
-        prev_hash = ev["hash"]
-    return events
+    specs = [{"op": op, "subop": "end" if op in ("stopped", "release") else "begin",
+              **overrides} for op in (ops[i % len(ops)] for i in range(n))]
+    return chain_of(host, specs, start_seq, prev_hash, start, step)
 
 
 def post_events(client, host, events: list[dict]):

@@ -3,6 +3,8 @@
     db_url    parametrized: "sqlite" (a fresh file per test) and "pg" (a fresh schema per test
               in $HOOKAUDIT_TEST_PG_URL; skipped without it, a failure in CI)
     settings  Settings for db_url;  app  create_app(settings) on a create_all'ed schema
+    make_app  make_app(**setting_overrides): the one way to get a variant app (datasette's
+              make_app_client(**options)), disposed after the test
     client    TestClient (anonymous); host_a / host_b  HostCred(name, token, headers)
     admin / viewer  Persona(name, token, headers, client): a user with an API token
     make_host / make_user  factories for more of them
@@ -83,11 +85,22 @@ def settings(db_url) -> Settings:
 
 
 @pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    Base.metadata.create_all(app.state.db.engine)
-    yield app
-    app.state.db.dispose()
+def make_app(settings):
+    made = []
+
+    def make(**overrides):
+        app = create_app(settings.model_copy(update=overrides))
+        Base.metadata.create_all(app.state.db.engine)
+        made.append(app)
+        return app
+    yield make
+    for app in made:
+        app.state.db.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Webhook alerts: rules (which facts notify) -> grouping (one alert per burst) -> worker
 (background thread: throttle claim, delivery with retries, delivery log) -> targets (JSON or
-Slack-compatible bodies). ``install(app)`` wires it into an app built by create_app."""
+Slack-compatible bodies). create_app builds the worker with ``build_worker``; its admin routes
+are app/api/alerts.py."""
 
 from app.alerts.rules import KINDS
 from app.alerts.store import AlertStore
@@ -28,24 +29,7 @@ def config_from_settings(settings) -> AlertConfig:
     )
 
 
-def install(app) -> AlertWorker:
-    """Alert worker on app.state.alerts; listens to ingest and runs in the app's lifespan
-    only when at least one webhook is configured (otherwise there is nothing to deliver)."""
-    config = config_from_settings(app.state.settings)
-    worker = AlertWorker(config, AlertStore(app.state.db), getattr(app.state, "metrics", None))
-    app.state.alerts = worker
-    if config.targets:
-        app.state.ingest_listeners.append(worker.listener)
-        app.state.startup_hooks.append(_starter(worker))
-    from app.alerts.api import router
-
-    app.include_router(router)
-    return worker
-
-
-def _starter(worker: AlertWorker):
-    def start(_app):
-        worker.start()
-        return worker.stop
-
-    return start
+def build_worker(settings, db, metrics=None) -> AlertWorker:
+    """The alert worker of an app; create_app starts it, and feeds it ingest summaries, only
+    when at least one webhook is configured (otherwise there is nothing to deliver)."""
+    return AlertWorker(config_from_settings(settings), AlertStore(db), metrics)

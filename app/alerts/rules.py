@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from app.timeutil import iso
+
 # The kinds an operator can switch on or off with HOOKAUDIT_ALERT_KINDS.
 KINDS = ("aborted", "killed", "policy_denied", "seq_gap", "chain_failure", "host_silent")
 
@@ -86,6 +88,6 @@ def silent_host_signals(hosts, now: datetime, silent_after_s: float) -> list[Sig
             last_seen = last_seen.replace(tzinfo=UTC)
         age = (now - last_seen).total_seconds()
         if age > silent_after_s:
-            detail = {"last_seen": last_seen.isoformat(), "silent_for_s": round(age)}
+            detail = {"last_seen": iso(last_seen), "silent_for_s": round(age)}
             out.append(Signal("host_silent", name, "-", detail))
     return out

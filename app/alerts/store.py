@@ -3,54 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, select, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, text
 
 from app.alerts import targets as targets_mod
 from app.alerts.grouping import Alert
-from app.models import Base, BigId
-
-
-class AlertDelivery(Base):
-    """One alert to one webhook target: created when the alert is due, updated per attempt."""
-
-    __tablename__ = "alert_deliveries"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    kind: Mapped[str] = mapped_column(String(32))
-    host: Mapped[str] = mapped_column(String(255))
-    guest: Mapped[str] = mapped_column(String(255))
-    count: Mapped[int] = mapped_column(Integer)
-    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
-    summary: Mapped[str] = mapped_column(Text)
-    target: Mapped[str] = mapped_column(String(512))  # Target.display: never the secret path
-    format: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # pending|retrying|delivered|failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    # GET /api/v1/alerts/deliveries: newest first, keyset on id.
-    __table_args__ = (Index("ix_alert_deliveries_created", "created_at", "id"),)
-
-
-class AlertThrottle(Base):
-    """Which alert group was last sent, until when: lets N app processes send a burst once."""
-
-    __tablename__ = "alert_throttle"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of kind:host:guest
-    until: Mapped[float] = mapped_column(Float)  # epoch seconds
-
-
-def _utc(ts: float | None = None) -> datetime:
-    """Naive UTC, like every DateTime column of the store."""
-    dt = datetime.fromtimestamp(ts, UTC) if ts else datetime.now(UTC)
-    return dt.replace(tzinfo=None)
-
+from app.models import AlertDelivery
+from app.timeutil import iso, utcnow
 
 # One statement on both engines: insert the claim, or take it over only if it has expired.
 _CLAIM = text(
@@ -74,7 +34,7 @@ class AlertStore:
 
     def record_new(self, alert: Alert, target) -> int:
         row = AlertDelivery(
-            created_at=_utc(),
+            created_at=utcnow(),
             kind=alert.kind,
             host=alert.host[:255],
             guest=alert.guest[:255],
@@ -98,7 +58,7 @@ class AlertStore:
                 return
             row.status, row.attempts = status, attempts
             row.http_status, row.last_error = result.http_status, result.error
-            row.last_attempt_at = _utc()
+            row.last_attempt_at = utcnow()
             if result.ok:
                 row.delivered_at = row.last_attempt_at
 
@@ -116,9 +76,6 @@ class AlertStore:
 
 
 def delivery_dict(row: AlertDelivery) -> dict:
-    def iso(dt):
-        return dt.isoformat() + "Z" if dt else None
-
     return {
         "id": row.id,
         "created_at": iso(row.created_at),

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from app.alerts.grouping import Alert
+from app.timeutil import from_epoch, iso
 
 FORMATS = ("json", "slack")
 
@@ -68,10 +68,6 @@ TITLES = {
 }
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
 def summary_line(alert: Alert) -> str:
     title = TITLES.get(alert.kind, alert.kind)
     times = f"{alert.count} x " if alert.count > 1 else ""
@@ -92,8 +88,8 @@ def generic_body(alert: Alert, base_url: str | None = None) -> dict:
         "host": alert.host,
         "guest": None if alert.guest == "-" else alert.guest,
         "count": alert.count,
-        "first_at": _iso(alert.first_at),
-        "last_at": _iso(alert.last_at),
+        "first_at": iso(from_epoch(alert.first_at)),
+        "last_at": iso(from_epoch(alert.last_at)),
         "summary": summary_line(alert),
         "samples": alert.samples,
         "dashboard_url": base_url,

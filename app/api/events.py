@@ -4,14 +4,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from app.api import API_V1
 from app.deps import CurrentUser, DbDep, SessionDep
-from app.errors import ApiError
 from app.schemas import ErrorResponse
 from app.schemas_query import AbortQuery, EventDetail, EventFilters, EventPage, EventQuery
 from app.services import events as svc
+from app.services.errors import NotFound
 from app.services.export import MEDIA_TYPES, chunks
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix=API_V1, tags=["events"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 422)}
 FILTER_FIELDS = set(EventFilters.model_fields)
 
@@ -44,5 +45,5 @@ def get_event(event_id: str, session: SessionDep, _user: CurrentUser):
     """One event with its XML, filter output, their diff, policy decisions, chain problems."""
     event = svc.get_event(session, event_id)
     if event is None:
-        raise ApiError(404, "not_found", f"no event {event_id!r}")
+        raise NotFound("event", event_id)
     return event

@@ -1,23 +1,19 @@
 """GET /api/v1/guests, /api/v1/guests/{domain_uuid}, /api/v1/guests/{domain_uuid}/timeline."""
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.errors import ApiError
 from app.schemas import ErrorResponse
 from app.schemas_query import GuestOut, GuestPage, GuestQuery, Timeline
 from app.services import guests as svc
+from app.services.errors import NotFound
+from app.timeutil import to_naive_utc
 
-router = APIRouter(prefix="/api/v1", tags=["guests"])
+router = APIRouter(prefix=API_V1, tags=["guests"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 @router.get("/guests", response_model=GuestPage, responses=ERRORS)
@@ -30,7 +26,7 @@ def get_guests(params: Annotated[GuestQuery, Query()], session: SessionDep, _use
 def get_guest(domain_uuid: str, session: SessionDep, _user: CurrentUser):
     guest = svc.get_guest(session, domain_uuid)
     if guest is None:
-        raise ApiError(404, "not_found", f"no guest {domain_uuid!r}")
+        raise NotFound("guest", domain_uuid)
     return guest
 
 
@@ -40,7 +36,7 @@ def get_timeline(domain_uuid: str, session: SessionDep, settings: SettingsDep,
     """Boots grouped prepare→release per host, across hosts, migrations linked; ``since`` /
     ``until`` (UTC) limit the events read, as the dashboard's time range does."""
     timeline = svc.guest_timeline(session, domain_uuid, settings.timeline_max_events,
-                                  _naive_utc(since), _naive_utc(until))
+                                  to_naive_utc(since), to_naive_utc(until))
     if timeline is None:
-        raise ApiError(404, "not_found", f"no guest {domain_uuid!r}")
+        raise NotFound("guest", domain_uuid)
     return timeline

@@ -2,13 +2,14 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.errors import ApiError
 from app.schemas import ErrorResponse
 from app.schemas_query import HostDetail, HostHealth
 from app.services import hosts as svc
+from app.services.errors import NotFound
 
-router = APIRouter(prefix="/api/v1", tags=["hosts"])
+router = APIRouter(prefix=API_V1, tags=["hosts"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 
@@ -23,5 +24,5 @@ def get_hosts(session: SessionDep, settings: SettingsDep, _user: CurrentUser):
 def get_host(name: str, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
     host = svc.get_host(session, settings, name)
     if host is None:
-        raise ApiError(404, "not_found", f"no host {name!r}")
+        raise NotFound("host", name)
     return host

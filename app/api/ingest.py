@@ -1,10 +1,12 @@
 """Host-facing endpoints: POST /api/v1/ingest and POST /api/v1/heartbeat (contract §5)."""
 import logging
 
+import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from app.api import API_V1
 from app.deps import DbDep, HostDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import (
@@ -13,15 +15,14 @@ from app.schemas import (
     HeartbeatResponse,
     IngestBatch,
     IngestResponse,
-    iso,
 )
 from app.services import accounts
 from app.services.ingest import ingest
-from app.services.ingest_validate import check_batch, orjson, parse_batch
-from app.timeutil import utcnow
+from app.services.ingest_validate import check_batch, parse_batch
+from app.timeutil import iso, utcnow
 
 log = logging.getLogger("hookaudit.ingest")
-router = APIRouter(prefix="/api/v1", tags=["hosts"])
+router = APIRouter(prefix=API_V1, tags=["hosts"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 409, 413, 422)}
 
 
@@ -60,12 +61,7 @@ def _ingest_body(db, host, body: bytes, max_events: int):
 def json_response(content: dict) -> Response:
     """JSONResponse(content): the same bytes (compact, UTF-8) for these ids, ints and ASCII
     messages, encoded by orjson (~15x faster than json.dumps for 500 results)."""
-    if orjson is not None:
-        try:
-            return Response(orjson.dumps(content), media_type="application/json")
-        except TypeError:   # orjson.JSONEncodeError is a TypeError; cannot happen here
-            pass
-    return JSONResponse(content)
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def notify_listeners(app, summary: dict) -> None:

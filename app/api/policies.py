@@ -5,23 +5,20 @@
     GET  /api/v1/policies/{rule_id}/evaluate?event_id=...   the rule against a stored event
     POST /api/v1/policies/evaluate {event_id, rule}  a draft rule (YAML as JSON) against one
 
-``list_rules`` / ``test_event`` serve the dashboard's policies page (app/web/policies_view.py).
+Each route is one call into app/policy/service.py, which the dashboard's policies page uses too.
 """
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from app.api import API_V1
 from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
 from app.errors import ApiError
 from app.policy import service as svc
-from app.policy.compiler import compile_rule
-from app.policy.lint import lint_rule
-from app.policy.schema import Rule, as_list
 from app.schemas import ErrorResponse
-from app.services.events import get_event
 
-router = APIRouter(prefix="/api/v1", tags=["policies"])
+router = APIRouter(prefix=API_V1, tags=["policies"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
 
 
@@ -56,11 +53,7 @@ def get_policies(session: SessionDep, settings: SettingsDep, _user: CurrentUser)
 def evaluate_rule(rule_id: str, event_id: str, session: SessionDep,
                   settings: SettingsDep, _user: CurrentUser):
     """What rule ``rule_id`` would do to stored event ``event_id``: verdict and XML diff."""
-    bundle, _, _ = svc.cache_for(settings).get()
-    rule = svc.find_rule(bundle, rule_id)
-    if rule is None:
-        raise ApiError(404, "not_found", f"no rule {rule_id!r} in the current bundle")
-    return svc.what_if(rule, _event(session, event_id))
+    return svc.evaluate_rule(session, svc.cache_for(settings), rule_id, event_id)
 
 
 class DraftEvaluation(BaseModel):
@@ -71,36 +64,4 @@ class DraftEvaluation(BaseModel):
 @router.post("/policies/evaluate", responses=ERRORS)
 def evaluate_draft(body: DraftEvaluation, session: SessionDep, _user: CurrentUser):
     """A draft rule (the YAML rule as JSON) against a stored event, before it ships."""
-    try:
-        rule = Rule.model_validate(body.rule)
-    except ValidationError as exc:
-        details = [{"field": "rule." + ".".join(map(str, e["loc"])), "message": e["msg"]}
-                   for e in exc.errors()]
-        raise ApiError(422, "validation_error", "the rule is not valid", details) from None
-    errors = [m for level, m in lint_rule(rule) if level == "error"]
-    if errors:
-        raise ApiError(422, "policy_lint_error", errors[0], [{"field": "rule", "message": m}
-                                                              for m in errors])
-    compiled = compile_rule(rule, "draft") | {"_ops": as_list(rule.match.op)}
-    return svc.what_if(compiled, _event(session, body.event_id))
-
-
-def _event(session, event_id: str) -> dict:
-    event = get_event(session, event_id)
-    if event is None:
-        raise ApiError(404, "not_found", f"no event {event_id!r}")
-    return event
-
-
-def list_rules(session, settings) -> list[dict]:
-    """Rules of the current bundle with hits (the policies page's rule table)."""
-    return svc.list_policies(session, svc.cache_for(settings))["rules"]
-
-
-def test_event(session, settings, event: dict) -> dict:
-    """The current bundle replayed on a stored event (the page's "test against event N")."""
-    bundle, _, findings = svc.cache_for(settings).get()
-    if bundle is None:
-        return {"error": "the policy directory has errors",
-                "findings": [f.as_dict() for f in findings]}
-    return svc.replay(bundle, event)
+    return svc.evaluate_draft(session, body.rule, body.event_id)

@@ -51,11 +51,6 @@ def after_failure(driver: str, op: str) -> list[tuple[str, str, str]]:
     return stop_calls(driver, "failed")
 
 
-def reboot_calls(driver: str) -> list[tuple[str, str, str]]:
-    """A reboot the way libvirt drives the hook for it: stop then start."""
-    return stop_calls(driver, "shutdown") + start_calls(driver)
-
-
 DAEMON_START = ("start", "-", "start")
 DAEMON_SHUTDOWN = ("shutdown", "-", "shutdown")
 RECONNECT = ("reconnect", "begin", "-")

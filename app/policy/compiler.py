@@ -10,34 +10,18 @@ same policies always give the same version (the ETag of GET /api/v1/policy-bundl
 import fnmatch
 import hashlib
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.policy.findings import Finding
+from app.policy.lint import lint_rules
 from app.policy.paths import compile_path
 from app.policy.regex_guard import compile_regex
 from app.policy.schema import DAYS, Condition, Mutation, Rule, as_list, parse_quantity
 from app.policy.yamlload import YamlError, load_yaml
 from hookshim.policy import FORMAT, MARKER_NAMESPACE
 from hookshim.policy_cond import unit_scale
-
-
-@dataclass
-class Finding:
-    """One problem lint or the compiler found. ``level`` error blocks the bundle."""
-
-    level: str
-    file: str
-    rule_id: str | None
-    message: str
-
-    def __str__(self):
-        where = self.file + (f" [{self.rule_id}]" if self.rule_id else "")
-        return f"{where}: {self.level}: {self.message}"
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def policy_files(directory: Path) -> list[Path]:
@@ -103,8 +87,6 @@ def _duplicate_ids(rules) -> list[Finding]:
 
 def compile_dir(directory) -> tuple[dict | None, list[Finding]]:
     """The bundle of a policy directory and all findings (lint included)."""
-    from app.policy.lint import lint_rules
-
     rules, findings, sources = load_dir(directory)
     findings += lint_rules(rules)
     if any(f.level == "error" for f in findings):

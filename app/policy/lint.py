@@ -13,7 +13,7 @@ Errors block the bundle; warnings are printed and the bundle is built.
   ``restore`` filter: the mutation would be dropped at run time);
 - a deny rule without an explicit ``mode`` enforces at once: warning (roll out with dryrun).
 """
-from app.policy.compiler import Finding
+from app.policy.findings import Finding
 from app.policy.schema import Rule, as_list
 from hookshim import outcome
 from hookshim.policy import FILTER_OPS

@@ -11,14 +11,11 @@ guard is static (at compile/lint time) and the input is capped at the hook:
   4096 characters, with 2 up to 256 (measured worst cases stay around 25 ms), longer values are
   an evaluation error (the rule's failure_policy decides).
 """
+import _sre  # the regex compiler's internals, to ship compiled regex code in the bundle
 import re
-
-try:  # Python 3.11+
-    from re import _constants as _c
-    from re import _parser as _p
-except ImportError:  # pragma: no cover - 3.9/3.10 on a server
-    import sre_constants as _c  # type: ignore
-    import sre_parse as _p  # type: ignore
+from re import _compiler as _sre_compiler
+from re import _constants as _c
+from re import _parser as _p
 
 MAX_PATTERN = 512
 BIG_REPEAT = 100
@@ -75,12 +72,6 @@ def _walk(items, pattern: str, inside_repeat: bool) -> int:
     return count
 
 
-try:  # the regex compiler's internals, to ship compiled regex code in the bundle
-    import _sre
-    from re import _compiler as _sre_compiler
-except ImportError:  # pragma: no cover - 3.9/3.10 on a server
-    import _sre  # type: ignore
-    import sre_compile as _sre_compiler  # type: ignore
 
 
 def compile_regex(pattern: str, ignore_case: bool = False) -> dict:

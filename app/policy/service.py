@@ -8,19 +8,25 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.models import PolicyDecision
 from app.policy.compiler import (
-    Finding,
     build_bundle,
     compile_dir,
+    compile_rule,
     dump_bundle,
     load_dir,
     policy_files,
 )
-from app.timeutil import utcnow
+from app.policy.findings import Finding
+from app.policy.lint import lint_rule
+from app.policy.schema import Rule, as_list
+from app.services.errors import Invalid, NotFound
+from app.services.events import get_event, xml_diff
+from app.timeutil import as_naive_utc, utcnow
 from hookshim.policy import evaluate
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -149,8 +155,6 @@ def what_if(rule: dict, event: dict) -> dict:
     make once enforced; the time windows see the event's own time; the XML is the stored,
     redacted one (a rule about redacted values cannot be replayed exactly).
     """
-    from app.services.events import xml_diff
-
     ops = rule.get("_ops")
     compiled = {k: v for k, v in rule.items() if k != "_ops"} | {"mode": "enforce"}
     single = {"format": 1, "version": "what-if", "rules": [compiled],
@@ -167,8 +171,6 @@ def what_if(rule: dict, event: dict) -> dict:
 
 def replay(bundle: dict, event: dict) -> dict:
     """What the whole bundle, modes as they are, decides for a stored event."""
-    from app.services.events import xml_diff
-
     v = evaluate(json.loads(json.dumps(bundle)), _call_of(event), event.get("xml") or "")
     return {"bundle_version": bundle["version"], "event_id": event["event_id"], "deny": v.deny,
             "reason": v.reason, "decisions": v.decisions, "errors": v.errors,
@@ -187,11 +189,7 @@ def _call_of(event: dict) -> dict:
 def _epoch(started_at) -> float | None:
     if not started_at:
         return None
-    if isinstance(started_at, str):
-        started_at = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    if started_at.tzinfo is None:
-        started_at = started_at.replace(tzinfo=UTC)
-    return started_at.timestamp()
+    return as_naive_utc(started_at).replace(tzinfo=UTC).timestamp()
 
 
 def find_rule(bundle: dict | None, rule_id: str) -> dict | None:
@@ -201,3 +199,46 @@ def find_rule(bundle: dict | None, rule_id: str) -> dict | None:
             ops = sorted(op for op, idx in bundle["by_op"].items() if i in idx and op != "*")
             return dict(rule, _ops=ops or None)
     return None
+
+
+def stored_event(session: Session, event_id: str) -> dict:
+    event = get_event(session, event_id)
+    if event is None:
+        raise NotFound("event", event_id)
+    return event
+
+
+def evaluate_rule(session: Session, cache: BundleCache, rule_id: str, event_id: str) -> dict:
+    """What rule ``rule_id`` of the current bundle would do to a stored event."""
+    bundle, _, _ = cache.get()
+    rule = find_rule(bundle, rule_id)
+    if rule is None:
+        raise NotFound("rule", rule_id, f"no rule {rule_id!r} in the current bundle")
+    return what_if(rule, stored_event(session, event_id))
+
+
+def evaluate_draft(session: Session, spec: dict, event_id: str) -> dict:
+    """A draft rule (the YAML rule as a dict) against a stored event: validated and linted
+    as ``hookaudit policy lint`` would, then replayed."""
+    try:
+        rule = Rule.model_validate(spec)
+    except ValidationError as exc:
+        details = [{"field": "rule." + ".".join(map(str, e["loc"])), "message": e["msg"]}
+                   for e in exc.errors()]
+        raise Invalid("the rule is not valid", details) from None
+    errors = [m for level, m in lint_rule(rule) if level == "error"]
+    if errors:
+        raise Invalid(errors[0], [{"field": "rule", "message": m} for m in errors],
+                      code="policy_lint_error")
+    compiled = compile_rule(rule, "draft") | {"_ops": as_list(rule.match.op)}
+    return what_if(compiled, stored_event(session, event_id))
+
+
+def replay_current(cache: BundleCache, event: dict) -> dict:
+    """The current bundle replayed on a stored event (the policies page's "test against
+    event N"); the findings instead when the policy directory does not compile."""
+    bundle, _, findings = cache.get()
+    if bundle is None:
+        return {"error": "the policy directory has errors",
+                "findings": [f.as_dict() for f in findings]}
+    return replay(bundle, event)

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.policy.compiler import Finding, compile_dir
+from app.policy.compiler import compile_dir
+from app.policy.findings import Finding
 from app.policy.yamlload import YamlError, load_yaml
 from hookshim.policy import evaluate
 

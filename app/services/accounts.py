@@ -1,4 +1,5 @@
-"""Hosts, users and their tokens: create, authenticate, revoke. Used by the CLI and deps."""
+"""Hosts, users and their tokens: the rules (names, passwords), create, list, authenticate,
+revoke. The one place for them: the CLI, the admin pages and the API dependencies call these."""
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from app.security import (
 from app.timeutil import utcnow
 
 ROLES = ("viewer", "admin")
+HOST_NAME_MAX = 255      # hosts.name is String(255)
+PASSWORD_MIN = 12        # dashboard logins; API tokens carry 256 random bits instead
 
 
 class AccountError(ValueError):
@@ -40,8 +43,22 @@ class UserIdentity:
         return self.role == "admin"
 
 
+def host_name(name: str) -> str:
+    """The host name as stored (surrounding blanks dropped); AccountError when it cannot be."""
+    name = name.strip()
+    if not name or len(name) > HOST_NAME_MAX:
+        raise AccountError(f"a host name is 1 to {HOST_NAME_MAX} characters")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"passwords have at least {PASSWORD_MIN} characters")
+
+
 def add_host(session: Session, name: str, rotate: bool = False) -> str:
     """Create host ``name`` (or give it a new token with ``rotate``); returns the token once."""
+    name = host_name(name)
     host = session.scalar(select(Host).where(Host.name == name))
     if host is not None and not rotate:
         raise AccountError(f"host {name!r} exists (use --rotate for a new token)")
@@ -78,6 +95,12 @@ def record_heartbeat(session: Session, host_id: int, hb: Heartbeat) -> None:
 
 
 def add_user(session: Session, name: str, role: str, password: str | None) -> int:
+    """A user; ``password`` None: API tokens only, no dashboard login."""
+    name = name.strip()
+    if not name:
+        raise AccountError("a user name is required")
+    if password is not None:
+        check_password(password)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
@@ -122,3 +145,41 @@ def get_user(session: Session, user_id: int) -> UserIdentity | None:
     if user is None or user.disabled_at is not None:
         return None
     return UserIdentity(user.id, user.name, user.role)
+
+
+# The admin pages' listings and changes ----------------------------------------------------
+
+def host_accounts(session: Session) -> list[dict]:
+    return [{"name": h.name, "created_at": h.created_at, "revoked_at": h.revoked_at,
+             "last_seen_at": h.last_seen_at, "shim_version": h.shim_version,
+             "events_count": h.events_count or 0}
+            for h in session.scalars(select(Host).order_by(Host.name))]
+
+
+def list_users(session: Session) -> list[dict]:
+    return [{"id": u.id, "name": u.name, "role": u.role, "created_at": u.created_at,
+             "disabled_at": u.disabled_at, "has_password": bool(u.password_hash)}
+            for u in session.scalars(select(User).order_by(User.name))]
+
+
+def list_tokens(session: Session) -> list[dict]:
+    rows = session.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id)
+                      .order_by(ApiToken.created_at.desc()))
+    return [{"id": t.id, "user": name, "label": t.label, "created_at": t.created_at,
+             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at} for t, name in rows]
+
+
+def revoke_user_token(session: Session, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise AccountError(f"no token #{token_id}")
+    token.revoked_at = token.revoked_at or utcnow()
+
+
+def set_user_disabled(session: Session, name: str, disabled: bool, acting_user_id: int) -> None:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise AccountError(f"no user {name!r}")
+    if user.id == acting_user_id and disabled:
+        raise AccountError("you cannot disable yourself")
+    user.disabled_at = (user.disabled_at or utcnow()) if disabled else None

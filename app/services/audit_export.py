@@ -18,11 +18,12 @@ import hashlib
 import hmac
 import json
 import zlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 
 from app.models import Event, Host, XmlBlob
+from app.timeutil import iso, to_naive_utc, utcnow
 from hookshim.event import verify_event
 
 FORMAT = "hookaudit-export"
@@ -39,10 +40,6 @@ def _mac(digest: str, secret: str | None) -> str | None:
     if not secret:
         return None
     return hmac.new(secret.encode(), f"{FORMAT}\n{digest}".encode(), hashlib.sha256).hexdigest()
-
-
-def _iso(dt: datetime) -> str:
-    return dt.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _blobs(s, digests: set) -> dict:
@@ -92,7 +89,7 @@ def export(
 ) -> dict:
     """Write the export to the binary file ``out``; returns the trailer."""
     since, until = (
-        d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d for d in (since, until)
+        to_naive_utc(d) for d in (since, until)
     )
     digest, hosts, count = hashlib.sha256(), {}, 0
 
@@ -106,10 +103,10 @@ def export(
             "type": "header",
             "format": FORMAT,
             "version": 1,
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": iso(since),
+            "until": iso(until),
             "host": host,
-            "created_at": _iso(datetime.now(UTC)),
+            "created_at": iso(utcnow()),
         }
     )
     with db.session() as s:

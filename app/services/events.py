@@ -1,18 +1,17 @@
 """Events: filtered pages (keyset on started_at, id), streaming exports, one event in full."""
-import base64
 import difflib
 import re
 import zlib
 from collections.abc import Iterator
 
-from sqlalchemy import Select, select, text, tuple_
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
-from app.errors import ApiError
 from app.models import ABORT_OUTCOMES, ChainProblem, Event, Host, PolicyDecision, XmlBlob
-from app.schemas import iso
 from app.schemas_query import EventFilters, PageParams
+from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
+from app.timeutil import iso
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SUMMARY_COLUMNS = (
@@ -24,36 +23,11 @@ SUMMARY_COLUMNS = (
     Event.shim_version, Event.chain_ok, Event.received_at,
 )
 EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"]
+KEYSET = (Event.started_at, Event.id)   # the order of every events list
 # Literal SQL so PostgreSQL can prove the partial index ix_events_aborts applies even with a
 # generic (prepared) plan.
 ABORTS_CLAUSE = text("events.outcome IN ('aborted', 'killed', 'timed_out')")
 assert set(ABORT_OUTCOMES) == {"aborted", "killed", "timed_out"}
-
-
-def pack_cursor(when, key) -> str:
-    """Keyset cursor for (time, tie-breaker) pagination: opaque, URL-safe."""
-    raw = f"{iso(when)}|{key}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def unpack_cursor(cursor: str, key_type=str):
-    """(naive UTC datetime, key) of a cursor from ``pack_cursor``; 422 for anything else."""
-    from app.schemas import parse_time
-
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, key = raw.partition("|")
-        return parse_time(when), key_type(key)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None
-
-
-def encode_cursor(row) -> str:
-    return pack_cursor(row.started_at, row.id)
-
-
-def decode_cursor(cursor: str):
-    return unpack_cursor(cursor, int)
 
 
 def summary(row) -> dict:
@@ -82,9 +56,9 @@ def base_query(session: Session, f: EventFilters) -> Select:
     if f.until:
         stmt = stmt.where(Event.started_at < f.until)
     if f.q:
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%"
-        stmt = stmt.where(Event.reason.ilike(pattern, escape="\\")
-                          | Event.stderr.ilike(pattern, escape="\\"))
+        pattern = contains_pattern(f.q)
+        stmt = stmt.where(Event.reason.ilike(pattern, escape=LIKE_ESCAPE)
+                          | Event.stderr.ilike(pattern, escape=LIKE_ESCAPE))
     return stmt
 
 
@@ -94,26 +68,15 @@ def _ordered(stmt: Select, order: str) -> Select:
     return stmt.order_by(Event.started_at.desc(), Event.id.desc())
 
 
-def page(session: Session, stmt: Select, p: PageParams) -> dict:
-    """One keyset page of ``stmt``: items plus the cursor of the next page (None at the end)."""
-    if p.cursor:
-        key = decode_cursor(p.cursor)
-        cols = tuple_(Event.started_at, Event.id)
-        stmt = stmt.where(cols > tuple_(*key) if p.order == "asc" else cols < tuple_(*key))
-    rows = session.execute(_ordered(stmt, p.order).limit(p.limit + 1)).all()
-    more = len(rows) > p.limit
-    rows = rows[:p.limit]
-    return {"items": [summary(r) for r in rows],
-            "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
-
-
 def list_events(session: Session, f: EventFilters, p: PageParams) -> dict:
-    return page(session, base_query(session, f), p)
+    """One keyset page of the matching events (newest first unless ``p.order`` is asc)."""
+    return keyset_page(session, base_query(session, f), KEYSET, p, summary, int)
 
 
 def list_aborts(session: Session, f: EventFilters, p: PageParams) -> dict:
     """Aborted, killed and timed-out calls, newest first (served by ix_events_aborts)."""
-    return page(session, base_query(session, f).where(ABORTS_CLAUSE), p)
+    return keyset_page(session, base_query(session, f).where(ABORTS_CLAUSE), KEYSET, p, summary,
+                       int)
 
 
 def iter_events(db: Database, f: EventFilters, order: str = "desc",

@@ -1,12 +1,13 @@
 """Guests: the list, one guest, and its timeline of boots across hosts."""
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Event, Guest, Host
-from app.schemas import iso
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.events import SUMMARY_COLUMNS, base_query, pack_cursor, summary, unpack_cursor
+from app.services.events import SUMMARY_COLUMNS, base_query, summary
+from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
+from app.timeutil import iso
 
 # Ops that begin a boot on a host, and how the boot began.
 BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",
@@ -16,6 +17,7 @@ JOINS_PREPARE = frozenset({"migrate", "restore"})
 # All that grouping and the swimlane read of an event: no texts, blob keys or canonical form.
 BOOT_COLUMNS = (Event.id, Event.event_id, Host.name.label("host"), Event.driver, Event.op,
                 Event.extra, Event.started_at, Event.outcome)
+BOOT_COLUMN_KEYS = tuple(c.key for c in BOOT_COLUMNS)
 
 
 def guest_dict(row) -> dict:
@@ -30,23 +32,12 @@ def list_guests(session: Session, p: GuestQuery) -> dict:
     g = Guest.__table__.c
     stmt = select(Guest.__table__)
     if p.q:
-        stmt = stmt.where(g.name.ilike("%" + p.q.replace("\\", "\\\\").replace("%", "\\%")
-                                       .replace("_", "\\_") + "%", escape="\\"))
+        stmt = stmt.where(g.name.ilike(contains_pattern(p.q), escape=LIKE_ESCAPE))
     if p.host:
         stmt = stmt.where(g.current_host == p.host)
     if p.state:
         stmt = stmt.where(g.state == p.state)
-    key = tuple_(g.last_event_at, g.domain_uuid)
-    if p.cursor:
-        stmt = stmt.where(key > tuple_(*unpack_cursor(p.cursor)) if p.order == "asc"
-                          else key < tuple_(*unpack_cursor(p.cursor)))
-    order = (g.last_event_at.asc(), g.domain_uuid.asc()) if p.order == "asc" else \
-        (g.last_event_at.desc(), g.domain_uuid.desc())
-    rows = session.execute(stmt.order_by(*order).limit(p.limit + 1)).all()
-    more = len(rows) > p.limit
-    rows = rows[:p.limit]
-    return {"items": [guest_dict(r) for r in rows],
-            "next_cursor": pack_cursor(rows[-1].last_event_at, rows[-1].domain_uuid) if more and rows else None}
+    return keyset_page(session, stmt, (g.last_event_at, g.domain_uuid), p, guest_dict)
 
 
 def get_guest(session: Session, domain_uuid: str) -> dict | None:
@@ -63,10 +54,7 @@ def guest_timeline(session: Session, domain_uuid: str, max_events: int = 20000,
     guest = get_guest(session, domain_uuid)
     if guest is None:
         return None
-    rows = _read(session, guest, SUMMARY_COLUMNS, max_events, since, until)
-    events = [summary(r) for r in rows.all()]   # all(): one fetchall, not a fetchone per row
-    truncated = len(events) > max_events
-    return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
+    return read_boots(session, guest, SUMMARY_COLUMNS, summary, max_events, since, until)
 
 
 def guest_boots(session: Session, guest: dict, max_events: int = 20000,
@@ -74,19 +62,24 @@ def guest_boots(session: Session, guest: dict, max_events: int = 20000,
     """The dashboard's cut of ``guest_timeline``: the same boots over the same events, but
     each event only BOOT_COLUMNS (``started_at`` a datetime, ``id`` kept for
     ``event_summaries``). A 10,000-event guest read in full cost ~0.3 s of row conversion."""
-    result = _read(session, guest, BOOT_COLUMNS, max_events, since, until)
-    keys = list(result.keys())   # plain dicts: Row._asdict cost more than the query
-    events = [dict(zip(keys, row)) for row in result.all()]   # all(): one fetchall
-    truncated = len(events) > max_events
-    return {"guest": guest, "boots": group_boots(events[:max_events]), "truncated": truncated}
+    return read_boots(session, guest, BOOT_COLUMNS, _lean, max_events, since, until)
 
 
-def _read(session: Session, guest: dict, columns, max_events: int, since, until):
-    """The guest's first max_events + 1 events in time order (Core result: no ORM layer)."""
+def _lean(row) -> dict:
+    return dict(zip(BOOT_COLUMN_KEYS, row))   # plain dicts: Row._asdict cost more than the query
+
+
+def read_boots(session: Session, guest: dict, columns, to_event, max_events: int,
+               since, until) -> dict:
+    """The one read of a guest's life: its first max_events + 1 events in time order (a Core
+    result, no ORM layer), each ``to_event(row)``, grouped into boots."""
     stmt = base_query(session, EventFilters(guest=[guest["domain_uuid"]], since=since,
                                             until=until)).with_only_columns(*columns)
     stmt = stmt.order_by(Event.started_at, Event.id).limit(max_events + 1)
-    return session.connection().execute(stmt)
+    rows = session.connection().execute(stmt).all()   # all(): one fetchall, not one per row
+    events = [to_event(row) for row in rows]
+    return {"guest": guest, "boots": group_boots(events[:max_events]),
+            "truncated": len(events) > max_events}
 
 
 def event_summaries(session: Session, ids: list[int]) -> list[dict]:

@@ -6,8 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.models import ChainProblem, Host, SeqGap
-from app.schemas import iso
-from app.timeutil import utcnow
+from app.timeutil import iso, utcnow
 
 GAPS_SHOWN = 20
 # A spool reset lost events for good: the host says so for a week, then only in its JSON.

@@ -1,50 +1,31 @@
-"""Ingest, step two: store a validated batch atomically and idempotently, verify its chain.
+"""Ingest, step two: store a validated batch atomically and idempotently, verify its chain
+(step one, parsing and validation, is ingest_validate.py; the writes go through bulk.py).
 
 One transaction per batch, with the host's row locked, so two app processes ingesting the
 same host serialize (gaps and chain links stay consistent) while different hosts proceed in
 parallel. Shared rows (XML blobs, guests) are written in sorted key order: no deadlocks.
 """
 import hashlib
-import json
 import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 
-from sqlalchemy import JSON, String, Text, any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from psycopg import IntegrityError as DriverIntegrityError  # COPY errors arrive unwrapped
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import Database
-from app.errors import ApiError
+from app.db import Database, is_postgresql
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
 from app.services import chain
+from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
+from app.services.errors import Conflict, Invalid
 from app.services.guest_state import apply_event
-from app.services.ingest_validate import (  # noqa: F401  (check_batch, parse_batch re-exported)
-    Prepared,
-    _plain,
-    check_batch,
-    orjson,
-    parse_batch,
-    prepare,
-)
+from app.services.ingest_validate import Prepared, prepare
 from app.timeutil import utcnow
 
-try:   # COPY goes straight to psycopg, so its errors arrive unwrapped
-    from psycopg import IntegrityError as DriverIntegrityError
-except ImportError:  # pragma: no cover - psycopg is a dependency
-    DriverIntegrityError = IntegrityError
-
 log = logging.getLogger("hookaudit.ingest")
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-try:   # one reusable C encoder: JSONEncoder.encode builds a new one per call (~3x slower)
-    from json.encoder import c_make_encoder, encode_basestring
-    _C_ENCODE = c_make_encoder(None, _JSON.default, encode_basestring, None, ":", ",",
-                               False, False, True)
-except (ImportError, TypeError):  # pragma: no cover - CPython always has it
-    _C_ENCODE = None
 SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
                   "domain_uuid", "started_at", "policy")
 
@@ -68,30 +49,12 @@ def ingest(db: Database, host_id: int, events: list[dict],
     except (IntegrityError, DriverIntegrityError) as exc:
         # Only reachable when another host already used one of these event_ids.
         log.warning("ingest conflict for host %s: %s", host_id, exc.orig)
-        raise ApiError(409, "conflict",
-                       "an event_id of this batch belongs to another host") from None
-
-
-def _in(session: Session, column, values):
-    """``column IN values``; on PostgreSQL ``column = ANY(...)`` with one parameter instead of
-    one per value (an expanding IN of 500 ids is rendered anew for every batch, and psycopg
-    re-parses the long statement). Strings without commas go as one text split by
-    string_to_array (psycopg dumps a list of 500 strings in Python), others as an array."""
-    values = list(values)
-    if session.bind.dialect.name != "postgresql":
-        return column.in_(values)
-    if values and all(type(v) is str and v for v in values):
-        text = ",".join(values)
-        if text.count(",") == len(values) - 1:   # no value holds a comma: one text parameter
-            return column == any_(func.string_to_array(bindparam(None, text, type_=Text), ","))
-    # text[], not varchar(n)[]: a cast to varchar(n) would cut longer values to a match
-    element = Text() if isinstance(column.type, String) else column.type
-    return column == any_(bindparam(None, values, type_=ARRAY(element)))
+        raise Conflict("an event_id of this batch belongs to another host") from None
 
 
 def _lock_host(session: Session, host_id: int) -> Host:
     stmt = select(Host).where(Host.id == host_id)
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session.bind):
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one()
 
@@ -131,14 +94,14 @@ def _existing_ids(session: Session, host_id: int, events: list[dict]) -> set[str
     if not ids:
         return set()
     rows = session.execute(select(Event.event_id, Event.host_id)
-                           .where(_in(session, Event.event_id, ids)))
+                           .where(member_of(session, Event.event_id, ids)))
     owners = dict(rows.all())
     foreign = [(i, e["event_id"]) for i, e in enumerate(events)
                if owners.get(e["event_id"], host_id) != host_id]
     if foreign:
-        raise ApiError(422, "validation_error", "event_id already used by another host",
-                       [{"index": i, "event_id": eid, "field": "event_id",
-                         "message": "already used by another host"} for i, eid in foreign])
+        raise Invalid("event_id already used by another host",
+                      [{"index": i, "event_id": eid, "field": "event_id",
+                        "message": "already used by another host"} for i, eid in foreign])
     return set(owners)
 
 
@@ -165,7 +128,7 @@ def _verify(session: Session, host_id: int, new: list[dict], prep) -> list[tuple
     if seqs[-1] - seqs[0] < 2 * len(seqs):   # contiguous batch: one index range
         stmt = stmt.where(Event.seq.between(seqs[0] - 1, seqs[-1] + 1))
     else:
-        stmt = stmt.where(_in(session, Event.seq, sorted(chain.neighbour_seqs(seqs))))
+        stmt = stmt.where(member_of(session, Event.seq, sorted(chain.neighbour_seqs(seqs))))
     stored: dict[int, list[dict]] = {}
     for row in session.execute(stmt).mappings():
         stored.setdefault(row["seq"], []).append(dict(row))
@@ -188,23 +151,14 @@ def _store_blobs(session: Session, new: list[dict], prep, now: datetime) -> None
                 bodies.setdefault(sha, e[key])
     if not bodies:
         return
-    have = set(session.scalars(select(XmlBlob.sha256).where(_in(session, XmlBlob.sha256, bodies))))
+    have = set(session.scalars(select(XmlBlob.sha256).where(member_of(session, XmlBlob.sha256, bodies))))
     rows = []
     for sha in sorted(set(bodies) - have):   # sorted: concurrent batches lock in one order
         data = bodies[sha].encode("utf-8", "surrogatepass")
         rows.append({"sha256": sha, "size": len(data), "data": zlib.compress(data, 6),
                      "created_at": now})
     if rows:
-        session.execute(_insert_ignore(session, XmlBlob, ["sha256"]), rows)
-
-
-def _insert_ignore(session: Session, model, keys: list[str]):
-    """INSERT ... ON CONFLICT DO NOTHING for either engine (a concurrent batch won the race)."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(model).on_conflict_do_nothing(index_elements=keys)
+        session.execute(insert_ignore(session, XmlBlob, ["sha256"]), rows)
 
 
 def _clean(value):
@@ -276,82 +230,12 @@ def _insert_events(session, host_id, new, prep, problems, now) -> None:
     copy_rows(session, Event.__table__, EVENT_COLUMNS, rows, [p.plain for p in ready])
 
 
-def executemany(session: Session, table, rows: list[dict]) -> None:
-    """A plain multi-row insert of ``rows`` (column -> value), see copy_rows."""
-    names = list(rows[0])
-    get = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    copy_rows(session, table, names, [list(get(r)) for r in rows])
-
-
-def copy_rows(session: Session, table, names, rows: list[list], plain: list | None = None):
-    """Insert ``rows`` (value lists in ``names`` order; JSON columns as Python values, encoded
-    here in place; ``plain[i]``: row i's JSON values are known to be ``_plain``). On
-    PostgreSQL straight to psycopg's COPY (one round trip, no per-row statement):
-    SQLAlchemy's per-row parameter processing costs as much as the insert itself at ingest
-    rates, and its multi-row VALUES form is re-parsed by psycopg per batch. Binary COPY where
-    every column has a binary form below (half the client CPU of text COPY: no escaping,
-    bytea not hex-encoded); JSON columns go as their compact text either way."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), [dict(zip(names, r)) for r in rows])
-        return
-    names = tuple(names)
-    types = _copy_types(conn.dialect, table, names)
-    json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON)]
-    columns = ", ".join(f'"{c}"' for c in names)
-    binary = " (FORMAT BINARY)" if types else ""
-    with conn.connection.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN{binary}") as copy:
-        if types:
-            copy.set_types(types)
-        write, encode = copy.write_row, _json_text
-        for k, row in enumerate(rows):
-            known = plain is not None and plain[k]
-            for i in json_at:
-                if row[i] is not None:
-                    row[i] = encode(row[i], known)
-            write(row)
-
-
-# DDL type (as the dialect compiles the column) -> the type whose binary COPY form it reads.
-_BINARY_COPY = {"INTEGER": "int4", "BIGINT": "int8", "TEXT": "text", "BOOLEAN": "bool",
-                "FLOAT": "float8", "DOUBLE PRECISION": "float8", "BYTEA": "bytea",
-                "TIMESTAMP WITHOUT TIME ZONE": "timestamp", "JSON": "text"}
-_COPY_TYPES: dict = {}
-
-
-def _copy_types(dialect, table, names: tuple[str, ...]) -> list[str] | None:
-    """Binary COPY types of ``names`` (VARCHAR(n) and JSON read text's binary form, which is
-    the text itself); None when a column has no entry in _BINARY_COPY (text COPY then)."""
-    key = (table.name, names)
-    if key not in _COPY_TYPES:
-        types = []
-        for name in names:
-            ddl = table.c[name].type.compile(dialect=dialect)
-            types.append("text" if ddl.startswith("VARCHAR") else _BINARY_COPY.get(ddl))
-        _COPY_TYPES[key] = None if None in types else types
-    return _COPY_TYPES[key]
-
-
-def _json_text(value, plain: bool = False) -> str:
-    """Compact JSON text of a JSON column value (as _JSON.encode): orjson when the value holds
-    only what both encoders write alike (``plain`` or ``_plain``), else json's C encoder."""
-    if orjson is not None and type(value) in (dict, list):
-        try:
-            if plain or _plain(value):
-                return orjson.dumps(value).decode()
-        except RecursionError:
-            pass
-    if _C_ENCODE is None:  # pragma: no cover
-        return _JSON.encode(value)
-    return "".join(_C_ENCODE(value, 0))
-
-
 def _insert_decisions(session: Session, new: list[dict], prep) -> None:
     with_policy = [e for e in new if (e.get("policy") or {}).get("decisions")]
     if not with_policy:
         return
     ids = dict(session.execute(select(Event.event_id, Event.id).where(
-        _in(session, Event.event_id, [e["event_id"] for e in with_policy]))).all())
+        member_of(session, Event.event_id, [e["event_id"] for e in with_policy]))).all())
     rows = []
     for e in with_policy:
         policy = e["policy"]
@@ -372,7 +256,7 @@ def _record_problems(session, host_id, problems, now) -> list[dict]:
                     [dict(f, host_id=host_id, detected_at=now) for f in flagged])
     # A stored successor whose link broke only now is flagged as well (it is not in the batch).
     ids = {f["event_id"] for f in flagged}
-    session.execute(update(Event).where(_in(session, Event.event_id, ids)).values(chain_ok=False))
+    session.execute(update(Event).where(member_of(session, Event.event_id, ids)).values(chain_ok=False))
     return flagged
 
 
@@ -455,9 +339,9 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
     if not by_uuid:
         return
     uuids = sorted(by_uuid)   # sorted: concurrent batches lock guest rows in one order
-    stmt = (select(Guest.__table__).where(_in(session, Guest.domain_uuid, uuids))
+    stmt = (select(Guest.__table__).where(member_of(session, Guest.domain_uuid, uuids))
             .order_by(Guest.domain_uuid))
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session.bind):
         stmt = stmt.with_for_update()
     current = {r["domain_uuid"]: dict(r) for r in session.execute(stmt).mappings()}
     inserts, updates = [], []
@@ -475,7 +359,7 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
             guest["first_seen_at"] = min(guest_first_seen, guest["first_seen_at"])
         (updates if uuid in current else inserts).append(guest)
     if inserts:
-        session.execute(_insert_ignore(session, Guest, ["domain_uuid"]), inserts)
+        session.execute(insert_ignore(session, Guest, ["domain_uuid"]), inserts)
     if updates:
         _bulk_update_guests(session, updates)
 

@@ -15,16 +15,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
-from app.errors import ApiError
-from app.schemas import WireEvent, parse_time, reject_non_finite
+from app.schemas import WireEvent, reject_non_finite
+from app.services.errors import Forbidden, Invalid, TooLarge
+from app.timeutil import parse_iso
 from hookshim.event import UNHASHED_FIELDS, canonical_bytes
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a dependency; the stdlib path is complete without it
-    orjson = None
 
 # Where json.dumps (float.__repr__) and orjson.dumps write a float alike: fixed notation,
 # 1e-4 <= |f| < 1e16 (tests/server/test_ingest_fast_json.py proves it with hypothesis).
@@ -34,7 +31,7 @@ _FLOAT_LO, _FLOAT_HI = 1e-4, 1e16
 
 def _batch_model() -> type[BaseModel]:
     """WireEvent for the whole-batch check: the same fields and constraints, without the
-    ``started_at`` validator (``prepare`` parses started_at with the same ``parse_time``, once
+    ``started_at`` validator (``prepare`` parses started_at with the same ``parse_iso``, once
     instead of twice) and without keeping unknown fields (nothing reads the model). Accepts
     exactly what WireEvent + prepare accept; WireEvent itself names the problems. Should
     WireEvent gain another validator, the batch check is WireEvent itself."""
@@ -74,7 +71,7 @@ def prepare(raw: dict, plain: bool = False) -> Prepared:
     ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise)."""
     form, plain = _canonical(raw, plain)
     return Prepared(raw, form, _digest(raw.get("xml")), _digest(raw.get("output_xml")),
-                    parse_time(raw["started_at"]), b"\\u0000" in form, plain)
+                    parse_iso(raw["started_at"]), b"\\u0000" in form, plain)
 
 
 def canonical(raw: dict, plain: bool = False) -> bytes:
@@ -133,15 +130,15 @@ def parse_batch(body: bytes, max_events: int) -> list[dict]:
         try:
             doc = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}") from None
+            raise Invalid(f"body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list):
-        raise ApiError(422, "validation_error", 'body must be {"events": [...]}',
-                       [{"index": None, "event_id": None, "field": "events",
-                         "message": "a list of events is required"}])
+        raise Invalid('body must be {"events": [...]}',
+                      [{"index": None, "event_id": None, "field": "events",
+                        "message": "a list of events is required"}])
     events = PlainEvents(doc["events"]) if plain else doc["events"]
     if len(events) > max_events:
-        raise ApiError(413, "batch_too_large",
-                       f"{len(events)} events in one batch, at most {max_events}")
+        raise TooLarge(f"{len(events)} events in one batch, at most {max_events}",
+                       code="batch_too_large")
     return events
 
 
@@ -150,8 +147,6 @@ def _fast_loads(body: bytes):
     parses: it accepts what orjson refuses - a BOM, UTF-16, lone surrogate escapes - and
     words the refusals). orjson refuses NaN, Infinity and 1e999 itself; it reads an integer
     past 64 bits as a float, which ``_plain`` sends to the stdlib (>= 1e16)."""
-    if orjson is None:  # pragma: no cover
-        return None
     try:
         doc = orjson.loads(body)
         return doc if type(doc) is not dict or _plain(doc) else None
@@ -173,9 +168,8 @@ def check_batch(events: list, host: str) -> list[Prepared]:
     """403 when an event claims another host; 422 naming each invalid event and field."""
     for raw in events:
         if isinstance(raw, dict) and isinstance(raw.get("host"), str) and raw["host"] != host:
-            raise ApiError(403, "wrong_host",
-                           f"event {raw.get('event_id')!r} claims host {raw['host']!r}; "
-                           f"this token belongs to {host!r}")
+            raise Forbidden(f"event {raw.get('event_id')!r} claims host {raw['host']!r}; "
+                            f"this token belongs to {host!r}", code="wrong_host")
     try:   # the whole batch in one call; the per-event walk below only names the problems
         _EVENTS.validate_python(events)
         plain = type(events) is PlainEvents
@@ -188,7 +182,7 @@ def check_batch(events: list, host: str) -> list[Prepared]:
         details.extend(errors)
         prepared.append(ready)
     if details:
-        raise ApiError(422, "validation_error", f"{len(details)} problem(s) in the batch", details)
+        raise Invalid(f"{len(details)} problem(s) in the batch", details)
     return prepared   # pragma: no cover - the batch call and the walk disagree
 
 

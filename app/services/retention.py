@@ -7,84 +7,36 @@ when none is configured, which detects corruption but not forgery); ``verify`` s
 chain from its checkpoint instead of the genesis hash. Aborted/killed/timed-out events may be
 kept longer (``abort_days``): inside the pruned prefix they stay as verifiable islands (their own
 hash still matches their canonical form) and are swept when their own retention ends.
-Every run is recorded in ``retention_runs``.
+Every run is recorded in ``retention_runs`` (retention_runs.py); the checkpoints and their
+MAC are checkpoints.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    delete,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models import ABORT_OUTCOMES, Base, Event, Host, XmlBlob
-from hookshim.event import GENESIS_HASH, chain_hash
+from app.models import (
+    ABORT_OUTCOMES,
+    AlertDelivery,
+    AlertThrottle,
+    Event,
+    Host,
+    RetentionRun,
+    XmlBlob,
+)
+from app.services import retention_runs
+from app.services.checkpoints import chain_start, save_checkpoint
+from app.timeutil import to_naive_utc, utcnow
+from hookshim.event import chain_hash
 
 log = logging.getLogger("hookaudit.retention")
 MAX_PROBLEMS = 50  # per host in a run record; the count is exact
-
-# Blob collection asks "is this digest still referenced?" after each pruned batch.
-Index("ix_events_xml_blob", Event.xml_blob)
-Index(
-    "ix_events_output_xml_blob",
-    Event.output_xml_blob,  # partial: most events have none
-    postgresql_where=Event.output_xml_blob.isnot(None),
-    sqlite_where=Event.output_xml_blob.isnot(None),
-)
-
-
-class ChainCheckpoint(Base):
-    """Where a host's stored chain now starts: the last pruned event's seq and hash."""
-
-    __tablename__ = "chain_checkpoints"
-    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
-    mac: Mapped[str] = mapped_column(String(64))
-    mac_kind: Mapped[str] = mapped_column(String(16))  # hmac-sha256 | sha256
-    pruned_events: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-
-
-class RetentionRun(Base):
-    """The audit record of one prune: who, when, which cutoffs, what was deleted per host."""
-
-    __tablename__ = "retention_runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    actor: Mapped[str] = mapped_column(String(255))
-    cutoff: Mapped[datetime] = mapped_column(DateTime)
-    abort_cutoff: Mapped[datetime] = mapped_column(DateTime)
-    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
-    events_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
-    xml_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
-    chain_problems: Mapped[int] = mapped_column(Integer, default=0)
-    hosts: Mapped[dict | None] = mapped_column(JSON)  # host -> {from_seq, to_seq, deleted, ...}
-    error: Mapped[str | None] = mapped_column(Text)
-
 
 @dataclass
 class HostResult:
@@ -100,40 +52,6 @@ class HostResult:
         self.problem_count += 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(text)
-
-
-def _naive_utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
-
-
-def checkpoint_mac(host: str, seq: int, hash_: str, secret: str | None) -> tuple[str, str]:
-    msg = f"hookaudit-checkpoint\n{host}\n{seq}\n{hash_}".encode()
-    if secret:
-        return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest(), "hmac-sha256"
-    return hashlib.sha256(msg).hexdigest(), "sha256"
-
-
-def chain_start(session, host: Host, secret: str | None) -> tuple[int, str, list[str]]:
-    """(seq, hash) a host's stored chain continues from, and problems with the checkpoint.
-
-    ``verify`` calls this instead of assuming (0, GENESIS_HASH)."""
-    cp = session.get(ChainCheckpoint, host.id)
-    if cp is None:
-        return 0, GENESIS_HASH, []
-    expected, kind = checkpoint_mac(
-        host.name, cp.seq, cp.hash, secret if cp.mac_kind != "sha256" else None
-    )
-    problems = []
-    if kind != cp.mac_kind:
-        problems.append(
-            f"checkpoint at seq {cp.seq} is {cp.mac_kind}-signed but no secret key is set"
-        )
-    elif not hmac.compare_digest(expected, cp.mac):
-        problems.append(
-            f"checkpoint at seq {cp.seq} does not match its MAC "
-            "(tampered, or the secret key changed)"
-        )
-    return cp.seq, cp.hash, problems
 
 
 def _cut_seq(s, host_id: int, cutoff: datetime) -> int:
@@ -214,27 +132,6 @@ def _link_problem(row, cur_seq: int, cur_hash: str) -> str | None:
     return None
 
 
-def _save_checkpoint(s, host: Host, seq: int, hash_: str, pruned: int, secret) -> None:
-    mac, kind = checkpoint_mac(host.name, seq, hash_, secret)
-    now = _naive_utc(datetime.now(UTC))
-    cp = s.get(ChainCheckpoint, host.id)
-    if cp is None:
-        s.add(
-            ChainCheckpoint(
-                host_id=host.id,
-                seq=seq,
-                hash=hash_,
-                mac=mac,
-                mac_kind=kind,
-                pruned_events=pruned,
-                updated_at=now,
-            )
-        )
-    else:
-        cp.seq, cp.hash, cp.mac, cp.mac_kind, cp.updated_at = seq, hash_, mac, kind, now
-        cp.pruned_events += pruned
-
-
 def _delete_events(s, host_id: int, rows) -> int:
     """Delete events (their policy decisions cascade) and the XML only they referenced."""
     if not rows:
@@ -284,7 +181,7 @@ def _prune_batch(db, host: Host, pos: list, cut: int, plan: Plan, res: HostResul
         res.deleted += len(doomed)
         if not plan.dry_run and consumed:
             res.xml_deleted += _delete_events(s, host.id, doomed)
-            _save_checkpoint(s, host, pos[0], pos[1], len(doomed), plan.secret)
+            save_checkpoint(s, host, pos[0], pos[1], len(doomed), plan.secret)
     res.to_seq = pos[0]
     return bool(rows) and not stop and len(rows) == plan.batch_size
 
@@ -324,7 +221,6 @@ def prune_host(db, host: Host, plan: Plan) -> HostResult:
 
 def trim_alert_log(db, cutoff: datetime) -> None:
     """The alert delivery log follows the events' retention; expired throttle claims go too."""
-    from app.alerts.store import AlertDelivery, AlertThrottle
 
     with db.session(write=True) as s:
         s.execute(delete(AlertDelivery).where(AlertDelivery.created_at < cutoff))
@@ -335,7 +231,7 @@ def trim_alert_log(db, cutoff: datetime) -> None:
 
 def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Plan:
     """Cutoffs from HOOKAUDIT_RETENTION_DAYS / HOOKAUDIT_RETENTION_ABORT_DAYS."""
-    now = _naive_utc(now or datetime.now(UTC))
+    now = to_naive_utc(now) if now else utcnow()
     days = overrides.pop("days", None) or settings.retention_days
     abort_days = overrides.pop("abort_days", None) or settings.retention_abort_days or days
     return Plan(
@@ -348,9 +244,9 @@ def plan_from_settings(settings, now: datetime | None = None, **overrides) -> Pl
 
 def prune(db, plan: Plan, actor: str = "cli") -> dict:
     """Prune every host; returns (and records in retention_runs) what was done."""
-    now = _naive_utc(datetime.now(UTC))
+    now = utcnow()
     with db.session(write=True) as s:
-        _refuse_concurrent_run(s, now)
+        retention_runs.refuse_concurrent_run(s, now)
         run = RetentionRun(
             started_at=now,
             actor=actor[:255],
@@ -373,74 +269,8 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _finish_run(db, run_id, results, error)
-    return run_summary(db, run_id)
-
-
-class PruneRunning(RuntimeError):
-    """Another prune is running (two would race on the same checkpoints)."""
-
-
-def _refuse_concurrent_run(s, now: datetime) -> None:
-    """One prune at a time. The check and the new run row are one transaction, serialized by
-    SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock. A run still
-    'running' after 6 hours is taken as crashed and no longer blocks."""
-    if s.bind.dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtext('hookaudit-prune'))"))
-    running = s.scalar(
-        select(RetentionRun.id).where(
-            RetentionRun.status == "running", RetentionRun.started_at > now - timedelta(hours=6)
-        )
-    )
-    if running is not None:
-        raise PruneRunning(f"prune run {running} is still running")
-
-
-def _finish_run(db, run_id: int, results: dict, error: str | None) -> None:
-    touched = {
-        h: r for h, r in results.items() if r["deleted"] or r["problems"] or r["kept_aborts"]
-    }
-    with db.session(write=True) as s:
-        run = s.get(RetentionRun, run_id)
-        run.finished_at = _naive_utc(datetime.now(UTC))
-        run.status = "failed" if error else "done"
-        run.error = error
-        run.events_deleted = sum(r["deleted"] for r in results.values())
-        run.xml_deleted = sum(r["xml_deleted"] for r in results.values())
-        run.chain_problems = sum(r["problem_count"] for r in results.values())
-        run.hosts = touched
-
-
-def run_summary(db, run_id: int) -> dict:
-    with db.session() as s:
-        return _run_dict(s.get(RetentionRun, run_id))
-
-
-def list_runs(db, limit: int = 50) -> list[dict]:
-    with db.session() as s:
-        q = select(RetentionRun).order_by(RetentionRun.id.desc()).limit(limit)
-        return [_run_dict(r) for r in s.scalars(q)]
-
-
-def _run_dict(run: RetentionRun) -> dict:
-    def iso(dt):
-        return dt.isoformat() + "Z" if dt else None
-
-    return {
-        "id": run.id,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "actor": run.actor,
-        "cutoff": iso(run.cutoff),
-        "abort_cutoff": iso(run.abort_cutoff),
-        "dry_run": run.dry_run,
-        "status": run.status,
-        "events_deleted": run.events_deleted,
-        "xml_deleted": run.xml_deleted,
-        "chain_problems": run.chain_problems,
-        "hosts": run.hosts or {},
-        "error": run.error,
-    }
+        retention_runs.finish_run(db, run_id, results, error)
+    return retention_runs.run_summary(db, run_id)
 
 
 def reclaim_space(db) -> None:

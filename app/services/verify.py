@@ -14,22 +14,14 @@ from sqlalchemy import select
 
 from app.db import Database
 from app.models import Event, Host, XmlBlob
-from app.schemas import iso
 from app.services.chain import SPOOL_RESET
+from app.services.checkpoints import chain_start
+from app.timeutil import iso
 from hookshim.event import GENESIS_HASH
 
 # Columns compared with the canonical form (a changed column = tampering in the database).
 COMPARED = ("event_id", "seq", "prev_hash", "driver", "op", "subop", "extra", "outcome",
             "exit_code")
-
-
-def _chain_start(session, host: Host, secret: str | None) -> tuple[int, str, list[str]]:
-    """Where the stored chain starts: after retention's checkpoint when it pruned a prefix."""
-    try:
-        from app.services.retention import chain_start
-    except ImportError:   # retention not installed: the chain starts at genesis
-        return 0, GENESIS_HASH, []
-    return chain_start(session, host, secret)
 
 
 def event_problems(row, canon: dict, prev: tuple[int, str], blob_ok) -> list[str]:
@@ -82,7 +74,7 @@ def verify_host(db: Database, name: str, secret: str | None = None) -> dict:
     result = {"host": name, "events": 0, "problems": 0, "first_bad": None}
     with db.session() as session:
         host = session.scalar(select(Host).where(Host.name == name))
-        seq, prev_hash, start_problems = _chain_start(session, host, secret)
+        seq, prev_hash, start_problems = chain_start(session, host, secret)
         if start_problems:
             result["problems"] = len(start_problems)
             result["first_bad"] = {"event_id": None, "seq": seq, "problems": start_problems}

@@ -1,16 +1,15 @@
 """Login, logout and the dependencies every page uses: PageUser, AdminPage, CsrfChecked.
 
-Pages redirect to /login when nobody is logged in (htmx gets ``HX-Redirect``); the JSON API
-keeps answering 401 through ``app.deps.CurrentUser``, which also accepts the session cookie
-via ``session_user`` (registered in ``app.state.user_loaders``).
+They raise ApiError like the API's dependencies; app/errors.py answers a page's 401 with a
+redirect to /login (htmx gets ``HX-Redirect``) and a 403 with error.html. The JSON API
+accepts the session cookie too, via ``session_user`` (one of ``app.state.user_loaders``).
 """
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -24,17 +23,7 @@ from app.web.render import render
 router = APIRouter(include_in_schema=False)
 
 
-class LoginRequired(Exception):
-    def __init__(self, next_url: str):
-        self.next_url = next_url
-
-
-class PageForbidden(Exception):
-    def __init__(self, message: str):
-        self.message = message
-
-
-def session_user(request: Request, db: Session) -> UserIdentity | None:
+def session_user(request: Request, session: Session) -> UserIdentity | None:
     """``app.state.user_loaders`` entry: the dashboard's session cookie, for the JSON API too.
 
     A cookie-authenticated request that changes state must carry the X-CSRF-Token header
@@ -47,15 +36,14 @@ def session_user(request: Request, db: Session) -> UserIdentity | None:
         sent = request.headers.get(websession.CSRF_HEADER, "")
         if not hmac.compare_digest(sent, websession.csrf_token(request)):
             raise ApiError(403, "csrf_failed", "missing or wrong X-CSRF-Token for a session request")
-    return accounts.get_user(db, uid)
+    return accounts.get_user(session, uid)
 
 
-def page_user(request: Request, db: SessionDep) -> UserIdentity:
+def page_user(request: Request, session: SessionDep) -> UserIdentity:
     uid = websession.user_id(request)
-    user = accounts.get_user(db, uid) if uid is not None else None
+    user = accounts.get_user(session, uid) if uid is not None else None
     if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+        raise ApiError(401, "unauthorized", "log in to see this page")
     request.state.web_user = user
     return user
 
@@ -65,7 +53,7 @@ PageUser = Annotated[UserIdentity, Depends(page_user)]
 
 def admin_page(user: PageUser) -> UserIdentity:
     if not user.is_admin:
-        raise PageForbidden("This needs the admin role. Ask an administrator.")
+        raise ApiError(403, "forbidden", "This needs the admin role. Ask an administrator.")
     return user
 
 
@@ -75,7 +63,8 @@ AdminPage = Annotated[UserIdentity, Depends(admin_page)]
 async def require_csrf(request: Request) -> None:
     """Every form POST of the dashboard: 403 unless it echoes the session's CSRF token."""
     if not await websession.csrf_ok(request):
-        raise PageForbidden("The form was missing its security token (CSRF). Reload the page and try again.")
+        raise ApiError(403, "csrf_failed", "The form was missing its security token (CSRF). "
+                                           "Reload the page and try again.")
 
 
 CsrfChecked = Depends(require_csrf)
@@ -89,35 +78,24 @@ def safe_next(value: str | None) -> str:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/"):
-    return render(request, "login.html", {"next": safe_next(next), "error": None, "username": ""})
+def login_form(request: Request, next_url: Annotated[str, Query(alias="next")] = "/"):
+    return render(request, "login.html", {"next": safe_next(next_url), "error": None,
+                                          "username": ""})
 
 
 @router.post("/login", dependencies=[CsrfChecked])
-def login(request: Request, db: SessionDep, username: Annotated[str, Form()],
-          password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
-    user = accounts.user_for_password(db, username, password)
+def login(request: Request, session: SessionDep, username: Annotated[str, Form()],
+          password: Annotated[str, Form()],
+          next_url: Annotated[str, Form(alias="next")] = "/"):
+    user = accounts.user_for_password(session, username, password)
     if user is None:
-        return render(request, "login.html", {"next": safe_next(next), "username": username,
+        return render(request, "login.html", {"next": safe_next(next_url), "username": username,
                                               "error": "Wrong user name or password."}, status=401)
     websession.replace(request, {"uid": user.id})
-    return websession.persist(request, RedirectResponse(safe_next(next), status_code=303))
+    return websession.persist(request, RedirectResponse(safe_next(next_url), status_code=303))
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
 def logout(request: Request):
     websession.replace(request, {})
     return websession.persist(request, RedirectResponse("/login", status_code=303))
-
-
-def login_redirect(request: Request, exc: LoginRequired):
-    url = "/login?next=" + quote(exc.next_url, safe="/")
-    if request.headers.get("HX-Request") == "true":
-        from starlette.responses import Response
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
-
-
-def forbidden_page(request: Request, exc: PageForbidden):
-    return render(request, "error.html", {"status": 403, "title": "Not allowed",
-                                          "message": exc.message}, status=403)

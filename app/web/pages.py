@@ -14,16 +14,16 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def overview_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
-    return render(request, "overview.html", {"ov": overview(db, settings)})
+def overview_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep):
+    return render(request, "overview.html", {"ov": overview(session, settings)})
 
 
 @router.get("/hosts")
-def hosts_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
-    return render(request, "hosts.html", {"hosts": list_hosts(db, settings)})
+def hosts_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep):
+    return render(request, "hosts.html", {"hosts": list_hosts(session, settings)})
 
 
 @router.get("/policies")
-def policies_page(request: Request, _user: PageUser, db: SessionDep, settings: SettingsDep):
+def policies_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep):
     from app.web.policies_view import policies_context
-    return render(request, "policies.html", policies_context(request, db, settings))
+    return render(request, "policies.html", policies_context(request, session, settings))

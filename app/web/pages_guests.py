@@ -6,18 +6,19 @@ page polls it with htmx every 2 s.
 JSON twins: /api/v1/guests, /api/v1/guests/{uuid}/timeline.
 """
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas import iso, parse_time
 from app.schemas_query import EventFilters, GuestQuery
+from app.services.errors import NotFound
 from app.services.guests import event_summaries, get_guest, guest_boots, list_guests
-from app.services.overview import rows_after, tail_cursor
-from app.timeutil import utcnow
+from app.services.live import rows_after, tail_cursor
+from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
-from app.web.params import parse, qs, query_dict
-from app.web.render import is_htmx, render
+from app.web.params import page_links, parse, query_dict
+from app.web.render import render
 from app.web.timeline import timeline_from_boots
 from app.web.timeline_svg import timeline_svg
 
@@ -29,16 +30,23 @@ LIVE_ROWS_MAX = 200
 LIST_MAX = 200          # rows under the picture; the events page pages through the rest
 
 
-@router.get("/guests")
-def guests_page(request: Request, _user: PageUser, db: SessionDep):
+def _guests(request: Request, session) -> dict:
     p, error = parse(request, GuestQuery)
-    page = list_guests(db, p)
-    state = query_dict(request, ("q", "host", "state"))
-    more = f"/guests?{qs(state, cursor=page['next_cursor'])}" if page["next_cursor"] else None
-    ctx = {"page": page, "p": p, "error": error, "more_url": more}
-    if is_htmx(request) and request.headers.get("HX-Target") in ("guest-rows", "guest-more"):
-        return render(request, "_guest_rows.html", ctx)
-    return render(request, "guests.html", ctx)
+    page = list_guests(session, p)
+    params = query_dict(request, ("q", "host", "state"))
+    return {"page": page, "p": p, "error": error,
+            **page_links("/guests", params, page["next_cursor"])}
+
+
+@router.get("/guests")
+def guests_page(request: Request, _user: PageUser, session: SessionDep):
+    return render(request, "guests.html", _guests(request, session))
+
+
+@router.get("/guests/rows")
+def guests_rows(request: Request, _user: PageUser, session: SessionDep):
+    """Only the rows partial: the search box's results and "more guests"."""
+    return render(request, "_guest_rows.html", _guests(request, session))
 
 
 def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
@@ -46,21 +54,20 @@ def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
     now = utcnow()
     if key == "all":
         return None, now
-    anchor = min(parse_time(guest["last_event_at"]), now) if key == "recent" else now
+    anchor = min(parse_iso(guest["last_event_at"]), now) if key == "recent" else now
     return anchor - RANGES[key], now
 
 
 @router.get("/guests/{domain_uuid}")
-def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
-               settings: SettingsDep, range: str = "recent"):
-    guest = get_guest(db, domain_uuid)
-    key = range if range in RANGES else "recent"
+def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: SessionDep,
+               settings: SettingsDep, time_range: Annotated[str, Query(alias="range")] = "recent"):
+    guest = get_guest(session, domain_uuid)
+    key = time_range if time_range in RANGES else "recent"
     since, until = _window(key, guest) if guest else (None, utcnow())
     if not guest:
-        return render(request, "error.html", {"status": 404, "title": "No such guest",
-                      "message": "No hook call has recorded a guest with this UUID."}, status=404)
+        raise NotFound("guest", domain_uuid, "No hook call has recorded a guest with this UUID.")
     # Boots from lean rows; full rows only for the LIST_MAX calls listed under the picture.
-    data = guest_boots(db, guest, settings.timeline_max_events, since)
+    data = guest_boots(session, guest, settings.timeline_max_events, since)
     # boots are in boot order; the list under the picture is in time order across hosts
     events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
                     key=lambda ev: ev["started_at"], reverse=True)
@@ -69,7 +76,7 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, db: SessionD
     tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
     return render(request, "guest.html", {
         "data": data, "guest": guest, "svg": timeline_svg(tl),
-        "events": event_summaries(db, [ev["id"] for ev in events[:LIST_MAX]]),
+        "events": event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]]),
         "events_total": len(events), "range": key, "ranges": list(RANGES), "since": since,
         "tail": tail_cursor(_newest(events, guest))})
 
@@ -83,12 +90,12 @@ def _newest(events: list[dict], guest: dict) -> dict:
 
 
 @router.get("/guests/{domain_uuid}/rows")
-def guest_rows_after(request: Request, domain_uuid: str, _user: PageUser, db: SessionDep,
-                     after: str | None = None):
+def guest_rows_after(request: Request, domain_uuid: str, _user: PageUser,
+                     session: SessionDep, after: str | None = None):
     """Only the rows of this guest after the cursor ``after`` (newest first)."""
     if not after or "|" not in after:
         return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "events": [],
                                                     "tail": None})
-    live = rows_after(db, EventFilters(guest=[domain_uuid]), after, LIVE_ROWS_MAX)
+    live = rows_after(session, EventFilters(guest=[domain_uuid]), after, LIVE_ROWS_MAX)
     return render(request, "_guest_live.html", {"guest_uuid": domain_uuid, "tail": live["cursor"],
                                                 "events": list(reversed(live["items"]))})

@@ -5,12 +5,14 @@ Forms submit empty fields; they mean "no filter" and are dropped. Repeated keys
 """
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from app.schemas_query import EventFilters, PageParams
+from app.timeutil import iso
 
 LIST_FIELDS = ("host", "guest", "driver", "op", "outcome")
 
@@ -47,10 +49,19 @@ def qs(params: dict, **changes) -> str:
         if value is None or value == "" or value == []:
             continue
         for v in value if isinstance(value, list) else [value]:
-            pairs.append((key, v.isoformat() + "Z" if hasattr(v, "isoformat") else v))
+            pairs.append((key, iso(v) if isinstance(v, datetime) else v))
     return urlencode(pairs)
 
 
 def filter_state(f: EventFilters) -> dict:
     """The non-empty filters as a dict for links (the permalink of the current view)."""
     return {k: v for k, v in f.model_dump().items() if v not in (None, [], "")}
+
+
+def page_links(base: str, params: dict, cursor: str | None, **changes) -> dict:
+    """A list's next page as rows for htmx (``more_url``: ``base``/rows) and as a page for a
+    browser without script (``next_url``); both None at the end."""
+    if cursor is None:
+        return {"more_url": None, "next_url": None}
+    query = qs(params, cursor=cursor, **changes)
+    return {"more_url": f"{base}/rows?{query}", "next_url": f"{base}?{query}"}

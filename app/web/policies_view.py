@@ -5,16 +5,15 @@ from app.policy import service as policy_service
 from app.services.events import get_event
 
 
-def policies_context(request, db, settings) -> dict:
-    data = policy_service.list_policies(db, policy_service.cache_for(settings))
+def policies_context(request, session, settings) -> dict:
+    data = policy_service.list_policies(session, policy_service.cache_for(settings))
     ctx = {"data": data, "windows": list(policy_service.WINDOWS),
            "kinds": policy_service.HIT_KINDS, "test": None, "test_error": None,
            "test_event": request.query_params.get("test_event", "").strip()}
     if ctx["test_event"]:
-        event = get_event(db, ctx["test_event"])
+        event = get_event(session, ctx["test_event"])
         if event is None:
             ctx["test_error"] = "No event has this id."
         else:
-            from app.api.policies import test_event
-            ctx["test"] = test_event(db, settings, event)
+            ctx["test"] = policy_service.replay_current(policy_service.cache_for(settings), event)
     return ctx

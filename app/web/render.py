@@ -1,8 +1,8 @@
 """Jinja2 environment and the one way pages are rendered.
 
 Autoescape is on for every template: guest names, XML, stderr and reasons come from hosts and
-tenants. A page response always says ``Vary: HX-Request`` because the same URL answers a full
-page to a browser and only the rows partial to htmx.
+tenants. A page response always says ``Vary: HX-Request``: htmx asks the same page URLs as the
+browser (and swaps a part of them), and a 401 answers htmx differently (HX-Redirect).
 """
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from app.timeutil import iso
 from app.web import session
 from app.web.explain import explain
 from app.web.xmlview import diff_html, xml_html
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 # Defence in depth behind autoescaping: only our own scripts run (no inline script, no eval
 # of host data), nothing frames the dashboard, forms post only to us.
 SECURITY_HEADERS = {
@@ -35,7 +37,7 @@ def _time(value) -> Markup:
     if value is None or value == "":
         return Markup('<span class="muted">–</span>')
     if isinstance(value, datetime):
-        value = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = iso(value)
     text = str(value)
     short = text[:19].replace("T", " ")
     return Markup('<time datetime="%s" title="UTC">%s</time>') % (text, short)
@@ -73,10 +75,6 @@ def env_of(request: Request) -> Environment:
     if getattr(state, "jinja_env", None) is None:
         state.jinja_env = make_env()
     return state.jinja_env
-
-
-def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def render(request: Request, template: str, context: dict, status: int = 200,

@@ -9,8 +9,10 @@ call. ``timeline_svg`` renders it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import chain
+
+from app.timeutil import as_naive_utc
 
 # Worst first: a boot takes the colour of its worst call.
 SEVERITY = {"aborted": 5, "killed": 4, "timed_out": 3, "failed_ignored": 2, "ok": 1}
@@ -55,33 +57,22 @@ class Timeline:
     migrations: list[Migration] = field(default_factory=list)
 
 
-def parse_time(value) -> datetime:
-    """Event times arrive as ISO strings ("...Z") from JSON or naive/aware datetimes from the DB."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def worse(a: str, b: str) -> str:
-    return a if SEVERITY.get(a, 0) >= SEVERITY.get(b, 0) else b
-
-
 def build_timeline(events, t0, t1) -> Timeline:
     """Events (any order) -> Timeline, through the server's boot grouping (one definition)."""
     from app.services.guests import group_boots
 
-    ordered = sorted(events, key=lambda e: (parse_time(e["started_at"]), e.get("seq") or 0))
+    ordered = sorted(events, key=lambda e: (as_naive_utc(e["started_at"]), e.get("seq") or 0))
     return timeline_from_boots(group_boots(ordered), t0, t1)
 
 
 def timeline_from_boots(boots: list[dict], t0, t1) -> Timeline:
     """Boots as ``app.services.guests.group_boots`` returns them -> lanes, bars, arrows, marks."""
-    tl = Timeline(t0=parse_time(t0), t1=parse_time(t1))
+    tl = Timeline(t0=as_naive_utc(t0), t1=as_naive_utc(t1))
     for boot in boots:
         if boot["host"] not in tl.hosts:
             tl.hosts.append(boot["host"])
         tl.bars.append(_bar(boot))
-        tl.marks.extend(Mark(ev["host"], parse_time(ev["started_at"]), ev["outcome"],
+        tl.marks.extend(Mark(ev["host"], as_naive_utc(ev["started_at"]), ev["outcome"],
                              f"{ev['op']} {ev['outcome'].replace('_', ' ')}", ev.get("event_id"))
                         for ev in boot["events"] if ev["outcome"] in BAD)
         if boot["via"] == "migration":
@@ -90,17 +81,17 @@ def timeline_from_boots(boots: list[dict], t0, t1) -> Timeline:
 
 
 def _bar(boot: dict) -> Bar:
-    # = folding worse() from "ok" (max keeps the first of equals), without a call per event
+    # the worst outcome by SEVERITY, "ok" when none (max keeps the first of equals)
     outcome = max(chain(("ok",), (ev["outcome"] for ev in boot["events"])),
                   key=lambda o: SEVERITY.get(o, 0))
     first = boot["events"][0] if boot["events"] else {}
     end = boot["ended_at"]
-    return Bar(boot["host"], parse_time(boot["started_at"]), parse_time(end) if end else None,
+    return Bar(boot["host"], as_naive_utc(boot["started_at"]), as_naive_utc(end) if end else None,
                outcome, first.get("event_id"), label=f"boot via {boot['via']}")
 
 
 def _migration(boots: list[dict], boot: dict) -> Migration:
     src = boots[boot["migrated_from"]]["host"] if boot.get("migrated_from") is not None else None
     mig = next((ev for ev in boot["events"] if ev["op"] == "migrate"), boot["events"][0])
-    return Migration(src, boot["host"], parse_time(mig["started_at"]), mig["outcome"],
+    return Migration(src, boot["host"], as_naive_utc(mig["started_at"]), mig["outcome"],
                      mig.get("event_id"))

@@ -7,7 +7,7 @@ Times are relative to now so the overview's 24 h window sees them.
 from datetime import datetime, timedelta, timezone
 
 from hookshim.event import GENESIS_HASH
-from tests.factories import make_event
+from tests.factories import chain_of
 
 WEB_UUID = "11111111-2222-4333-8444-555555555501"
 DB_UUID = "11111111-2222-4333-8444-555555555502"
@@ -25,16 +25,7 @@ def chain(host: str, specs: list[dict], start_seq: int = 1, prev_hash: str = GEN
           start: datetime | None = None) -> list[dict]:
     """Linked events of ``host``: one per spec (overrides of make_event), a second apart."""
     start = start or datetime.now(timezone.utc) - timedelta(hours=2)
-    out = []
-    for i, spec in enumerate(specs):
-        at = spec.pop("at", start + timedelta(seconds=i))
-        if isinstance(at, str):
-            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        ev = make_event(host=host, seq=start_seq + i, prev_hash=prev_hash, started_at=at,
-                        shim={"version": "0.1.0", "hostname": host, "pid": 4242}, **spec)
-        out.append(ev)
-        prev_hash = ev["hash"]
-    return out
+    return chain_of(host, specs, start_seq, prev_hash, start)
 
 
 def boot(name: str, uuid: str) -> list[dict]:

@@ -58,9 +58,23 @@ def test_guests_search_finds_by_name(viewer_client, seeded):
     assert "web-01" in html and "db-02" not in html
 
 
-def test_guests_search_htmx_answers_only_rows(viewer_client, seeded):
-    r = viewer_client.get("/guests?q=web", headers={"HX-Request": "true", "HX-Target": "guest-rows"})
-    assert "web-01" in r.text and "<html" not in r.text
+def test_guests_rows_route_answers_only_the_rows(viewer_client, seeded):
+    r = viewer_client.get("/guests/rows?q=web")
+    assert "web-01" in r.text and "db-02" not in r.text and "<html" not in r.text
+
+
+def test_a_page_answers_the_same_to_htmx_whatever_it_targets(viewer_client, seeded):
+    plain = viewer_client.get("/guests?q=web").text
+    htmx = viewer_client.get("/guests?q=web", headers={"HX-Request": "true", "HX-Target": "guest-rows"})
+    assert "<html" in htmx.text and htmx.text.count("web-01") == plain.count("web-01")
+
+
+def test_a_bad_cursor_on_a_page_answers_an_html_page(viewer_client, seeded):
+    for url in ("/events?cursor=bad!", "/events/rows?cursor=bad!", "/guests?cursor=bad!",
+                "/aborts?cursor=bad!"):
+        r = viewer_client.get(url)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), url
+        assert "cursor is not one this API returned" in r.text, url
 
 
 def test_hostile_guest_name_is_escaped_everywhere(viewer_client, seeded):

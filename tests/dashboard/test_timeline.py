@@ -2,19 +2,20 @@
 import itertools
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
+from app.timeutil import iso
 from app.web.timeline import build_timeline
 from app.web.timeline_svg import tick_step, timeline_svg
 
-T0 = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 3, 0)   # naive UTC, as the store and the timeline keep times
 SEQ = itertools.count(1)     # calls at the same minute keep their spool order
 
 
 def ev(minute, host, op, subop="begin", outcome="ok", eid=None):
-    return {"started_at": (T0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
+    return {"started_at": iso(T0 + timedelta(minutes=minute)),
             "host": host, "op": op, "subop": subop, "outcome": outcome, "driver": "libxl",
             "extra": "-", "seq": next(SEQ),
             "event_id": eid or f"{host}-{minute}-{op}"}

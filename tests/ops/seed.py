@@ -4,7 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from hookshim.event import GENESIS_HASH
-from tests.factories import domain_xml, make_event, post_events
+from tests.factories import chain_of, domain_xml, post_events
 
 NOW = datetime.now(UTC)
 
@@ -19,24 +19,15 @@ def chain(
     host: str, specs: list[dict], start_seq: int = 1, prev_hash: str = GENESIS_HASH
 ) -> list[dict]:
     """Linked events, one per spec (overrides: age_days, object, outcome, ...)."""
-    events = []
-    for i, spec in enumerate(specs):
-        spec = dict(spec)
-        when = NOW - timedelta(days=spec.pop("age_days"), seconds=-i)
-        name = spec.pop("object", "guest1")
-        ev = make_event(
-            host=host,
-            seq=start_seq + i,
-            prev_hash=prev_hash,
-            started_at=when,
-            object=name,
-            xml=spec.pop("xml", big_xml(name, hash(name) & 0xFFFF)),
-            shim={"version": "0.1.0", "hostname": host, "pid": 1},
-            **spec,
-        )
-        events.append(ev)
-        prev_hash = ev["hash"]
-    return events
+    return chain_of(host, [_aged(i, spec) for i, spec in enumerate(specs)], start_seq, prev_hash)
+
+
+def _aged(i: int, spec: dict) -> dict:
+    spec = dict(spec)
+    name = spec.setdefault("object", "guest1")
+    spec["at"] = NOW - timedelta(days=spec.pop("age_days"), seconds=-i)
+    spec.setdefault("xml", big_xml(name, hash(name) & 0xFFFF))
+    return spec
 
 
 def seed_host(client, host, old: int = 30, recent: int = 10, aborts=(5, 12)) -> list[dict]:

@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
 from tests.factories import make_chain, post_events
 from tests.ops.receiver import Receiver
 
@@ -72,11 +71,10 @@ def test_send_test_is_admin_only_and_delivered(client, admin, viewer, receiver):
     assert alert["test"] is True and alert["kind"] == "test"
 
 
-def test_two_app_processes_send_a_shared_burst_once(settings, host_a, receiver):
+def test_two_app_processes_send_a_shared_burst_once(make_app, host_a, receiver):
     """Two apps on one database (as two workers): each sees half the burst, one alert goes out."""
     events = aborted_burst(host_a.name, 6)
-    other = create_app(settings)
-    with TestClient(other) as c2, TestClient(create_app(settings)) as c1:
+    with TestClient(make_app()) as c2, TestClient(make_app()) as c1:
         assert post_events(c1, host_a, events[:3]).status_code == 200
         assert post_events(c2, host_a, events[3:]).status_code == 200
         receiver.wait_for(1)
@@ -84,7 +82,7 @@ def test_two_app_processes_send_a_shared_burst_once(settings, host_a, receiver):
     assert len(receiver.delivered) == 1
 
 
-def test_a_silent_host_is_reported_once(db_url, host_a, receiver, app):
+def test_a_silent_host_is_reported_once(make_app, host_a, receiver, app):
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import update
@@ -97,11 +95,8 @@ def test_a_silent_host_is_reported_once(db_url, host_a, receiver, app):
                 last_seen_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=20)
             )
         )
-    settings = Settings(
-        database_url=db_url, webhook_urls=receiver.url, **dict(FAST, alert_silent_after_s=4)
-    )  # checks every second
     receiver.script.clear()
-    with TestClient(create_app(settings)):
+    with TestClient(make_app(alert_silent_after_s=4)):   # checks every second
         [alert] = receiver.wait_for(1)
         time.sleep(2.5)  # further checks run; the same silence is not reported again
     assert len(receiver.delivered) == 1

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.main import create_app
 from tests.factories import make_chain, make_event, post_events
 
 
@@ -70,18 +69,17 @@ def test_host_last_seen_age_is_read_at_scrape_time(client, host_a, host_b):
     assert set(ages) == {"host-a"} and 0 <= ages["host-a"] < timedelta(hours=1).total_seconds()
 
 
-def test_each_app_has_its_own_registry(settings, client, host_a):
+def test_each_app_has_its_own_registry(make_app, client, host_a):
     post_events(client, host_a, make_chain(host_a.name, 2))
-    second = create_app(settings)  # would raise "Duplicated timeseries" on a shared registry
+    second = make_app()  # would raise "Duplicated timeseries" on a shared registry
     assert second.state.metrics.registry is not client.app.state.metrics.registry
     assert second.state.metrics.events._metrics == {}
 
 
-def test_metrics_token_when_configured(settings, db_url):
+def test_metrics_token_when_configured(make_app):
     from fastapi.testclient import TestClient
 
-    app = create_app(settings.model_copy(update={"metrics_token": "s3cret"}))
-    with TestClient(app) as c:
+    with TestClient(make_app(metrics_token="s3cret")) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 

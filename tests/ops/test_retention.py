@@ -7,9 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from app.models import Event, Host, XmlBlob
-from app.services import audit_export, retention
-from app.services.retention import ChainCheckpoint, RetentionRun
+from app.models import ChainCheckpoint, Event, Host, RetentionRun, XmlBlob
+from app.services import audit_export, retention, retention_runs
 from tests.factories import post_events
 from tests.ops.seed import NOW, chain, seed_host
 
@@ -117,7 +116,7 @@ def test_dry_run_deletes_nothing_and_every_run_is_recorded(app, client, host_a, 
     run = retention.prune(app.state.db, plan(settings, dry_run=True))
     assert run["dry_run"] and run["events_deleted"] == 28 and count(app.state.db) == 40
     retention.prune(app.state.db, plan(settings), actor="alice")
-    runs = retention.list_runs(app.state.db)
+    runs = retention_runs.list_runs(app.state.db)
     assert [r["actor"] for r in runs] == ["alice", "cli"] and count(app.state.db, RetentionRun) == 2
 
 
@@ -176,8 +175,9 @@ def test_prune_trims_the_alert_log_with_the_events(app, settings):
     from datetime import datetime
 
     from app.alerts.grouping import Alert
-    from app.alerts.store import AlertDelivery, AlertStore
+    from app.alerts.store import AlertStore
     from app.alerts.targets import parse_target
+    from app.models import AlertDelivery
 
     store, target = AlertStore(app.state.db), parse_target("http://127.0.0.1:9/x")
     old_id = store.record_new(Alert("aborted", "h", "g", 1, 0, 0), target)
@@ -206,6 +206,6 @@ def test_a_second_prune_refuses_while_one_runs(app, client, host_a, settings):
                 abort_cutoff=NOW.replace(tzinfo=None),
             )
         )
-    with pytest.raises(retention.PruneRunning):
+    with pytest.raises(retention_runs.PruneRunning):
         retention.prune(app.state.db, plan(settings))
     assert count(app.state.db) == 40

@@ -27,6 +27,26 @@ GUEST = """<domain type='xen'>
 """
 
 
+# The example rules of the policy docs and the issue, defined once for every policy test.
+NO_HOSTDEV = """- id: no-hostdev-in-prod
+  match: {op: [prepare], object: "prod-*"}
+  mode: enforce
+  deny_if: {exists: "./devices/hostdev"}
+  message: "PCI passthrough is not allowed for production guests"
+"""
+VCPU_CAP = """- id: vcpu-cap
+  match: {op: [prepare]}
+  mode: dryrun
+  deny_if: {number: {path: ./vcpu, gt: 1}}
+  message: too many vCPUs
+"""
+MOVE_IMAGES = """- id: move-images
+  match: {op: [migrate]}
+  mutate:
+    - replace_prefix: {path: "./devices/disk/source", attribute: file,
+                       from: "/var/lib/xen/images/", to: "/srv/images/"}
+"""
+
 def compile_yaml(text: str) -> dict:
     """Bundle of one policy file's text; fails the test on any validation or lint error."""
     rules, findings = load_text(text, "test.yaml")

@@ -4,29 +4,11 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.models import Base
 from tests.factories import BASE_TIME, post_events
 from tests.fixtures_app import HostCred
-from tests.policy.helpers import GUEST
+from tests.policy.helpers import GUEST, MOVE_IMAGES, NO_HOSTDEV, VCPU_CAP
 
-RULES = """
-- id: no-hostdev-in-prod
-  match: {op: [prepare], object: "prod-*"}
-  mode: enforce
-  deny_if: {exists: "./devices/hostdev"}
-  message: "PCI passthrough is not allowed for production guests"
-- id: vcpu-cap
-  match: {op: [prepare]}
-  mode: dryrun
-  deny_if: {number: {path: ./vcpu, gt: 1}}
-  message: too many vCPUs
-- id: move-images
-  match: {op: [migrate]}
-  mutate:
-    - replace_prefix: {path: "./devices/disk/source", attribute: file,
-                       from: "/var/lib/xen/images/", to: "/srv/images/"}
-"""
+RULES = NO_HOSTDEV + VCPU_CAP + MOVE_IMAGES
 
 
 @pytest.fixture
@@ -38,11 +20,8 @@ def policy_dir(tmp_path):
 
 
 @pytest.fixture
-def papp(settings, policy_dir):
-    app = create_app(settings.model_copy(update={"policy_dir": str(policy_dir)}))
-    Base.metadata.create_all(app.state.db.engine)
-    yield app
-    app.state.db.dispose()
+def papp(make_app, policy_dir):
+    return make_app(policy_dir=str(policy_dir))
 
 
 @pytest.fixture
@@ -210,16 +189,16 @@ def test_draft_rule_is_evaluated_and_bad_drafts_are_refused(pclient, phost, puse
     assert r.status_code == 422 and "nests quantifiers" in r.json()["error"]["details"][0]["message"]
 
 
-def test_dashboard_hooks_list_rules_and_replay_the_bundle_on_an_event(papp, pclient, phost):
-    from app.api.policies import list_rules
-    from app.api.policies import test_event as replay_event
+def test_policy_service_lists_rules_and_replays_the_bundle_on_an_event(papp, pclient, phost):
+    from app.policy import service
     from app.services.events import get_event
 
     ev = _stored(pclient, phost, op="prepare", object="prod-web1",
                  xml=GUEST.replace("</devices>", "<hostdev/></devices>"))
     with papp.state.db.session() as s:
-        rules = list_rules(s, papp.state.settings)
-        result = replay_event(s, papp.state.settings, get_event(s, ev["event_id"]))
+        cache = service.cache_for(papp.state.settings)
+        rules = service.list_policies(s, cache)["rules"]
+        result = service.replay_current(cache, get_event(s, ev["event_id"]))
     assert [r["id"] for r in rules] == ["no-hostdev-in-prod", "vcpu-cap", "move-images"]
     assert result["deny"] and result["reason"].startswith("no-hostdev-in-prod:")
     assert {d["rule_id"]: d["verdict"] for d in result["decisions"]} == {

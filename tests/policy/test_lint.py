@@ -5,6 +5,7 @@ from app.policy.cli import lint_command
 from app.policy.cli import test_command as policy_test_command
 from app.policy.compiler import load_text
 from app.policy.lint import lint_rules
+from tests.policy.helpers import MOVE_IMAGES, NO_HOSTDEV
 
 D = "deny_if: {exists: ./devices/hostdev}, message: m"
 M = "mutate: [{set_text: {path: ./description, value: x}}]"
@@ -98,21 +99,11 @@ def test_a_failing_case_fails_the_test_command(tmp_path, capsys):
     assert "note: no case" not in out  # the rule did deny in the case
 
 
-def test_issue_example_works_verbatim(tmp_path):
+def test_example_rules_deny_hostdev_and_move_images(tmp_path):
     from app.policy.compiler import compile_dir
     from hookshim.policy import evaluate
 
-    (tmp_path / "issue.yaml").write_text('''- id: no-hostdev-in-prod
-  match: {op: [prepare], object: "prod-*"}
-  mode: enforce
-  deny_if: {exists: "./devices/hostdev"}
-  message: "PCI passthrough is not allowed for production guests"
-- id: move-images
-  match: {op: [migrate]}
-  mutate:
-    - replace_prefix: {path: "./devices/disk/source", attribute: file,
-                       from: "/var/lib/xen/images/", to: "/srv/images/"}
-''')
+    (tmp_path / "issue.yaml").write_text(NO_HOSTDEV + MOVE_IMAGES)
     bundle, findings = compile_dir(tmp_path)
     assert findings == []
     xml = ("<domain><name>prod-a</name><devices><disk><source file='/var/lib/xen/images/a.img'/>"

@@ -26,10 +26,8 @@ def cli(db_url, capsys, monkeypatch):
 
 
 @pytest.fixture
-def served(settings):
-    from app.main import create_app
-
-    with TestClient(create_app(settings)) as c:
+def served(make_app):
+    with TestClient(make_app()) as c:
         yield c
 
 
@@ -52,10 +50,28 @@ def test_hosts_add_twice_fails_and_revoke_stops_the_token(cli, served):
 
 def test_users_add_and_tokens_create_give_api_access(cli, served):
     assert cli("users", "add", "ana", "--role", "viewer", "--password-stdin",
-               stdin="s3cret pass\n")[0] == 0
+               stdin="s3cret passphrase\n")[0] == 0
     _, token, _ = cli("tokens", "create", "--user", "ana")
     r = served.get("/api/v1/hosts", headers={"Authorization": f"Bearer {token.strip()}"})
     assert r.status_code == 200
+
+
+def test_users_add_refuses_a_short_password_like_the_admin_page(cli):
+    code, _, err = cli("users", "add", "ana", "--password-stdin", stdin="short pass\n")
+    assert code == 1 and "at least 12 characters" in err
+    assert cli("tokens", "create", "--user", "ana")[0] == 1   # nobody was added
+
+
+@pytest.mark.parametrize("name", ["   ", "h" * 256])
+def test_hosts_add_refuses_a_name_the_admin_page_refuses(cli, name):
+    code, out, err = cli("hosts", "add", name)
+    assert code == 1 and out == "" and "1 to 255 characters" in err
+
+
+def test_hosts_add_stores_the_name_without_surrounding_blanks(cli):
+    assert cli("hosts", "add", " dom0-1 ")[0] == 0
+    _, out, _ = cli("hosts", "list", "--json")
+    assert [h["name"] for h in json.loads(out)] == ["dom0-1"]
 
 
 def test_events_query_prints_filtered_ndjson(cli, served):

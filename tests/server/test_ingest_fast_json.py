@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from app.errors import ApiError
 from app.models import Event
-from app.schemas import iso
 from app.services import ingest_validate as iv
-from app.services.ingest import _in
+from app.services.bulk import member_of
+from app.services.errors import Invalid
 from app.services.ingest_validate import canonical, parse_batch
+from app.timeutil import iso
 from hookshim.event import canonical_bytes
 from tests.factories import make_chain, make_event, post_events
 
@@ -162,7 +162,7 @@ def test_lone_surrogate_is_named_as_before(client, host_a, field, message):
     assert detail["field"] == (field if field == "reason" else "")
 
 
-def test_one_call_validation_still_names_every_bad_event_and_field(client, host_a):
+def test_batch_validation_names_every_bad_event_and_field(client, host_a):
     events = make_chain("host-a", 4)
     events[1]["started_at"] = "2026-11-25T18:13:46.123456+01:00"   # valid ISO, not UTC
     events[3]["seq"] = "4"
@@ -180,7 +180,7 @@ def test_batch_check_model_mirrors_wire_event():
     assert list(model.model_fields) == list(iv.WireEvent.model_fields)
     for name, field in iv.WireEvent.model_fields.items():
         assert model.model_fields[name].metadata == field.metadata, name
-    with pytest.raises(ApiError):   # prepare refuses what the dropped validator refused
+    with pytest.raises(Invalid):   # prepare refuses what the dropped validator refused
         iv.check_batch([make_event(started_at="2026-11-25T18:13:46")], "host-a")
 
 
@@ -204,17 +204,17 @@ def test_binary_copy_stores_every_column_as_sent(app, client, host_a):
         assert iso(row.started_at) == event["started_at"]
 
 
-def test_in_with_commas_in_values_still_matches_exactly(app, client, host_a):
+def test_member_of_matches_values_with_commas_exactly(app, client, host_a):
     events = make_chain("host-a", 2)
     post_events(client, host_a, events)
     ids = [events[0]["event_id"], f"{events[1]['event_id']},x", ""]
     with app.state.db.session() as s:
-        found = s.scalars(select(Event.event_id).where(_in(s, Event.event_id, ids))).all()
+        found = s.scalars(select(Event.event_id).where(member_of(s, Event.event_id, ids))).all()
         assert found == [events[0]["event_id"]]   # not cut to varchar(36) to match events[1]
         longer = [events[0]["event_id"] + "0"]    # one text parameter: not cut either
-        assert s.scalars(select(Event.event_id).where(_in(s, Event.event_id, longer))).all() == []
+        assert s.scalars(select(Event.event_id).where(member_of(s, Event.event_id, longer))).all() == []
         found = s.scalars(select(Event.event_id).where(
-            _in(s, Event.event_id, [e["event_id"] for e in events]))).all()
+            member_of(s, Event.event_id, [e["event_id"] for e in events]))).all()
         assert sorted(found) == sorted(e["event_id"] for e in events)
 
 

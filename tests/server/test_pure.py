@@ -12,7 +12,7 @@ from app.services.guests import group_boots
     (3, [4, 7, 8, 10], [(5, 6), (9, 9)]),  # two holes in one batch
     (5, [2, 3], []),                     # late events open nothing
 ])
-def test_new_gaps(prev_max, seqs, gaps):
+def test_gaps_opened_by_a_batch_of_seqs(prev_max, seqs, gaps):
     assert new_gaps(prev_max, seqs) == gaps
 
 

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas_query import EventFilters
-from app.services.overview import abort_groups, overview
+from app.services.aborts import abort_groups
+from app.services.overview import overview
 
-router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+router = APIRouter(prefix=API_V1, tags=["dashboard"])
 
 
 class AbortGroupQuery(EventFilters):
@@ -19,15 +21,15 @@ class AbortGroupQuery(EventFilters):
 
 
 @router.get("/overview")
-def get_overview(_user: CurrentUser, db: SessionDep, settings: SettingsDep,
+def get_overview(_user: CurrentUser, session: SessionDep, settings: SettingsDep,
                  hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict:
     """Last ``hours`` of hook calls: counts by outcome, latest aborts, hosts needing care,
     seq gaps, chain problems, most-hit policy denials."""
-    return overview(db, settings, hours=hours)
+    return overview(session, settings, hours=hours)
 
 
 @router.get("/aborts/groups")
-def get_abort_groups(_user: CurrentUser, db: SessionDep,
+def get_abort_groups(_user: CurrentUser, session: SessionDep,
                      q: Annotated[AbortGroupQuery, Query()]) -> dict:
     filters = EventFilters(**q.model_dump(exclude={"by"}))
-    return abort_groups(db, filters, q.by)
+    return abort_groups(session, filters, q.by)

@@ -1,10 +1,12 @@
-"""``hookaudit prune`` and ``hookaudit export`` (registered through app.cli's EXTENSIONS), and
-the offline check behind ``hookaudit verify --export FILE``."""
+"""``hookaudit prune`` and ``hookaudit export``, and the offline check behind
+``hookaudit verify --export FILE``."""
 
 import json
 import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
+
+from app.cli.common import database_of, settings_of
 
 
 def add_parser(sub) -> None:
@@ -46,17 +48,15 @@ def add_parser(sub) -> None:
 
 
 def _ctx(args):
-    from app.cli import _db, _settings
-
-    return _settings(args), _db(args)
+    return settings_of(args), database_of(args)
 
 
 def cmd_prune(args) -> int:
-    from app.services import retention
+    from app.services import retention, retention_runs
 
     settings, db = _ctx(args)
     if args.list:
-        return _print(retention.list_runs(db), args.json)
+        return _print(retention_runs.list_runs(db), args.json)
     if not (args.days or settings.retention_days):
         print(
             "hookaudit: no retention set: give --days or HOOKAUDIT_RETENTION_DAYS", file=sys.stderr
@@ -72,7 +72,7 @@ def cmd_prune(args) -> int:
     )
     try:
         run = retention.prune(db, plan, actor="cli")
-    except retention.PruneRunning as exc:
+    except retention_runs.PruneRunning as exc:
         print(f"hookaudit: {exc}", file=sys.stderr)
         return 1
     if args.orphans and not args.dry_run:

@@ -1,12 +1,13 @@
-"""Admin endpoints for alerts: the delivery log (JSON twin of the dashboard's alerts panel)
-and the "send test" action."""
+"""Admin endpoints for alerts (/api/v1/alerts): the delivery log (JSON twin of the
+dashboard's alerts panel) and the "send test" action."""
 
 from fastapi import APIRouter, Query, Request
 
+from app.api import API_V1
 from app.deps import AdminUser
 from app.errors import ApiError
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix=f"{API_V1}/alerts", tags=["alerts"])
 
 
 def _worker(request: Request):

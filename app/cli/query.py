@@ -1,0 +1,58 @@
+"""``hookaudit events query`` and ``hookaudit verify`` (the database, or an export file)."""
+import sys
+from itertools import islice
+
+from app.cli.common import database_of, settings_of
+from app.cli.retention import verify_export_cmd
+from app.schemas_query import EventFilters
+from app.services.events import iter_events
+from app.services.export import chunks
+from app.services.verify import verify_all
+
+
+def cmd_events_query(args) -> int:
+    filters = EventFilters(host=args.host, guest=args.guest, driver=args.driver, op=args.op,
+                           outcome=args.outcome, since=args.since, until=args.until, q=args.q)
+    rows = iter_events(database_of(args), filters, args.order)
+    if args.limit:
+        rows = islice(rows, args.limit)
+    fmt = "ndjson" if args.format == "json" else args.format
+    for chunk in chunks(fmt, rows):
+        sys.stdout.write(chunk)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    if args.export:   # offline: an auditor's export file, no database needed
+        return verify_export_cmd(args.export, settings_of(args).secret_key)
+
+    results = verify_all(database_of(args), settings_of(args).secret_key, args.host or None)
+    for r in results:
+        if r["ok"]:
+            print(f"{r['host']}: ok ({r['events']} events)")
+        else:
+            bad = r["first_bad"]
+            print(f"{r['host']}: {r['problems']} bad event(s) of {r['events']}; first bad: "
+                  f"seq {bad['seq']} event {bad['event_id']}: {'; '.join(bad['problems'])}")
+    return 0 if all(r["ok"] for r in results) else 2
+
+
+def add_parser(sub) -> None:
+    events = sub.add_parser("events", help="query the audit trail")
+    p = events.add_subparsers(dest="events_cmd", required=True).add_parser(
+        "query", help="events matching filters, as NDJSON (default) or CSV")
+    for name in ("host", "guest", "driver", "op", "outcome"):
+        p.add_argument(f"--{name}", action="append", default=[],
+                       help=f"{name} (repeat for any of several)")
+    p.add_argument("--since", help="ISO time, UTC if no zone")
+    p.add_argument("--until", help="ISO time, UTC if no zone")
+    p.add_argument("-q", help="text in reason or stderr")
+    p.add_argument("--format", choices=("ndjson", "json", "csv"), default="ndjson")
+    p.add_argument("--order", choices=("desc", "asc"), default="desc")
+    p.add_argument("--limit", type=int, default=0, help="at most this many (0 = all)")
+    p.set_defaults(func=cmd_events_query)
+    p = sub.add_parser("verify", help="re-check every host's hash chain; name the first bad event")
+    p.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
+    p.add_argument("--export", metavar="FILE", help="check an export file (`hookaudit export`) "
+                   "offline instead of the database")
+    p.set_defaults(func=cmd_verify)
