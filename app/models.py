@@ -229,3 +229,19 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class HostChainHead(Base):
+    """A chain head (seq, hash) the host reported in a heartbeat: the newest event the server
+    acknowledged to it. ``verify`` checks the store still holds it (app/services/chain_heads.py).
+    Bounded per host: a new row only when the head moved, the oldest dropped past a cap."""
+
+    __tablename__ = "host_chain_heads"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+
+    # Heartbeat (latest head of a host, cap) and verify (a host's heads): newest first by id.
+    __table_args__ = (Index("ix_host_chain_heads_host_id", "host_id", "id"),)

@@ -139,6 +139,12 @@ class IngestResponse(BaseModel):
     chain_problems: list[ChainProblemOut]
 
 
+class ChainHead(BaseModel):
+    """The newest event the server acknowledged to the host (app/services/chain_heads.py)."""
+    seq: Annotated[int, Field(ge=1, le=INT64)]
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Heartbeat(BaseModel):
     host: Annotated[str, Field(min_length=1, max_length=255)]
     shim_version: Annotated[str, Field(max_length=64)] | None = None
@@ -147,6 +153,7 @@ class Heartbeat(BaseModel):
     parked: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_seq: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_error: Annotated[str, Field(max_length=65536)] | None = None
+    chain_head: ChainHead | None = None
 
 
 class HeartbeatResponse(BaseModel):
