@@ -339,6 +339,16 @@ class Spool:
             "bytes": total, "dropped": dropped, "last_error": self.get_meta("last_error"),
         }
 
+    def acked_head(self):
+        """{"seq", "hash"} of the newest event the server acknowledged (None when no sent row
+        is kept): heartbeats report it, so the server can tell when its store lost events."""
+        row = self._db.execute("SELECT body FROM events WHERE state = 'sent'"
+                               " ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        ev = _json().loads(row[0])
+        return {"seq": ev["seq"], "hash": ev["hash"]}
+
     def list(self, limit=100, state=None):
         """The newest ``limit`` events (optionally of one state), in seq order."""
         return [ev for _, ev in self.rows(limit, state)]
