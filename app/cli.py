@@ -12,7 +12,8 @@ from importlib import import_module
 from app.config import Settings
 
 # Modules with `add_parser(subparsers)` registering their own subcommands.
-EXTENSIONS = ["app.policy.cli", "app.demo.cli", "app.services.retention_cli"]
+EXTENSIONS = ["app.policy.cli", "app.demo.cli", "app.services.retention_cli",
+              "app.services.anchors_cli"]
 
 
 def _settings(args) -> Settings:
@@ -188,22 +189,9 @@ def cmd_events_query(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from app.services.verify import verify_all
+    from app.services.verify_cli import verify_cmd
 
-    if args.export:   # offline: an auditor's export file, no database needed
-        from app.services.retention_cli import verify_export_cmd
-
-        return verify_export_cmd(args.export, _settings(args).secret_key)
-
-    results = verify_all(_db(args), _settings(args).secret_key, args.host or None)
-    for r in results:
-        if r["ok"]:
-            print(f"{r['host']}: ok ({r['events']} events)")
-        else:
-            bad = r["first_bad"]
-            print(f"{r['host']}: {r['problems']} bad event(s) of {r['events']}; first bad: "
-                  f"seq {bad['seq']} event {bad['event_id']}: {'; '.join(bad['problems'])}")
-    return 0 if all(r["ok"] for r in results) else 2
+    return verify_cmd(args, _settings(args), lambda: _db(args))
 
 
 def _add_query(sub) -> None:
@@ -220,10 +208,10 @@ def _add_query(sub) -> None:
     p.add_argument("--order", choices=("desc", "asc"), default="desc")
     p.add_argument("--limit", type=int, default=0, help="at most this many (0 = all)")
     p.set_defaults(func=cmd_events_query)
-    p = sub.add_parser("verify", help="re-check every host's hash chain; name the first bad event")
-    p.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
-    p.add_argument("--export", metavar="FILE", help="check an export file (`hookaudit export`) "
-                   "offline instead of the database")
+    p = sub.add_parser("verify", help="re-check every host's hash chain; name the bad events")
+    from app.services.verify_cli import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=cmd_verify)
 
 

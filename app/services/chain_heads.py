@@ -50,9 +50,9 @@ def head_problems(session: Session, host_id: int, start_seq: int) -> list[dict]:
                             .order_by(HostChainHead.id.desc())).all()
     if not heads:
         return []
-    stored = _stored_at(session, host_id, {h.seq for h in heads})
+    stored = stored_at(session, host_id, {h.seq for h in heads})
     store_end = session.scalar(select(func.max(Event.seq)).where(Event.host_id == host_id)) or 0
-    out, seen, missing_named = [], set(), False
+    out, seen, missing_named = [], set(), False   # newest first: name one missing head
     for head in heads:
         if head.seq in seen:
             continue
@@ -65,10 +65,12 @@ def head_problems(session: Session, host_id: int, start_seq: int) -> list[dict]:
     return out
 
 
-def head_problem(head, stored: list[tuple[str, str]], store_end: int) -> dict | None:
-    """What the store says against one reported head; ``stored``: [(event_id, hash)] at its
-    seq. None when the store agrees."""
-    said = f"the host reported seq {head.seq} hash {head.hash[:12]}… at {iso(head.reported_at)}"
+def head_problem(head, stored: list[tuple[str, str]], store_end: int,
+                 source: str = "the host reported") -> dict | None:
+    """What the store says against one reported head (``source`` says who reported it: the
+    host, or a signed checkpoint); ``stored``: [(event_id, hash)] at its seq. None when the
+    store agrees."""
+    said = f"{source} seq {head.seq} hash {head.hash[:12]}… at {iso(head.reported_at)}"
     if any(h == head.hash for _, h in stored):
         return None
     if not stored:
@@ -81,7 +83,7 @@ def head_problem(head, stored: list[tuple[str, str]], store_end: int) -> dict | 
         f"store diverges from the host: {said}; the stored event hashes to {have[:12]}…"]}
 
 
-def _stored_at(session: Session, host_id: int, seqs: set[int]) -> dict[int, list[tuple]]:
+def stored_at(session: Session, host_id: int, seqs: set[int]) -> dict[int, list[tuple]]:
     rows = session.execute(select(Event.seq, Event.event_id, Event.hash)
                            .where(Event.host_id == host_id, Event.seq.in_(sorted(seqs))))
     out: dict[int, list[tuple]] = {}
