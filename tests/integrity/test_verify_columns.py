@@ -12,8 +12,8 @@ COLUMN_EDITS = [
     ("reason", "UPDATE events SET reason = 'nothing to see' WHERE seq = 2"),
     ("reason", "UPDATE events SET reason = NULL WHERE seq = 2"),
     ("stderr", "UPDATE events SET stderr = '' WHERE seq = 2"),
-    ("domain_uuid", "UPDATE events SET domain_uuid = '00000000-0000-0000-0000-000000000000'"
-                    " WHERE seq = 2"),
+    ("domain_uuid",
+     "UPDATE events SET domain_uuid = '00000000-0000-0000-0000-000000000000' WHERE seq = 2"),
     ("policy", "UPDATE events SET policy = NULL WHERE seq = 2"),
     ("scripts", "UPDATE events SET scripts = '[]' WHERE seq = 2"),
     ("duration_ms", "UPDATE events SET duration_ms = 0.5 WHERE seq = 2"),
@@ -67,9 +67,9 @@ def test_a_decision_turned_from_deny_to_allow_is_reported(app, stored):
                       " AND event_id = (SELECT id FROM events WHERE seq = 3)")
     result = _bad(app)
     assert result["first_bad"]["event_id"] == stored[2]["event_id"]
-    assert result["first_bad"]["problems"] == [
+    assert result["first_bad"]["problems"] == [(
         "policy_decisions row for rule 'no-vnc-listen-any': verdict is 'allow', "
-        "the canonical form says 'deny'"]
+        "the canonical form says 'deny'")]
 
 
 def test_a_deleted_decision_is_reported(app, stored):
