@@ -315,3 +315,19 @@ class AlertThrottle(Base):
     __tablename__ = "alert_throttle"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of kind:host:guest
     until: Mapped[float] = mapped_column(Float)  # epoch seconds
+
+
+class HostChainHead(Base):
+    """A chain head (seq, hash) the host reported in a heartbeat: the newest event the server
+    acknowledged to it. ``verify`` checks the store still holds it (app/services/chain_heads.py).
+    Bounded per host: a new row only when the head moved, the oldest dropped past a cap."""
+
+    __tablename__ = "host_chain_heads"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+
+    # Heartbeat (latest head of a host, cap) and verify (a host's heads): newest first by id.
+    __table_args__ = (Index("ix_host_chain_heads_host_id", "host_id", "id"),)

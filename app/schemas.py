@@ -130,6 +130,12 @@ class IngestResponse(BaseModel):
     chain_problems: list[ChainProblemOut]
 
 
+class ChainHead(BaseModel):
+    """The newest event the server acknowledged to the host (app/services/chain_heads.py)."""
+    seq: Annotated[int, Field(ge=1, le=INT64)]
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class Heartbeat(BaseModel):
     host: HostName
     shim_version: Annotated[str, Field(max_length=limits.SHIM_VERSION)] | None = None
@@ -138,6 +144,7 @@ class Heartbeat(BaseModel):
     parked: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_seq: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_error: Annotated[str, Field(max_length=limits.HEARTBEAT_ERROR)] | None = None
+    chain_head: ChainHead | None = None
 
 
 class HeartbeatResponse(BaseModel):

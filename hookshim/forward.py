@@ -350,7 +350,8 @@ class Forwarder:
             "host": self.config.host, "shim_version": __version__,
             "spool_depth": st["depth"], "oldest_unsent_age_s": st["oldest_unsent_age_s"],
             "parked": st["parked"], "last_seq": st["last_seq"],
-            "last_error": (st["last_error"] or "")[:HEARTBEAT_ERROR] or None})
+            "last_error": (st["last_error"] or "")[:HEARTBEAT_ERROR] or None,
+            "chain_head": self.spool.acked_head()})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))
 

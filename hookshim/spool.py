@@ -377,6 +377,16 @@ class Spool:
         text = self.get_meta(META_LAST_RESET)
         return None if text is None else _json().loads(text)
 
+    def acked_head(self):
+        """{"seq", "hash"} of the newest event the server acknowledged (None when no sent row
+        is kept): heartbeats report it, so the server can tell when its store lost events."""
+        row = self._db.execute("SELECT body FROM events WHERE state = 'sent'"
+                               " ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        ev = _json().loads(row[0])
+        return {"seq": ev["seq"], "hash": ev["hash"]}
+
     def latest(self, limit=100, state=None):
         """The newest ``limit`` events (optionally of one state), in seq order."""
         return [ev for _, ev in self.rows(limit, state)]

@@ -3,11 +3,11 @@ import sys
 from itertools import islice
 
 from app.cli.common import database_of, settings_of
-from app.cli.retention import verify_export_cmd
+from app.cli.verify import add_arguments as add_verify_arguments
+from app.cli.verify import verify_cmd
 from app.schemas_query import EventFilters
 from app.services.events import iter_events
 from app.services.export import chunks
-from app.services.verify import verify_all
 
 
 def cmd_events_query(args) -> int:
@@ -23,18 +23,7 @@ def cmd_events_query(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    if args.export:   # offline: an auditor's export file, no database needed
-        return verify_export_cmd(args.export, settings_of(args).secret_key)
-
-    results = verify_all(database_of(args), settings_of(args).secret_key, args.host or None)
-    for r in results:
-        if r["ok"]:
-            print(f"{r['host']}: ok ({r['events']} events)")
-        else:
-            bad = r["first_bad"]
-            print(f"{r['host']}: {r['problems']} bad event(s) of {r['events']}; first bad: "
-                  f"seq {bad['seq']} event {bad['event_id']}: {'; '.join(bad['problems'])}")
-    return 0 if all(r["ok"] for r in results) else 2
+    return verify_cmd(args, settings_of(args), lambda: database_of(args))
 
 
 def add_parser(sub) -> None:
@@ -51,8 +40,6 @@ def add_parser(sub) -> None:
     p.add_argument("--order", choices=("desc", "asc"), default="desc")
     p.add_argument("--limit", type=int, default=0, help="at most this many (0 = all)")
     p.set_defaults(func=cmd_events_query)
-    p = sub.add_parser("verify", help="re-check every host's hash chain; name the first bad event")
-    p.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
-    p.add_argument("--export", metavar="FILE", help="check an export file (`hookaudit export`) "
-                   "offline instead of the database")
+    p = sub.add_parser("verify", help="re-check every host's hash chain; name the bad events")
+    add_verify_arguments(p)
     p.set_defaults(func=cmd_verify)

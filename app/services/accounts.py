@@ -92,6 +92,10 @@ def record_heartbeat(session: Session, host_id: int, hb: Heartbeat) -> None:
     host.hb_spool_depth, host.hb_oldest_unsent_age_s = hb.spool_depth, hb.oldest_unsent_age_s
     host.hb_parked, host.hb_last_seq = hb.parked, hb.last_seq
     host.hb_last_error = hb.last_error.replace("\x00", "\\x00") if hb.last_error else None
+    if hb.chain_head is not None:   # the host's view of its chain, for verify
+        from app.services.chain_heads import record_head
+
+        record_head(session, host_id, hb.chain_head.seq, hb.chain_head.hash, now)
 
 
 def add_user(session: Session, name: str, role: str, password: str | None) -> int:

@@ -5,11 +5,14 @@ offline with ``hookaudit verify --export FILE`` (no database, no server).
     {"type":"event","event":{<the full wire event: canonical fields + hash + xml bodies>}}  ...
     {"type":"trailer","events":N,"hosts":{host:{first_seq,last_seq,first_prev_hash,last_hash}},
      "sha256":<hex of every byte before the trailer line>,"mac":<HMAC-SHA256 of that hex with the
-     server's secret key, or null>,"mac_kind":"hmac-sha256"|null}
+     server's secret key, or null>,"mac_kind":"hmac-sha256"|null,
+     "signature":{"alg":"ed25519","key_id","sig"}|null}   (``signed_payload``: digest + count)
 
 Each event re-hashes to its ``hash`` and links to the previous one of its host (the chain of
 hookshim/event.py); the trailer's digest makes truncation or an edited line detectable, and its
-MAC (when the server has a secret key) makes a consistently rewritten file detectable too.
+MAC (when the server has a secret key) makes a consistently rewritten file detectable too, to
+whoever holds that secret. The Ed25519 signature (``--sign-key``, app/services/anchors.py)
+does the same for anyone holding only the public key, and the server's secret cannot forge it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ def _mac(digest: str, secret: str | None) -> str | None:
     if not secret:
         return None
     return hmac.new(secret.encode(), f"{FORMAT}\n{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def signed_payload(digest: str, events: int) -> bytes:
+    """What an export's Ed25519 signature covers: the file digest and the event count."""
+    return f"{FORMAT}\n{digest}\n{events}".encode()
 
 
 def _blobs(s, digests: set) -> dict:
@@ -85,9 +93,11 @@ def _host_events(db, host_id: int, since: datetime, until: datetime):
 
 
 def export(
-    db, out, since: datetime, until: datetime, host: str | None = None, secret: str | None = None
+    db, out, since: datetime, until: datetime, host: str | None = None, secret: str | None = None,
+    signer=None,
 ) -> dict:
-    """Write the export to the binary file ``out``; returns the trailer."""
+    """Write the export to the binary file ``out``; returns the trailer. ``signer``: an
+    Ed25519 private key (anchors.load_private) that signs the trailer."""
     since, until = (
         to_naive_utc(d) for d in (since, until)
     )
@@ -128,7 +138,12 @@ def export(
         "sha256": hexdigest,
         "mac": _mac(hexdigest, secret),
         "mac_kind": "hmac-sha256" if secret else None,
+        "signature": None,
     }
+    if signer is not None:
+        from app.services.anchors import sign
+
+        trailer["signature"] = sign(signer, signed_payload(hexdigest, count))
     out.write(_line(trailer))
     return trailer
 
@@ -182,10 +197,11 @@ class _Check:
         return True
 
 
-def verify_export(path, secret: str | None = None) -> dict:
+def verify_export(path, secret: str | None = None, public_keys: dict | None = None) -> dict:
     """Check an export file offline; ``ok`` is False on any problem. Without the secret the MAC
-    is not checked (``mac_checked`` False): a wholesale rewrite is then only caught by comparing
-    the trailer's per-host ``last_hash`` with the server's."""
+    is not checked (``mac_checked`` False); with ``public_keys`` (anchors.load_public_keys) the
+    Ed25519 signature must be there and valid (``sig_checked``). Without either, a wholesale
+    rewrite is only caught by comparing the trailer's per-host ``last_hash`` with the server's."""
     check, digest, trailer, lineno = _Check(), hashlib.sha256(), None, 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -206,11 +222,12 @@ def verify_export(path, secret: str | None = None) -> dict:
                 check.problems.append("line 1: not a hookaudit export header")
             elif obj.get("type") == "event":
                 check.event(lineno, obj.get("event") or {})
-    mac_checked = False
+    mac_checked = sig_checked = False
     if trailer is None:
         check.problems.append("no trailer: the file is truncated")
     else:
         mac_checked = check.trailer(trailer, digest.hexdigest(), secret)
+        sig_checked = _check_signature(check, trailer, digest.hexdigest(), public_keys)
     return {
         "ok": not check.problems,
         "events": check.events,
@@ -219,4 +236,21 @@ def verify_export(path, secret: str | None = None) -> dict:
         "warnings": check.warnings,
         "signed": bool(trailer and trailer.get("mac")),
         "mac_checked": mac_checked,
+        "sig_checked": sig_checked,
+        "key_id": (trailer.get("signature") or {}).get("key_id") if trailer else None,
     }
+
+
+def _check_signature(check: _Check, trailer: dict, digest: str, keys: dict | None) -> bool:
+    """Check the trailer's Ed25519 signature when public keys are given; True when checked."""
+    if not keys:
+        return False
+    if not trailer.get("signature"):
+        check.problems.append("the export is not signed (no Ed25519 signature in the trailer)")
+        return False
+    from app.services.anchors import check_signature
+
+    problem = check_signature(signed_payload(digest, check.events), trailer["signature"], keys)
+    if problem:
+        check.problems.append(f"export {problem}")
+    return True

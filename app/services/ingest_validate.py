@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create
 
 from app.schemas import WireEvent, reject_non_finite
 from app.services.errors import Forbidden, Invalid, TooLarge
-from app.timeutil import parse_iso
+from app.timeutil import iso, parse_iso
 from hookshim.event import UNHASHED_FIELDS, canonical_bytes
 
 # Where json.dumps (float.__repr__) and orjson.dumps write a float alike: fixed notation,
@@ -71,7 +71,27 @@ def prepare(raw: dict, plain: bool = False) -> Prepared:
     ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise)."""
     form, plain = _canonical(raw, plain)
     return Prepared(raw, form, _digest(raw.get("xml")), _digest(raw.get("output_xml")),
-                    parse_iso(raw["started_at"]), b"\\u0000" in form, plain)
+                    canonical_time(raw["started_at"]), b"\\u0000" in form, plain)
+
+
+class NotCanonical(ValueError):
+    """A field the host hashed in a form other than the one the contract defines."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def canonical_time(value: str) -> datetime:
+    """``started_at`` as a naive UTC datetime, accepted only in the one form the shim writes
+    (hookshim.event.utc_timestamp). The host hashed these exact bytes, so the server must not
+    rewrite them, and any other spelling of the same instant would be shown differently from
+    what was hashed: refused (422), never "normalised"."""
+    when = parse_iso(value)
+    if iso(when) != value:
+        raise NotCanonical("started_at", f"{value!r} is not canonical: UTC with microseconds "
+                           "and Z, like 2026-11-25T18:13:46.123456Z")
+    return when
 
 
 def canonical(raw: dict, plain: bool = False) -> bytes:
@@ -197,6 +217,8 @@ def _event_errors(index: int, raw) -> tuple[list[dict], Prepared | None]:
                 for e in exc.errors()], None
     try:
         return [], prepare(raw)
+    except NotCanonical as exc:
+        return [dict(base, field=exc.field, message=str(exc))], None
     except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as exc:
         # the shim could not have hashed it
         return [dict(base, field="", message=f"not canonically encodable: {exc}")], None
