@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Build the host artefacts from this checkout: ``make dist`` (docs/fleet.md "Artefacts").
+
+    dist/hookshim.pyz                  single-file zipapp (stdlib zipapp format, Python >= 3.9)
+    dist/hookshim_<version>_all.deb    Debian package (dpkg-deb; skipped when it is missing)
+    dist/hookshim-<version>-1.noarch.rpm   with --rpm, when rpmbuild is installed
+    dist/SHA256SUMS
+
+Reproducible: the same checkout gives the same bytes (entries sorted, fixed timestamps,
+fixed permissions, no build paths), so a host can check what it runs against a rebuild.
+``--version`` stamps another version into the artefacts (test upgrades, pre-releases).
+"""
+import argparse
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EPOCH = 315532800          # 1980-01-01, the earliest time a zip entry can hold
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+SHEBANG = b"#!/usr/bin/env python3\n"
+
+
+def package_version():
+    text = (REPO / "hookshim" / "__init__.py").read_text()
+    return re.search(r'__version__ = "([^"]+)"', text).group(1)
+
+
+def shim_sources():
+    """(name in archive, bytes) of the hookshim package, sorted; no caches."""
+    files = sorted(p for p in (REPO / "hookshim").rglob("*.py") if "__pycache__" not in p.parts)
+    return [(p.relative_to(REPO).as_posix(), p.read_bytes()) for p in files]
+
+
+def stamp(name, data, version):
+    if name == "hookshim/__init__.py":
+        return re.sub(rb'__version__ = "[^"]+"', b'__version__ = "%s"' % version.encode(), data)
+    return data
+
+
+def build_zipapp(out, version):
+    """Write the zipapp; returns its path."""
+    entries = [(n, stamp(n, d, version)) for n, d in shim_sources()]
+    entries.append(("__main__.py", (REPO / "packaging" / "zipapp" / "__main__.py").read_bytes()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in sorted(entries):
+            info = zipfile.ZipInfo(name, ZIP_TIME)
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3   # unix, whatever machine builds it
+            zf.writestr(info, data, compresslevel=9)
+    out.write_bytes(SHEBANG + buf.getvalue())
+    out.chmod(0o755)
+    return out
+
+
+def build_deb(dist, pyz, version):
+    """Lay out the package tree from packaging/debian and run dpkg-deb; returns its path."""
+    from packaging_tree import deb_tree   # scripts/, on sys.path when run as a script
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        deb_tree(root, pyz, version)
+        out = dist / ("hookshim_%s_all.deb" % version)
+        env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
+                        str(out)], check=True, env=env, stdout=subprocess.DEVNULL)
+    return out
+
+
+def build_rpm(dist, pyz, version):
+    """rpmbuild -bb packaging/rpm/hookshim.spec with the zipapp as its source."""
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(tmp)
+        (top / "SOURCES").mkdir()
+        shutil.copy2(pyz, top / "SOURCES" / "hookshim.pyz")
+        for name in ("hookshim-forward.service", "install.conf", "README.Debian"):
+            src = REPO / "packaging" / "debian" / name
+            if src.exists():
+                shutil.copy2(src, top / "SOURCES" / name)
+        env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
+        subprocess.run(["rpmbuild", "-bb", "--define", "_topdir %s" % top,
+                        "--define", "version_override %s" % version,
+                        "--define", "_buildhost reproducible",
+                        str(REPO / "packaging" / "rpm" / "hookshim.spec")],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+        built = next((top / "RPMS" / "noarch").glob("*.rpm"))
+        out = dist / built.name
+        shutil.copy2(built, out)
+    return out
+
+
+def write_sums(dist, paths):
+    lines = ["%s  %s\n" % (hashlib.sha256(p.read_bytes()).hexdigest(), p.name)
+             for p in sorted(paths)]
+    (dist / "SHA256SUMS").write_text("".join(lines))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dist", default=str(REPO / "dist"), help="output directory (./dist)")
+    p.add_argument("--version", default=None, help="version to stamp (hookshim.__version__)")
+    p.add_argument("--no-deb", action="store_true", help="only the zipapp")
+    p.add_argument("--rpm", action="store_true", help="also build the RPM (needs rpmbuild)")
+    args = p.parse_args(argv)
+    version = args.version or package_version()
+    dist = Path(args.dist)
+    dist.mkdir(parents=True, exist_ok=True)
+    built = [build_zipapp(dist / "hookshim.pyz", version)]
+    if not args.no_deb:
+        if shutil.which("dpkg-deb"):
+            built.append(build_deb(dist, built[0], version))
+        else:
+            print("dpkg-deb not found: no .deb", file=sys.stderr)
+    if args.rpm:
+        built.append(build_rpm(dist, built[0], version))
+    write_sums(dist, built)
+    for path in built:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
