@@ -61,11 +61,15 @@ def unpack(pyz, releases_dir):
     os.makedirs(releases_dir, 0o755, exist_ok=True)
     tmp = "%s.unpacking-%d" % (target, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(pyz) as zf:
-        for info in zf.infolist():
-            if info.filename.startswith("hookshim/") and not info.is_dir():
-                _extract(zf, info, tmp)
-    os.rename(tmp, target)
+    try:
+        with zipfile.ZipFile(pyz) as zf:
+            for info in zf.infolist():
+                if info.filename.startswith("hookshim/") and not info.is_dir():
+                    _extract(zf, info, tmp)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return target
 
 
