@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 EPOCH = 315532800          # 1980-01-01, the earliest time a zip entry can hold
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SHEBANG = b"#!/usr/bin/env python3\n"
+RPM_SOURCES = ("debian/hookshim-forward.service", "debian/install.conf", "hookshim-pkg",
+               "hookshim.sh", "hookshim.1")
 
 
 def package_version():
@@ -71,8 +73,7 @@ def build_deb(dist, pyz, version):
         deb_tree(root, pyz, version)
         out = dist / ("hookshim_%s_all.deb" % version)
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
-                        str(out)], check=True, env=env, stdout=subprocess.DEVNULL)
+        run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(out)], env)
     return out
 
 
@@ -82,20 +83,24 @@ def build_rpm(dist, pyz, version):
         top = Path(tmp)
         (top / "SOURCES").mkdir()
         shutil.copy2(pyz, top / "SOURCES" / "hookshim.pyz")
-        for name in ("hookshim-forward.service", "install.conf", "README.Debian"):
-            src = REPO / "packaging" / "debian" / name
-            if src.exists():
-                shutil.copy2(src, top / "SOURCES" / name)
+        for src in RPM_SOURCES:
+            shutil.copy2(REPO / "packaging" / src, top / "SOURCES")
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
-        subprocess.run(["rpmbuild", "-bb", "--define", "_topdir %s" % top,
-                        "--define", "version_override %s" % version,
-                        "--define", "_buildhost reproducible",
-                        str(REPO / "packaging" / "rpm" / "hookshim.spec")],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        run(["rpmbuild", "-bb", "--define", "_topdir %s" % top,
+             "--define", "version_override %s" % version, "--define", "_buildhost reproducible",
+             str(REPO / "packaging" / "rpm" / "hookshim.spec")], env)
         built = next((top / "RPMS" / "noarch").glob("*.rpm"))
         out = dist / built.name
         shutil.copy2(built, out)
     return out
+
+
+def run(cmd, env):
+    """Run a packaging tool quietly; its whole output only when it fails."""
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit("%s failed (exit %d)" % (cmd[0], proc.returncode))
 
 
 def write_sums(dist, paths):
