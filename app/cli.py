@@ -12,7 +12,8 @@ from importlib import import_module
 from app.config import Settings
 
 # Modules with `add_parser(subparsers)` registering their own subcommands.
-EXTENSIONS = ["app.policy.cli", "app.demo.cli", "app.services.retention_cli"]
+EXTENSIONS = ["app.policy.cli", "app.demo.cli", "app.services.retention_cli",
+              "app.services.rollout_cli"]
 
 
 def _settings(args) -> Settings:

@@ -30,6 +30,7 @@ ROUTERS = [
     "app.api.guests",
     "app.api.hosts",
     "app.api.policies",
+    "app.api.downloads",
 ]
 
 

@@ -12,20 +12,16 @@ fixed permissions, no build paths), so a host can check what it runs against a r
 """
 import argparse
 import hashlib
-import io
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH = 315532800          # 1980-01-01, the earliest time a zip entry can hold
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-SHEBANG = b"#!/usr/bin/env python3\n"
 RPM_SOURCES = ("debian/hookshim-forward.service", "debian/install.conf", "hookshim-pkg",
                "hookshim.sh", "hookshim.1")
 
@@ -35,31 +31,12 @@ def package_version():
     return re.search(r'__version__ = "([^"]+)"', text).group(1)
 
 
-def shim_sources():
-    """(name in archive, bytes) of the hookshim package, sorted; no caches."""
-    files = sorted(p for p in (REPO / "hookshim").rglob("*.py") if "__pycache__" not in p.parts)
-    return [(p.relative_to(REPO).as_posix(), p.read_bytes()) for p in files]
-
-
-def stamp(name, data, version):
-    if name == "hookshim/__init__.py":
-        return re.sub(rb'__version__ = "[^"]+"', b'__version__ = "%s"' % version.encode(), data)
-    return data
-
-
 def build_zipapp(out, version):
-    """Write the zipapp; returns its path."""
-    entries = [(n, stamp(n, d, version)) for n, d in shim_sources()]
-    entries.append(("__main__.py", (REPO / "packaging" / "zipapp" / "__main__.py").read_bytes()))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in sorted(entries):
-            info = zipfile.ZipInfo(name, ZIP_TIME)
-            info.external_attr = 0o100644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3   # unix, whatever machine builds it
-            zf.writestr(info, data, compresslevel=9)
-    out.write_bytes(SHEBANG + buf.getvalue())
+    """Write the zipapp (hookshim/zipapp.py); returns its path."""
+    sys.path.insert(0, str(REPO))
+    from hookshim import zipapp
+
+    out.write_bytes(zipapp.build(version, str(REPO / "hookshim")))
     out.chmod(0o755)
     return out
 
