@@ -42,7 +42,8 @@ class FleetCollector:
         for version, count in sorted(per_version.items()):
             gauges["versions"].add_metric([version], count)
         gauges["server"].add_metric([self.server_version], 1)
-        gauges["behind"].add_metric([], sum(1 for r in rows if is_behind(r[1], self.server_version)))
+        behind = sum(1 for r in rows if is_behind(r[1], self.server_version))
+        gauges["behind"].add_metric([], behind)
         yield from gauges.values()
 
     def describe(self):

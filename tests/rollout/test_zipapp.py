@@ -21,8 +21,8 @@ def test_zipapp_holds_the_package_sorted_with_fixed_times_and_no_caches(pyz):
         infos = zf.infolist()
     names = [i.filename for i in infos]
     assert names == sorted(names)
-    assert {"__main__.py", "hookshim/__init__.py", "hookshim/hook.py",
-            "hookshim/forward.py", "hookshim/release.py", "hookshim/systemd/__init__.py"} <= set(names)
+    assert {"__main__.py", "hookshim/__init__.py", "hookshim/hook.py", "hookshim/forward.py",
+            "hookshim/release.py", "hookshim/systemd/__init__.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert pyz[OLD].read_bytes().startswith(b"#!/usr/bin/env python3\n")
