@@ -1,4 +1,4 @@
-# The two commands of the README.
+# The two commands of the README, and `make dist` (docs/fleet.md).
 .PHONY: demo test dist
 demo:   ## set up and run the server on SQLite with a simulated fleet
 	scripts/demo.sh $(ARGS)
