@@ -1,6 +1,7 @@
 """A simulated host for the rollout tests: a private hooks dir with a legacy hook, a state
 dir, a config, and libvirtd's way of calling a hook (argv, XML on stdin, bare environment)."""
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,8 +42,8 @@ class Host:
                               capture_output=True, text=True, env=HOOK_ENV, timeout=60)
 
     def launcher_release(self):
-        text = (self.hooks / "libxl").read_text()
-        return text.split("sys.path.insert(0, '", 1)[1].split("'", 1)[0].rsplit("/", 1)[1]
+        """The release directory the launcher loads the shim from."""
+        return launcher_release((self.hooks / "libxl").read_text())
 
     def events(self):
         with Spool(str(self.state / "spool.db")) as spool:
@@ -50,6 +51,11 @@ class Host:
 
     def active(self):
         return json.loads((self.state / "releases" / "active.json").read_text())
+
+
+def launcher_release(text):
+    """``<version>-<sha>`` of the release a launcher's text names."""
+    return re.search(r"/releases/([^/'\"\s]+)", text).group(1)
 
 
 def assert_gapless_chain(events):

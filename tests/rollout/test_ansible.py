@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.rollout.conftest import NEW, OLD, require
-from tests.rollout.host import LEGACY
+from tests.rollout.host import LEGACY, launcher_release
 
 PLAYBOOK = """\
 - hosts: localhost
@@ -55,8 +55,8 @@ class Play:
         return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout).group(1))
 
     def launcher_release(self):
-        text = self.hook.read_text()
-        return text.split("sys.path.insert(0, '", 1)[1].split("'", 1)[0].rsplit("/", 1)[1]
+        """The release directory the launcher loads the shim from."""
+        return launcher_release(self.hook.read_text())
 
 
 @pytest.fixture
