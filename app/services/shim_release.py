@@ -14,6 +14,9 @@ from app.models import Host
 ZIPAPP_PATH = "/api/v1/shim/hookshim.pyz"
 HOST_PYZ = "/tmp/hookshim.pyz"
 TOKEN_FILE = "/etc/hookshim/token"
+# install writes the unit (naming the new release); a restart makes a running forwarder use it.
+START_FORWARDER = ["systemctl daemon-reload", "systemctl enable hookshim-forward.service",
+                   "systemctl restart hookshim-forward.service"]
 
 
 @lru_cache(maxsize=1)
@@ -35,8 +38,9 @@ def describe(base_url: str) -> dict:
 
 def install_line(server_url: str, drivers: list[str], sha256: str,
                  token: str | None = None) -> str:
-    """The shell line that downloads the zipapp, checks its SHA-256, and installs it with the
-    host's token (written to TOKEN_FILE first when ``token`` is given)."""
+    """The shell line that downloads the zipapp, checks its SHA-256, installs it with the
+    host's token (written to TOKEN_FILE first when ``token`` is given) and (re)starts the
+    forwarder. Run again with a newer server, it is the upgrade."""
     q, url = shlex.quote, server_url.rstrip("/")
     steps = [f"curl -fsSLo {HOST_PYZ} {q(url + ZIPAPP_PATH)}",
              f"echo {q(sha256 + '  ' + HOST_PYZ)} | sha256sum -c --quiet -"]
@@ -45,6 +49,7 @@ def install_line(server_url: str, drivers: list[str], sha256: str,
                      f"printf '%s\\n' {q(token)} > {TOKEN_FILE})")
     steps.append(f"python3 -I {HOST_PYZ} install --server {q(url)} --token-file {TOKEN_FILE} "
                  + " ".join(q(d) for d in drivers))
+    steps += START_FORWARDER
     return " && ".join(steps)
 
 

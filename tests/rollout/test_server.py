@@ -64,8 +64,10 @@ def test_install_line_downloads_checks_and_installs_with_the_token():
                            "https://audit.example.net/api/v1/shim/hookshim.pyz && ")
     assert f"echo '{'ab' * 32}  /tmp/hookshim.pyz' | sha256sum -c --quiet -" in line
     assert "printf '%s\\n' 'hk_x'\"'\"'y' > /etc/hookshim/token" in line   # quoted safely
-    assert line.endswith("python3 -I /tmp/hookshim.pyz install --server "
-                         "https://audit.example.net --token-file /etc/hookshim/token libxl qemu")
+    assert ("python3 -I /tmp/hookshim.pyz install --server https://audit.example.net "
+            "--token-file /etc/hookshim/token libxl qemu && systemctl daemon-reload && "
+            "systemctl enable hookshim-forward.service && "
+            "systemctl restart hookshim-forward.service") in line
 
 
 def test_install_line_checksum_step_refuses_another_file(tmp_path):
@@ -128,7 +130,7 @@ def test_cli_install_line_issues_a_token_that_ingest_accepts(settings, app, clie
                      "--driver", "qemu", "--new-token"]) == 0
     line = capsys.readouterr().out.strip()
     token = line.split("printf '%s\\n' ", 1)[1].split(" ", 1)[0].strip("'")
-    assert line.endswith("--token-file /etc/hookshim/token qemu")
+    assert "--token-file /etc/hookshim/token qemu && systemctl" in line
     sha = client.get("/api/v1/shim").json()["sha256"]
     assert sha in line
     ok = client.post("/api/v1/heartbeat", json={"host": "dom0-7"},
