@@ -65,6 +65,8 @@ def build_rpm(dist, pyz, version):
         env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
         run(["rpmbuild", "-bb", "--define", "_topdir %s" % top,
              "--define", "version_override %s" % version, "--define", "_buildhost reproducible",
+             "--define", "use_source_date_epoch_as_buildtime 1",
+             "--define", "clamp_mtime_to_source_date_epoch 1",
              str(REPO / "packaging" / "rpm" / "hookshim.spec")], env)
         built = next((top / "RPMS" / "noarch").glob("*.rpm"))
         out = dist / built.name

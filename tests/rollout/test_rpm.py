@@ -36,3 +36,11 @@ def test_rpm_builds_with_the_packaged_layout_and_scriptlets(tmp_path):
     dump = {line.split()[0]: line.split()[3] for line in rpm_query(package, "--dump").splitlines()}
     zipapp = hashlib.sha256((dist / "hookshim.pyz").read_bytes()).hexdigest()
     assert dump["/usr/lib/hookshim/hookshim.pyz"] == zipapp   # the very zipapp that was built
+
+
+def test_rpm_build_is_byte_for_byte_reproducible(tmp_path):
+    require("rpmbuild")
+    name = "hookshim-%s-1.noarch.rpm" % NEW
+    first = build(tmp_path / "one", NEW, "--no-deb", "--rpm") / name
+    second = build(tmp_path / "two", NEW, "--no-deb", "--rpm") / name
+    assert first.read_bytes() == second.read_bytes()
