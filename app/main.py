@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import alerts
+from app import alerts, fleet_metrics
 from app.api import alerts as alerts_api
-from app.api import events, guests, health, hosts, ingest, overview, policies
+from app.api import downloads, events, guests, health, hosts, ingest, overview, policies
 from app.api import metrics as metrics_api
 from app.config import Settings
 from app.db import Database
@@ -30,7 +30,7 @@ log = logging.getLogger("hookaudit")
 # Every router of the app, in order: the JSON API (app/api/), then the dashboard's pages.
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
-    policies.router, overview.router, alerts_api.router, metrics_api.router,
+    policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
 ]
 
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ingest_listeners = [app.state.metrics.listener]   # (summary), after commit
     app.state.startup_hooks = []      # (app) -> optional stop callable, run by lifespan
     app.state.user_loaders = [bearer_user, auth.session_user]   # deps.current_user, in order
+    fleet_metrics.install(app, app.state.metrics)   # deploy/prometheus and deploy/grafana need these
     if app.state.alerts.config.targets:
         app.state.ingest_listeners.append(app.state.alerts.listener)
         app.state.startup_hooks.append(_alert_worker_starter)

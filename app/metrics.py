@@ -98,8 +98,13 @@ class Metrics:
             registry=r,
         )
         self._hosts_last_seen = hosts_last_seen
+        self._scrape_collectors = []   # read at scrape time, in every worker (fleet_metrics)
         if hosts_last_seen is not None:
             r.register(_HostAgeCollector(hosts_last_seen))
+
+    def add_scrape_collector(self, collector) -> None:
+        self._scrape_collectors.append(collector)
+        self.registry.register(collector)
 
     # --- feeds ---------------------------------------------------------------------------
     def listener(self, summary: dict) -> None:
@@ -142,6 +147,8 @@ class Metrics:
         multiprocess.MultiProcessCollector(reg)
         if self._hosts_last_seen is not None:
             reg.register(_HostAgeCollector(self._hosts_last_seen))
+        for collector in self._scrape_collectors:
+            reg.register(collector)
         return reg
 
 

@@ -143,12 +143,15 @@ METRICS = (
      "Hook calls whose details were dropped because the spool was full."),
     ("hookshim_spool_last_seq", "gauge", "last_seq", "Sequence number of the last event."),
     ("hookshim_spool_bytes", "gauge", "bytes", "Bytes of event JSON held in the spool."),
+    ("hookshim_policy_bundle_refused", "gauge", "bundle_refused",
+     "1 while the policy bundle on the host is unusable or the last one fetched was refused."),
 )
 
 
 def render_textfile(stats):
     """node-exporter textfile collector format."""
     host = stats["host"].replace("\\", "\\\\").replace('"', '\\"')
+    stats = dict(stats, bundle_refused=1 if stats.get("bundle_error") else 0)
     lines = []
     for name, kind, key, help_text in METRICS:
         lines += ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind),

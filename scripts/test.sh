@@ -2,7 +2,9 @@
 # Set up everything the test suite needs on this machine, then run it.
 #
 # - system packages (Debian): chromium for the browser tests, libvirt + qemu for the real-libvirtd
-#   end-to-end tests (util-linux for their namespaces), openssl for the TLS tests; installed
+#   end-to-end tests (util-linux for their namespaces), openssl for the TLS tests, and the
+#   fleet-rollout tools (tests/rollout): dpkg-dev + lintian for the .deb, rpm for rpmbuild,
+#   prometheus for promtool, ansible-core for the role (~30 MB download together); installed
 #   only when running as root (elsewhere those tests skip, and say so)
 # - a virtualenv (.venv) with the project and its test extras
 # - PostgreSQL: a fresh, throw-away database per run on the local server, dropped afterwards,
@@ -17,7 +19,8 @@ say() { printf '==> %s\n' "$*"; }
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
-  for p in chromium libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 sqlite3 openssl util-linux; do
+  for p in chromium libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 sqlite3 openssl util-linux \
+           dpkg-dev lintian rpm prometheus ansible-core; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-"""``hookaudit policy lint|test|compile DIR``: the policy commands, delegated to from app/cli.py.
+"""``hookaudit policy lint|test|compile DIR``: the policy commands, a group of app/cli/__init__.py GROUPS.
 
 Exit codes: 0 clean (warnings allowed), 1 errors / failing cases, 2 usage.
 """

@@ -1,0 +1,91 @@
+"""The Ansible role, run for real (ansible-playbook -c local) against this machine with every
+path under a temporary directory: installs, is idempotent, supports --check, upgrades; the
+token comes from an ansible-vault encrypted file."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+from tests.rollout.conftest import NEW, OLD, require
+from tests.rollout.host import LEGACY, launcher_release
+
+PLAYBOOK = """\
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files: [vault.yml]
+  roles: [hookshim]
+"""
+
+
+class Play:
+    """A playbook in ``tmp`` whose role variables are written as YAML before each run."""
+
+    def __init__(self, tmp):
+        self.tmp, self.root = tmp, tmp / "host"
+        hooks = self.root / "etc/libvirt/hooks"
+        hooks.mkdir(parents=True)
+        self.hook = hooks / "libxl"
+        self.hook.write_bytes(LEGACY)
+        self.hook.chmod(0o755)
+        (tmp / "site.yml").write_text(PLAYBOOK)
+        (tmp / "pw").write_text("test vault password\n")
+        (tmp / "vault.yml").write_text('vault_hookshim_token: "hat_from_the_vault"\n')
+        subprocess.run([require("ansible-vault"), "encrypt", "--vault-password-file",
+                        str(tmp / "pw"), str(tmp / "vault.yml")], check=True,
+                       capture_output=True)
+
+    def run(self, *extra, **variables):
+        variables = {"hookshim_root": str(self.root), "hookshim_manage_service": False,
+                     **variables}
+        (self.tmp / "vars.yml").write_text("".join(f"{k}: {v!r}\n" if isinstance(v, str)
+                                                   else f"{k}: {v}\n"
+                                                   for k, v in variables.items()))
+        env = dict(os.environ, ANSIBLE_ROLES_PATH=str(REPO / "deploy/ansible/roles"),
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+                   ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3", ANSIBLE_PIPELINING="True",
+                   ANSIBLE_LOCAL_TEMP=str(self.tmp / ".ansible-tmp"))
+        proc = subprocess.run([require("ansible-playbook"), "-i", "localhost,", "site.yml",
+                               "-e", "@vars.yml", "--vault-password-file", "pw", *extra],
+                              cwd=self.tmp, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", proc.stdout).group(1))
+
+    def launcher_release(self):
+        """The release directory the launcher loads the shim from."""
+        return launcher_release(self.hook.read_text())
+
+
+@pytest.fixture
+def play(tmp_path):
+    return Play(tmp_path)
+
+
+def test_role_installs_the_zipapp_idempotently_with_check_mode_and_upgrades(play, pyz):
+    server = {"hookshim_server_url": "https://audit.example.net"}
+    assert play.run(hookshim_pyz_src=str(pyz[OLD]), **server) > 0
+    assert play.launcher_release().startswith(OLD + "-")
+    token = play.root / "etc/hookshim/token"
+    assert token.read_text() == "hat_from_the_vault\n" and token.stat().st_mode & 0o777 == 0o600
+    assert (play.hook.parent / "libxl.hookshim/main").read_bytes() == LEGACY
+    assert play.run(hookshim_pyz_src=str(pyz[OLD]), **server) == 0           # idempotent
+    assert play.run("--check", hookshim_pyz_src=str(pyz[NEW]), **server) > 0  # would upgrade
+    assert play.launcher_release().startswith(OLD + "-")                      # ... did not
+    play.hook.unlink()                                # and a launcher removed by hand ...
+    assert play.run(hookshim_pyz_src=str(pyz[NEW]), **server) > 0
+    assert play.launcher_release().startswith(NEW + "-")                      # ... is back
+    assert play.run("--check", hookshim_pyz_src=str(pyz[NEW]), **server) == 0
+
+
+def test_role_installs_the_package_idempotently_and_applies_a_new_driver_list(play, dists):
+    require("dpkg")
+    deb = str(dists[OLD] / f"hookshim_{OLD}_all.deb")
+    assert play.run(hookshim_method="package", hookshim_package_src=deb) > 0
+    assert play.launcher_release().startswith(OLD + "-")
+    assert play.run(hookshim_method="package", hookshim_package_src=deb) == 0
+    assert play.run(hookshim_method="package", hookshim_package_src=deb,
+                    hookshim_drivers=["libxl", "qemu"]) > 0
+    assert b"hookshim launcher" in (play.hook.parent / "qemu").read_bytes()
