@@ -82,6 +82,8 @@ KEYS = {
     "bundle_interval": (_duration, 60.0),
     "sent_retention": (_duration, 7 * 86400.0),
     "sent_max_rows": (int, 100000),
+    "syslog_url": (_optional, None),
+    "syslog_facility": (_str, "local0"),
 }
 
 

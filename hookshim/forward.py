@@ -67,6 +67,13 @@ class Forwarder:
         self.stopping = threading.Event()
         self.spool = None
         self.bundles = None
+        # syslog_url: every event the server acknowledged also goes to syslog, before it is
+        # marked sent; a syslog failure keeps the batch (both get it at least once).
+        self.syslog = None
+        if getattr(config, "syslog_url", None):
+            from hookshim.syslog_sink import SyslogSink
+
+            self.syslog = SyslogSink(config.syslog_url, config.syslog_facility)
         self._sender = None
         self._due = {"heartbeat": 0.0, "bundle": 0.0, "prune": 0.0}
         self._failing = None  # the last_error this forwarder wrote, cleared on success
@@ -275,6 +282,11 @@ class Forwarder:
                  if isinstance(r, dict) and r.get("status") in ("stored", "duplicate")}
         done = [e["event_id"] for e in batch if e["event_id"] in acked]
         rest = [e["event_id"] for e in batch if e["event_id"] not in acked]
+        if self.syslog is not None and done:
+            try:
+                self.syslog.send([e for e in batch if e["event_id"] in acked])
+            except OSError as exc:   # the server has them (deduplicated on resend): retry
+                return self._hold(batch, Attempt("transient", None, "syslog: %s" % exc))
         self.spool.mark_sent(done)
         self.delivered += len(done)
         if rest:

@@ -39,6 +39,8 @@ SHIM_KEYS = {
     "bundle_interval": "how often the forwarder asks for a new policy bundle (ETag)",
     "sent_retention": "keep delivered events in the spool this long",
     "sent_max_rows": "keep at most this many delivered events in the spool",
+    "syslog_url": "also send every delivered event to syslog as RFC 5424: `udp://host[:port]`, `tcp://host[:port]` or `unix:///dev/log` (docs/fleet.md#syslog)",
+    "syslog_facility": "syslog facility of those messages (`local0`..`local7`, `daemon`, ...)",
 }
 
 
