@@ -131,7 +131,8 @@ def read_signers(path):
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError("cannot read %s: %s" % (path, exc)) from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ValueError("%s names no signer (OpenSSH allowed_signers format: "
                          "'identity ssh-ed25519 AAAA...')" % path)
