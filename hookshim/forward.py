@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from hookshim import __version__
-from hookshim.forward_bundle import BundlePuller
+from hookshim.forward_bundle import BundlePuller, bundle_report
 from hookshim.transport import TokenError, Transport, TransportError, describe
 
 log = logging.getLogger("hookshim.forward")
@@ -183,7 +183,8 @@ class Forwarder:
                                max_bytes=self.config.spool_max_bytes)
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
-            self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+            self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle,
+                                        signers=self.config.policy_signers)
             self._take_over()
             # One sender thread: HTTP round trips overlap the spool work (see ``step``).
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
@@ -410,7 +411,8 @@ class Forwarder:
         resp = self.transport.post_json(HEARTBEAT_PATH, {
             "host": self.config.host, "shim_version": __version__,
             "spool_depth": st["depth"], "oldest_unsent_age_s": st["oldest_unsent_age_s"],
-            "parked": st["parked"], "last_seq": st["last_seq"], "last_error": st["last_error"]})
+            "parked": st["parked"], "last_seq": st["last_seq"], "last_error": st["last_error"],
+            **bundle_report(self.spool, self.config.policy_signers)})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))
 
