@@ -29,6 +29,7 @@ META_BUNDLE_ERROR = "bundle_error"
 META_BUNDLE_REFUSED = "bundle_refused"   # why the last bundle offered was not trusted
 META_BUNDLE_SIGNER = "bundle_signer"     # who signed the installed bundle (unset: unsigned)
 META_BUNDLE_SERIAL = "bundle_serial"     # highest serial installed: the rollback floor
+META_SIGNED_VERSION = "bundle_signed_version"  # the version installed with that serial
 
 
 class BundleRejected(Exception):
@@ -155,28 +156,19 @@ class BundlePuller:
 
     def _check_rollback(self, bundle):
         last = self.spool.get_meta(META_BUNDLE_SERIAL)
-        last_version = None
-        if last is not None and os.path.exists(self.path):
-            last_version = _installed_version(self.path)
-        problem = bundle_sig.rollback_problem(bundle, int(last) if last else None, last_version)
+        problem = bundle_sig.rollback_problem(bundle, int(last) if last else None,
+                                              self.spool.get_meta(META_SIGNED_VERSION))
         if problem:
             raise BundleUntrusted("bundle refused: %s" % problem)
 
     def _installed(self, bundle, signer, etag):
         self.spool.set_meta(META_BUNDLE_ETAG, etag)
         self.spool.set_meta(META_BUNDLE_SIGNER, signer)
-        if signer is not None:
+        if signer is not None:  # kept here, not read from the file: deleting it reopens nothing
             self.spool.set_meta(META_BUNDLE_SERIAL, str(bundle["serial"]))
+            self.spool.set_meta(META_SIGNED_VERSION, bundle["version"])
         log.info("policy bundle %s installed at %s (%s)", bundle["version"], self.path,
                  "signed by %s" % signer if signer else "unsigned")
-
-
-def _installed_version(path):
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8")).get("version")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def bundle_report(spool, signers):

@@ -212,6 +212,8 @@ def test_rollback_floor_survives_a_deleted_bundle_file(tmp_path, server, puller,
     server.offer.set(old, alice.sign(old))
     assert p.pull() == "error" and "rollback" in meta(p, "bundle_refused")
     assert not (tmp_path / "bundle.json").exists()
+    server.offer.set(good, alice.sign(good))  # the very same bundle again: installed
+    assert p.pull() == "updated" and installed(tmp_path) == good
 
 
 def test_a_newer_signed_bundle_clears_the_refusal(tmp_path, server, puller, signers, alice):
