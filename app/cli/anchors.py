@@ -3,6 +3,8 @@ app/cli's GROUPS); see app/services/anchors.py and docs/security.md."""
 import json
 import sys
 
+from app.cli.common import database_of
+
 
 def add_parser(sub) -> None:
     keys = sub.add_parser("keys", help="Ed25519 signing keys for checkpoints and exports")
@@ -52,12 +54,11 @@ def cmd_keys_rotate(args) -> int:
 
 
 def cmd_anchors_publish(args) -> int:
-    from app.cli import _db
     from app.services.anchors import AnchorKeyError
     from app.services.signed_checkpoints import publish
 
     try:
-        doc = publish(_db(args), args.key)
+        doc = publish(database_of(args), args.key)
     except AnchorKeyError as exc:
         return _fail(str(exc))
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
