@@ -29,16 +29,16 @@ def add_parser(sub) -> None:
 
 
 def cmd_install_line(args) -> int:
-    from app.cli import _db, _fail
+    from app.cli.common import database_of, fail
     from app.services import accounts, shim_release
 
     token = None
     if args.new_token:
         try:
-            with _db(args).session(write=True) as s:
+            with database_of(args).session(write=True) as s:
                 token = accounts.add_host(s, args.host, rotate=True)
         except accounts.AccountError as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         print(f"host {args.host!r}: new token issued (the old one no longer works); the line "
               "below holds it: treat it as a secret", file=sys.stderr)
     sha = shim_release.zipapp()["sha256"]
@@ -47,10 +47,10 @@ def cmd_install_line(args) -> int:
 
 
 def cmd_versions(args) -> int:
-    from app.cli import _db
+    from app.cli.common import database_of
     from app.services import shim_release
 
-    with _db(args).session() as s:
+    with database_of(args).session() as s:
         data = shim_release.fleet_versions(s, shim_release.zipapp()["version"])
     if args.json:
         print(json.dumps(data, indent=1))
@@ -64,14 +64,14 @@ def cmd_versions(args) -> int:
 
 
 def cmd_follow(args) -> int:
-    from app.cli import _db, _fail
+    from app.cli.common import database_of, fail
     from app.services.follow import follow
 
     out = sys.stdout if args.output == "-" else open(args.output, "a", encoding="utf-8")
     try:
-        follow(_db(args), out, args.cursor_file, once=args.once, interval=args.interval)
+        follow(database_of(args), out, args.cursor_file, once=args.once, interval=args.interval)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except KeyboardInterrupt:
         pass
     finally:
