@@ -1,7 +1,7 @@
 """What the shim tells libvirtd for one call: exit code, stderr, and stdout (filter ops).
 
 Its own module so that building the answer (hookshim/hook.py) and recording it
-(hookshim/record.py) need not import each other.
+(hookshim/record.py, hookshim/call_event.py) need not import each other.
 """
 
 

@@ -134,3 +134,16 @@ def utc_timestamp(unix_ns=None):
     ns = unix_ns if unix_ns is not None else time.time_ns()
     seconds, micros = divmod(ns // 1000, 1000000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%06dZ" % micros
+
+
+def domain_uuid(text):
+    """``domain_uuid``: the first <uuid> of the XML (the domain's, or the network's),
+    lower-case; None when there is none (string scanning: no XML parser on the hook path)."""
+    if not text:
+        return None
+    start = text.find("<uuid>")
+    end = text.find("</uuid>", start)
+    if start < 0 or end < 0:
+        return None
+    value = text[start + 6:end].strip().lower()
+    return value if 0 < len(value) <= 64 else None

@@ -54,17 +54,18 @@ class Call:
 
 def launch(config_path, driver, hooks_dir):
     """Entry point of the generated launcher: run the call, then leave at once."""
-    from hookshim import record
+    from hookshim.record import KeptConnections
 
-    record.KEEP_OPEN = True  # posix._exit below: see record.KEEP_OPEN
-    code = main(sys.argv[1:], config_path, driver, hooks_dir)
+    kept = KeptConnections()   # held until posix._exit below: see KeptConnections
+    code = main(sys.argv[1:], config_path, driver, hooks_dir, kept=kept)
     # _exit: everything is written with posix.write and the spool row is committed
     # (fsynced); skipping interpreter teardown saves time on a path libvirtd waits on.
     posix._exit(code)
 
 
-def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2)):
-    """Handle one call; returns the exit code. Never raises."""
+def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2), kept=None):
+    """Handle one call; returns the exit code. Never raises. ``kept``: a
+    record.KeptConnections when the process leaves with posix._exit."""
     call = Call(driver, args)
     cfg = None
     try:
@@ -72,9 +73,9 @@ def main(args, config_path, driver, hooks_dir=None, fds=(0, 1, 2)):
         call.data = _read_all(fds[0])
         cfg = _config(config_path, call)
         call.version = cfg.libvirt_version
-        answer = handle(call, cfg, hooks_dir or cfg.hooks_dir)
+        answer = handle(call, cfg, hooks_dir or cfg.hooks_dir, kept)
     except BaseException as exc:  # noqa: B902 - libvirtd must always get an answer
-        answer = internal_error(call, cfg, hooks_dir, exc)
+        answer = internal_error(call, cfg, hooks_dir, exc, kept)
     _emit(answer, fds)
     return answer.code
 
@@ -115,7 +116,7 @@ def _config(path, call):
         return build({}, path)
 
 
-def handle(call, cfg, hooks_dir):
+def handle(call, cfg, hooks_dir, kept=None):
     """Policy, adopted scripts, answer, record. Returns the Answer."""
     xml_text = call.data.decode("utf-8", "surrogateescape")
     verdict = _policy(call, cfg, xml_text)
@@ -136,9 +137,9 @@ def handle(call, cfg, hooks_dir):
                              (call.op, call.driver))
     elif answer.code or answer.outcome:
         _explain_failure(call)
-    from hookshim import record
+    from hookshim.record import record
 
-    return record.record(call, cfg, answer)
+    return record(call, cfg, answer, kept=kept)
 
 
 def _explain_failure(call):
@@ -170,7 +171,7 @@ def _policy(call, cfg, xml_text):
 
 
 def _call_dict(call, cfg, xml_text):
-    from hookshim.record import domain_uuid
+    from hookshim.event import domain_uuid
 
     return {"driver": call.driver, "object": call.object, "op": call.op,
             "subop": call.subop, "extra": call.extra, "host": cfg.host,
@@ -270,12 +271,12 @@ def _filter_answer(call, final):
                   % (call.op, call.op, why), final, outcome="aborted")
 
 
-def internal_error(call, cfg, hooks_dir, exc):
+def internal_error(call, cfg, hooks_dir, exc, kept=None):
     """Log, record if possible, and answer per on_internal_error - except that the shim's
     own failure never refuses an op where that harms a running guest (guard rail)."""
-    from hookshim import record
+    from hookshim import shimlog
 
-    record.log_exception("internal error in %s %s %s" % (call.driver, call.object, call.op), exc)
+    shimlog.log_exception("internal error in %s %s %s" % (call.driver, call.object, call.op), exc)
     mode = cfg.on_internal_error if cfg is not None else "passthrough"
     if mode == "deny" and outcome.harms_running(call.driver, call.op, call.version):
         mode = "passthrough"
@@ -289,21 +290,23 @@ def internal_error(call, cfg, hooks_dir, exc):
         answer = _passthrough(call, cfg, hooks_dir)
     try:
         call.warnings.append("internal error: %s: %s" % (type(exc).__name__, _one_line(str(exc))))
-        record.record(call, cfg, answer, kind="internal_error")
+        from hookshim.record import record
+
+        record(call, cfg, answer, kind="internal_error", kept=kept)
     except BaseException as again:  # noqa: B902 - recording is best effort here
-        record.log_exception("could not record the internal error", again)
+        shimlog.log_exception("could not record the internal error", again)
     return answer
 
 
 def guard_rail(call, setting):
     """The shim would have refused, but a refusal here harms a running guest: say so in
     the event and in syslog; the caller answers as if the shim were not there."""
-    from hookshim.record import log
+    from hookshim import shimlog
 
     said = "would have refused (%s): guard rail: a non-zero answer to %s %s destroys or " \
            "drops a running guest" % (setting, call.driver, call.op)
     call.warnings.append(said)
-    log("warning", "%s %s: %s" % (call.driver, call.object, said))
+    shimlog.log("warning", "%s %s: %s" % (call.driver, call.object, said))
 
 
 def _passthrough(call, cfg, hooks_dir):
@@ -316,9 +319,9 @@ def _passthrough(call, cfg, hooks_dir):
         cfg = cfg or build({})
         return _run_scripts(call, cfg, hooks_dir or cfg.hooks_dir, call.data)
     except BaseException as exc:  # noqa: B902
-        from hookshim import record
+        from hookshim import shimlog
 
-        record.log_exception("adopted scripts could not be run", exc)
+        shimlog.log_exception("adopted scripts could not be run", exc)
         return Answer(0)
 
 

@@ -18,9 +18,7 @@ ALL = VERIFIED
 # 2.2.0 version bump, so libvirt's documented "since 2.1.0" never shipped).
 DRIVERS = {"daemon": "0.8.0", "qemu": "0.8.0", "lxc": "0.8.0", "network": "1.2.2",
            "libxl": "2.2.0", "bhyve": "6.1.0"}
-DOMAIN_DRIVERS = ("qemu", "lxc", "libxl", "bhyve")
-D_DIRS_SINCE = "6.5.0"            # <driver>.d/ directories (virHookCall)
-RELEASE_REASON_SINCE = "10.5.0"   # qemu and lxc pass the shutoff reason as release's extra
+# qemu and lxc pass the shutoff reason as release's extra (since 10.5.0).
 RELEASE_REASON_DRIVERS = ("qemu", "lxc")
 # migrate (libxl, qemu) and restore (qemu) may print a new definition on stdout.
 FILTER_OPS = frozenset({("libxl", "migrate"), ("qemu", "migrate"), ("qemu", "restore")})
@@ -260,9 +258,3 @@ def cleanup_follows(driver, op, version=None):
         return False
     silent = _NO_CLEANUP.get((driver, op), ())
     return not set(readings(version)) <= set(silent)
-
-
-def runs_d_dirs(version):
-    """libvirt runs ``<driver>.d/`` scripts (6.5.0+); None when the version is unknown."""
-    v = parse_version(version)
-    return None if v is None else v >= parse_version(D_DIRS_SINCE)

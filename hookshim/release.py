@@ -26,7 +26,6 @@ import sys
 import zipfile
 
 ACTIVE = "active.json"
-KEEP = 2   # the active release and the one before it (rollback)
 
 
 class ReleaseError(Exception):

@@ -16,7 +16,8 @@ events table, so pruning sent rows never breaks the chain.
 The size bound (``max_bytes``) counts the stored JSON of every row. When an event would
 exceed it the spool first deletes sent rows; if that is not enough, the call's details are
 dropped and counted in an explicit ``kind: "overflow"`` marker event (one marker absorbs
-consecutive dropped calls while the forwarder has not claimed it). Nothing is lost silently.
+consecutive dropped calls while the forwarder has not claimed it; ``hookshim/spool_bound.py``).
+Nothing is lost silently.
 
 Every event is fitted to the limits the server accepts (``hookshim/limits.py``) before it is
 hashed. A damaged spool file is kept aside and replaced by a fresh spool whose first event
@@ -25,16 +26,12 @@ declares the reset (``hookshim/spool_reset.py``).
 
 import time
 
-from hookshim import event as _event
 from hookshim.limits import fit_event
 from hookshim.spool_schema import (  # noqa: F401 (SCHEMA_VERSION, STATES: the spool's API)
-    _SCHEMA, META_LAST_RESET, META_PENDING, SCHEMA_VERSION, STATES, Transaction, _dumps, _json,
-    identity, is_corrupt, sqlite3)
+    _SCHEMA, META_LAST_RESET, META_PENDING, SCHEMA_VERSION, STATES, Transaction, _json,
+    chain_tail, identity, insert, is_corrupt, seal, sqlite3)
 
 SPOOL_NAME = "spool.db"  # the spool's file name in the state directory
-# Keys an overflow marker keeps from the call whose details it replaces.
-_MARKER_KEYS = ("v", "host", "driver", "object", "op", "subop", "extra", "domain_uuid",
-                "started_at", "duration_ms", "exit_code", "outcome", "reason", "shim")
 
 
 class SpoolError(Exception):
@@ -196,9 +193,9 @@ class Spool:
         from hookshim.spool_reset import reset_event
 
         marker = reset_event(_json().loads(pending), template)
-        last_seq, last_hash, _, _ = self._chain()
-        body, size = self._seal(marker, last_seq + 1, last_hash)
-        self._insert(marker, body, size)
+        last_seq, last_hash, _, _ = chain_tail(self._db)
+        body, size = seal(marker, last_seq + 1, last_hash)
+        insert(self._db, marker, body, size)
         self._db.execute("DELETE FROM meta WHERE key = ?", (META_PENDING,))
 
     def declare_reset(self, host, shim=None):
@@ -216,78 +213,14 @@ class Spool:
                                  [(META_PENDING, text), (META_LAST_RESET, text)])
 
     def _append_locked(self, ev):
-        last_seq, last_hash, total, _ = self._chain()
-        body, size = self._seal(ev, last_seq + 1, last_hash)
+        last_seq, last_hash, total, _ = chain_tail(self._db)
+        body, size = seal(ev, last_seq + 1, last_hash)
         if total + size > self.max_bytes:
-            total -= self._make_room(total + size - self.max_bytes)
-            if total + size > self.max_bytes:
-                return self._overflow(ev, last_seq, last_hash)
-        self._insert(ev, body, size)
+            from hookshim.spool_bound import append_over_bound
+
+            return append_over_bound(self._db, ev, body, size, total, self.max_bytes)
+        insert(self._db, ev, body, size)
         return ev
-
-    def _chain(self):
-        return self._db.execute(
-            "SELECT last_seq, last_hash, total_bytes, dropped FROM chain WHERE id = 1").fetchone()
-
-    def _seal(self, ev, seq, prev_hash):
-        ev["seq"], ev["prev_hash"] = seq, prev_hash
-        ev.pop("hash", None)
-        ev["hash"] = _event.chain_hash(ev)
-        body = _dumps(ev)
-        return body, len(body.encode("utf-8", "surrogatepass"))
-
-    def _insert(self, ev, body, size, state="ready"):
-        self._db.execute(
-            "INSERT INTO events (seq, event_id, state, created, bytes, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (ev["seq"], ev["event_id"], state, time.time(), size, body))
-        self._db.execute(
-            "UPDATE chain SET last_seq = ?, last_hash = ?, total_bytes = total_bytes + ?"
-            " WHERE id = 1", (ev["seq"], ev["hash"], size))
-
-    def _make_room(self, need):
-        """Delete the oldest sent rows until ``need`` bytes are freed; returns bytes freed."""
-        freed = 0
-        rows = self._db.execute(
-            "SELECT seq, bytes FROM events WHERE state = 'sent' ORDER BY seq").fetchall()
-        doomed = []
-        for seq, size in rows:
-            if freed >= need:
-                break
-            doomed.append((seq,))
-            freed += size
-        self._db.executemany("DELETE FROM events WHERE seq = ?", doomed)
-        self._db.execute("UPDATE chain SET total_bytes = total_bytes - ? WHERE id = 1", (freed,))
-        return freed
-
-    def _overflow(self, ev, last_seq, last_hash):
-        """Record ``ev`` only as a count in an overflow marker."""
-        self._db.execute("UPDATE chain SET dropped = dropped + 1 WHERE id = 1")
-        tail = self._db.execute(
-            "SELECT seq, state, bytes, body FROM events WHERE seq = ?", (last_seq,)).fetchone()
-        if tail and tail[1] == "ready":
-            marker = _json().loads(tail[3])
-            if marker.get("kind") == "overflow":
-                return self._grow_marker(marker, tail[2])
-        marker = {k: ev.get(k) for k in _MARKER_KEYS}
-        marker.update(kind="overflow", event_id=_event.new_event_id(), dropped=1,
-                      warnings=["spool full (max_bytes=%d): details of this call dropped"
-                                % self.max_bytes], scripts=[], redactions=0, policy=None,
-                      xml=None, xml_sha256=None, xml_truncated=False, output_xml=None,
-                      output_xml_sha256=None, stderr=None)
-        body, size = self._seal(marker, last_seq + 1, last_hash)
-        self._insert(marker, body, size)
-        return marker
-
-    def _grow_marker(self, marker, old_size):
-        # The marker is the chain tail and still unclaimed, so re-hashing it breaks nothing.
-        marker["dropped"] += 1
-        body, size = self._seal(marker, marker["seq"], marker["prev_hash"])
-        self._db.execute("UPDATE events SET body = ?, bytes = ? WHERE seq = ?",
-                         (body, size, marker["seq"]))
-        self._db.execute("UPDATE chain SET last_hash = ?, total_bytes = total_bytes + ?"
-                         " WHERE id = 1", (marker["hash"], size - old_size))
-        return marker
 
     # -- the forwarder -------------------------------------------------------------------
 
@@ -359,7 +292,7 @@ class Spool:
         counts.update(self._db.execute("SELECT state, count(*) FROM events GROUP BY state"))
         oldest = self._oldest("state IN ('ready', 'locked')")
         parked = self._oldest("state = 'parked'")
-        last_seq, _, total, dropped = self._chain()
+        last_seq, _, total, dropped = chain_tail(self._db)
         return {
             "depth": counts["ready"] + counts["locked"], "oldest_unsent_age_s": oldest,
             "parked": counts["parked"], "oldest_parked_age_s": parked, "sent": counts["sent"],

@@ -36,6 +36,8 @@ UNKNOWN = "unknown"
 LOCK_WAIT_S = 30.0
 READ_BUDGET_S = 2.0
 CARVE_MAX_BYTES = 64 * 1024 * 1024
+
+
 def wal_is_unreadable(path):
     """The WAL next to ``path`` holds bytes but not SQLite's WAL magic (SQLite then ignores
     it silently and the spool would restart at seq 1)."""
@@ -157,7 +159,7 @@ _QUERIES = (
 def _structured_head(path, budget_s):
     """Ask SQLite, read-only (no checkpoint, no recovery written), each query cut off after
     ``budget_s`` by a progress handler."""
-    from hookshim.spool import sqlite3
+    from hookshim.spool_schema import sqlite3
 
     try:
         db = sqlite3.connect("file:%s?mode=ro" % _uri_path(path), uri=True, timeout=0.5)

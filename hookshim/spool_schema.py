@@ -1,5 +1,7 @@
-"""The spool's SQLite plumbing: the C module, the schema, the write transaction, JSON helpers
-(hookshim/spool.py holds the queue itself)."""
+"""The spool's SQLite plumbing: the C module, the schema, the write transaction, JSON helpers,
+and how one event becomes a row of the chain (hookshim/spool.py holds the queue itself)."""
+
+import time
 
 from hookshim import event as _event
 
@@ -126,3 +128,31 @@ class Transaction:
         else:
             self.db.execute("ROLLBACK")
         return False
+
+
+# -- one event, one row of the chain (the caller holds the write transaction) ---------------
+
+def chain_tail(db):
+    """(last_seq, last_hash, total_bytes, dropped) of the one-row chain table."""
+    return db.execute(
+        "SELECT last_seq, last_hash, total_bytes, dropped FROM chain WHERE id = 1").fetchone()
+
+
+def seal(ev, seq, prev_hash):
+    """Give ``ev`` its place in the chain (seq, prev_hash, hash); returns (body, bytes)."""
+    ev["seq"], ev["prev_hash"] = seq, prev_hash
+    ev.pop("hash", None)
+    ev["hash"] = _event.chain_hash(ev)
+    body = _dumps(ev)
+    return body, len(body.encode("utf-8", "surrogatepass"))
+
+
+def insert(db, ev, body, size):
+    """Store a sealed event as a ready row and make it the chain tail."""
+    db.execute(
+        "INSERT INTO events (seq, event_id, state, created, bytes, body)"
+        " VALUES (?, ?, 'ready', ?, ?, ?)",
+        (ev["seq"], ev["event_id"], time.time(), size, body))
+    db.execute(
+        "UPDATE chain SET last_seq = ?, last_hash = ?, total_bytes = total_bytes + ?"
+        " WHERE id = 1", (ev["seq"], ev["hash"], size))

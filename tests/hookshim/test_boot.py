@@ -3,12 +3,14 @@
 Each case runs the system Python (-I -S, as the launcher does) on a private copy of the
 package, so the repository's own __pycache__ is never touched.
 """
+import ast
 import marshal
 import shutil
 import subprocess
 
 import pytest
 
+from hookshim import boot
 from tests.hookshim.helpers import REPO, SYSTEM_PYTHON
 
 PROBE = """
@@ -107,3 +109,34 @@ def test_a_file_others_may_write_is_not_trusted(root):
     assert preload(root) == ["False", "None"]
     assert path.stat().st_mode & 0o022 == 0
     assert preload(root) == ["True", "None"]
+
+
+def top_level_imports(name):
+    """The hookshim modules ``name`` imports when it is loaded (not inside functions)."""
+    tree = ast.parse((REPO / "hookshim" / (name.rpartition(".")[2] + ".py")).read_text())
+    found, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update("%s.%s" % (node.module, alias.name) for alias in node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return {m for m in found if m.startswith("hookshim.") and
+            (REPO / "hookshim" / (m.partition(".")[2] + ".py")).exists()}
+
+
+def test_hot_loads_each_module_after_the_hookshim_modules_it_imports_at_top_level():
+    """Run from the file before a module it imports, a module would have importlib load
+    that one: the cost the file exists to spare."""
+    for position, name in enumerate(boot.HOT):
+        early = top_level_imports(name) - set(boot.HOT[:position])
+        assert early == set(), "%s imports %s: list them before it in HOT" % (name, early)
+
+
+def test_top_level_imports_skip_what_functions_import():
+    assert top_level_imports("hookshim.record") == {
+        "hookshim.outcome", "hookshim.call_event", "hookshim.fs"}   # spool: in _append

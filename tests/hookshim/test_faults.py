@@ -236,10 +236,10 @@ def test_record_failure_never_refuses_where_a_running_guest_would_die(shim, driv
 
 
 def test_guard_railed_record_failure_is_said_in_syslog(shim, monkeypatch):
-    from hookshim import hook, record
+    from hookshim import hook, shimlog
 
     said = []
-    monkeypatch.setattr(record, "log", lambda level, message: said.append(message))
+    monkeypatch.setattr(shimlog, "log", lambda level, message: said.append(message))
     shim.install("qemu", on_record_failure="deny")
     unwritable_spool(shim)
     code = hook.main(["g", "reconnect", "begin", "-"], str(shim.config), "qemu",

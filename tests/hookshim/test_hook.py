@@ -1,4 +1,5 @@
 """The hook call through the installed launcher, exactly as libvirtd runs it."""
+import os
 import subprocess
 
 import pytest
@@ -153,6 +154,32 @@ def test_unknown_op_is_recorded_not_refused(shim):
     assert proc.returncode == 0
     ev = shim.last()
     assert ev["op"] == "teleport" and "not in the outcome table" in ev["warnings"][0]
+
+
+@pytest.mark.parametrize("max_wal_bytes, left_open", [
+    (None, False),     # hook.main alone (hookshim run, tests): the connection is closed
+    (1 << 20, True),   # the launcher's KeptConnections, small WAL: kept until posix._exit
+    (0, False),        # ... a WAL past the limit: closed, so SQLite checkpoints it away
+])
+def test_the_spool_connection_outlives_the_call_only_when_the_launcher_keeps_it(
+        shim, max_wal_bytes, left_open):
+    from hookshim import hook
+    from hookshim.record import KeptConnections
+
+    shim.install("libxl")
+    kept = None if max_wal_bytes is None else KeptConnections(max_wal_bytes)
+    stdin = os.open("/dev/null", os.O_RDONLY)
+    try:
+        assert hook.main(["g", "prepare", "begin", "-"], str(shim.config), "libxl",
+                         str(shim.hooks_dir), fds=(stdin, 1, 2), kept=kept) == 0
+    finally:
+        os.close(stdin)
+    # Closing the last connection checkpoints and removes the WAL; a kept one leaves it.
+    assert (shim.state_dir / "spool.db-wal").exists() is left_open
+    for spool in kept.spools if kept else ():
+        spool.close()
+    assert not (shim.state_dir / "spool.db-wal").exists()
+    assert shim.last()["object"] == "g"
 
 
 @pytest.mark.slow

@@ -72,6 +72,12 @@ def test_no_binary_means_unknown_version(host):
     assert detect_version(host) is None
 
 
+@pytest.mark.parametrize("version, expected", [
+    ("6.4.0", False), ("6.5.0", True), ("11.3.0", True), ("2.2.0", False), (None, None)])
+def test_d_directories_since_6_5(version, expected):
+    assert libvirt_host.runs_dot_d(version) is expected
+
+
 def test_this_machine_runs_libvirtd_9_0_0():
     """scripts/test.sh installs Debian 12's libvirt-daemon (monolithic libvirtd 9.0.0)."""
     real = Host()

@@ -208,12 +208,6 @@ def test_effect_names_the_release_and_the_source():
     assert "9.0.0" in text
 
 
-@pytest.mark.parametrize("version, expected", [
-    ("6.4.0", False), ("6.5.0", True), ("11.3.0", True), ("2.2.0", False), (None, None)])
-def test_d_directories_since_6_5(version, expected):
-    assert outcome.runs_d_dirs(version) is expected
-
-
 @pytest.mark.parametrize("driver, op, expected", [
     ("libxl", "migrate", True), ("qemu", "migrate", True), ("qemu", "restore", True),
     ("libxl", "restore", False),   # libxl has no restore filter

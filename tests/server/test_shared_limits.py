@@ -1,6 +1,6 @@
 """One set of limits: whatever the shim spools from hostile argv/stdin, the server accepts.
 
-Both sides in one test: the event goes through the shim's own builder (record.build_event)
+Both sides in one test: the event goes through the shim's own builder (call_event.build_event)
 and spool (Spool.append fits it to hookshim/limits.py, then hashes it), and then through the
 server's validation (ingest_validate.check_batch) and own-hash check.
 """
@@ -13,8 +13,8 @@ from app.schemas import WireEvent
 from app.services.ingest import own_problems
 from app.services.ingest_validate import check_batch
 from hookshim import limits
+from hookshim.call_event import build_event
 from hookshim.hook import Answer, Call
-from hookshim.record import build_event
 from hookshim.scripts import Result
 from hookshim.spool import Spool
 
