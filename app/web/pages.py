@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
 from app.services.hosts import list_hosts
+from app.services.shim_release import server_version
 from app.services.overview import overview
 from app.web.auth import PageUser
 from app.web.render import render
@@ -19,8 +20,10 @@ def overview_page(request: Request, _user: PageUser, session: SessionDep, settin
 
 
 @router.get("/hosts")
-def hosts_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep):
-    return render(request, "hosts.html", {"hosts": list_hosts(session, settings)})
+def hosts_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep,
+               behind: bool = False):
+    return render(request, "hosts.html", {"hosts": list_hosts(session, settings, behind),
+                                          "behind": behind, "server_version": server_version()})
 
 
 @router.get("/policies")
