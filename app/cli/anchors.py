@@ -52,12 +52,12 @@ def cmd_keys_rotate(args) -> int:
 
 
 def cmd_anchors_publish(args) -> int:
-    from app.cli import _db
+    from app.cli.common import database_of
     from app.services.anchors import AnchorKeyError
     from app.services.signed_checkpoints import publish
 
     try:
-        doc = publish(_db(args), args.key)
+        doc = publish(database_of(args), args.key)
     except AnchorKeyError as exc:
         return _fail(str(exc))
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
