@@ -1,7 +1,10 @@
-"""``hookaudit shim ...`` (the zipapp this server ships, the one-line host install, the fleet's
-versions) and ``hookaudit follow`` (events as JSON lines for a SIEM). Registered by app.cli."""
+"""``hookaudit shim ...``: the zipapp this server ships, the one-line host install, the
+fleet's versions. Registered by app.cli. (Events as JSON lines for a SIEM: ``hookaudit export
+--follow``, app/cli/retention.py.)"""
 import json
 import sys
+
+from app.cli.common import database_of, fail
 
 
 def add_parser(sub) -> None:
@@ -19,26 +22,18 @@ def add_parser(sub) -> None:
     p = ss.add_parser("versions", help="hosts per shim version; hosts behind the server")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_versions)
-    p = sub.add_parser("follow", help="stream stored events as JSON lines (Vector, Fluent Bit,"
-                       " Filebeat), resuming from a cursor file")
-    p.add_argument("--cursor-file", help="where the position is kept across restarts")
-    p.add_argument("-o", "--output", default="-", help="file to append to ('-' = stdout)")
-    p.add_argument("--once", action="store_true", help="stop when caught up")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
-    p.set_defaults(func=cmd_follow)
 
 
 def cmd_install_line(args) -> int:
-    from app.cli import _db, _fail
     from app.services import accounts, shim_release
 
     token = None
     if args.new_token:
         try:
-            with _db(args).session(write=True) as s:
+            with database_of(args).session(write=True) as s:
                 token = accounts.add_host(s, args.host, rotate=True)
         except accounts.AccountError as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         print(f"host {args.host!r}: new token issued (the old one no longer works); the line "
               "below holds it: treat it as a secret", file=sys.stderr)
     sha = shim_release.zipapp()["sha256"]
@@ -47,10 +42,9 @@ def cmd_install_line(args) -> int:
 
 
 def cmd_versions(args) -> int:
-    from app.cli import _db
     from app.services import shim_release
 
-    with _db(args).session() as s:
+    with database_of(args).session() as s:
         data = shim_release.fleet_versions(s, shim_release.zipapp()["version"])
     if args.json:
         print(json.dumps(data, indent=1))
@@ -62,19 +56,3 @@ def cmd_versions(args) -> int:
         print(f"behind: {row['host']} ({row['shim_version'] or 'unknown'})")
     return 0
 
-
-def cmd_follow(args) -> int:
-    from app.cli import _db, _fail
-    from app.services.follow import follow
-
-    out = sys.stdout if args.output == "-" else open(args.output, "a", encoding="utf-8")
-    try:
-        follow(_db(args), out, args.cursor_file, once=args.once, interval=args.interval)
-    except ValueError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    return 0
