@@ -41,6 +41,8 @@ def _parser():
     inst.add_argument("--python", help="interpreter the launcher runs (/usr/bin/python3)")
     inst.add_argument("--server", help="server URL for the forwarder (written to the config)")
     inst.add_argument("--token-file", help="host token file for the forwarder")
+    inst.add_argument("--policy-signers", metavar="FILE",
+                      help="OpenSSH allowed_signers of the operators who sign policy bundles")
     inst.add_argument("--unit-dir", help="install the forwarder's systemd unit here")
     inst.add_argument("--no-unit", action="store_true", help="never install the systemd unit")
     inst.add_argument("--libvirt-version", metavar="X.Y.Z",

@@ -33,7 +33,8 @@ def install(args, config):
     return do_install(args.drivers, hooks_dir, state_dir, config, python=args.python,
                       server=args.server, token_file=args.token_file, unit_dir=unit_dir,
                       libvirt_version=args.libvirt_version, libvirt_daemon=args.libvirt_daemon,
-                      adopt_dot_d=args.adopt_dot_d, reload=args.reload)
+                      adopt_dot_d=args.adopt_dot_d, reload=args.reload,
+                      policy_signers=args.policy_signers)
 
 
 def uninstall(args, config):
@@ -119,7 +120,9 @@ def _cell(value):
 
 
 def _bundle_status(cfg, spool):
-    """Which policy bundle the hook enforces, and why the forwarder could not refresh it."""
+    """Which policy bundle the hook enforces, who signed it, and why the forwarder could not
+    refresh it (or refused what the server offered)."""
+    from hookshim.forward_bundle import bundle_report
     from hookshim.policy import BundleError, load_bundle
 
     try:
@@ -128,8 +131,8 @@ def _bundle_status(cfg, spool):
         problem = None
     except BundleError as exc:  # the hook fails open on it: say so loudly here
         version, problem = None, str(exc)
-    return {"bundle_version": version,
-            "bundle_error": problem or (spool.get_meta(META_BUNDLE_ERROR) if spool else None)}
+    return dict(bundle_report(spool, cfg.policy_signers), bundle_version=version,
+                bundle_error=problem or (spool.get_meta(META_BUNDLE_ERROR) if spool else None))
 
 
 METRICS = (

@@ -71,6 +71,7 @@ KEYS = {
     "on_record_failure": (_str, "allow"),
     "redact_extra": (_str, ()),
     "policy_bundle": (_str, None),
+    "policy_signers": (_optional, None),
     "server_url": (_optional, None),
     "token_file": (_optional, None),
     "ca_file": (_optional, None),

@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from hookshim import __version__
-from hookshim.forward_bundle import BundlePuller
+from hookshim.forward_bundle import BundlePuller, bundle_report
 from hookshim.forward_decisions import OK, Attempt, Backoff, classify, encode_batch, \
     invalid_indexes, retry_after
 from hookshim.limits import HEARTBEAT_ERROR
@@ -91,7 +91,8 @@ class Forwarder:
             self._open_spool()
             previous = self.spool.get_meta(META_LAST_ERROR) or ""
             self._failing = None if previous.startswith("parked ") else previous or None
-            self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle)
+            self.bundles = BundlePuller(self.transport, self.spool, self.config.policy_bundle,
+                                        signers=self.config.policy_signers)
             self._take_over()
             # One sender thread: HTTP round trips overlap the spool work (see ``step``).
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
@@ -363,7 +364,8 @@ class Forwarder:
             "spool_depth": st["depth"], "oldest_unsent_age_s": st["oldest_unsent_age_s"],
             "parked": st["parked"], "last_seq": st["last_seq"],
             "last_error": (st["last_error"] or "")[:HEARTBEAT_ERROR] or None,
-            "chain_head": self.spool.acked_head()})
+            "chain_head": self.spool.acked_head(),
+            **bundle_report(self.spool, self.config.policy_signers)})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))
 

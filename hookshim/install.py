@@ -10,7 +10,7 @@ driver's hook and whether it already does) is in ``hookshim.libvirt_host``.
 import os
 import sys
 
-from hookshim import adopt, libvirt_host
+from hookshim import adopt, bundle_sig, libvirt_host
 from hookshim.adopt import DRIVERS, LAUNCHER_MARK, InstallError, Paths, is_launcher, kind
 
 __all__ = ["DRIVERS", "InstallError", "install", "is_launcher", "uninstall"]
@@ -235,25 +235,33 @@ def write_config(path, values):
 
 def install(drivers, hooks_dir, state_dir, config, python=None, server=None, token_file=None,
             unit_dir=None, out=print, libvirt_version=None, libvirt_daemon=None,
-            adopt_dot_d=False, reload=False, host=None):
+            adopt_dot_d=False, reload=False, host=None, policy_signers=None):
     """Install the launcher for each driver; returns 0 when all succeeded.
 
     ``libvirt_version``/``libvirt_daemon`` override detection (``host``: the probes,
     default this machine); ``adopt_dot_d`` adopts ``<driver>.d`` even where libvirt never
-    ran it; ``reload`` makes the daemon that does not see a new hook rescan.
+    ran it; ``reload`` makes the daemon that does not see a new hook rescan;
+    ``policy_signers`` pins who may sign policy bundles (hookshim/bundle_sig.py).
     """
     host = host or libvirt_host.Host()
     python = python or default_python()
-    problem = check_python(python) or _bad_override(libvirt_version, libvirt_daemon)
+    problem = (check_python(python) or _bad_override(libvirt_version, libvirt_daemon)
+               or bundle_sig.signers_problem(policy_signers))
     if problem:
         out("error: %s" % problem)
         return 1
     version, mode = _host_libvirt(host, libvirt_version, libvirt_daemon, out)
     values = {"state_dir": state_dir, "hooks_dir": hooks_dir, "server_url": server,
               "token_file": token_file, "libvirt_version": version, "libvirt_daemon": mode}
+    os.makedirs(state_dir, 0o700, exist_ok=True)
+    if policy_signers:  # before the config names it: a pinned path always holds the file
+        try:
+            values["policy_signers"] = bundle_sig.pin_signers(policy_signers, state_dir)
+        except (InstallError, OSError) as exc:
+            out("error: --policy-signers: %s" % exc)
+            return 1
     write_config(config, {k: v for k, v in values.items() if v})
     version, mode = _configured_libvirt(config, version, mode)
-    os.makedirs(state_dir, 0o700, exist_ok=True)
     seen = {}
     status = _each(drivers, out, lambda d: _install_one(
         d, hooks_dir, config, python, out, version, mode, adopt_dot_d, host, seen))

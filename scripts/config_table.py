@@ -28,6 +28,7 @@ SHIM_KEYS = {
     "on_record_failure": "`allow` or `deny` when the spool cannot be written (disk full, read-only, a damaged spool that could not be reset)",
     "redact_extra": "extra redaction rules, one per line (docs/hookshim.md#redaction)",
     "policy_bundle": "compiled policy bundle the hook enforces (default `<state_dir>/policy-bundle.json`)",
+    "policy_signers": "OpenSSH allowed_signers file of the operators who may sign policy bundles (written by `hookshim install --policy-signers`); unset: unsigned bundles accepted, with a warning (docs/policies.md#signed-bundles)",
     "server_url": "hookaudit server the forwarder ships to",
     "token_file": "file holding the host's ingest token (mode 0600)",
     "ca_file": "CA bundle for a private CA",

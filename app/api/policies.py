@@ -1,6 +1,7 @@
 """Policies over HTTP: the bundle for forwarders, rules with hit counts, what-if replays.
 
-    GET  /api/v1/policy-bundle                      host token; ETag = bundle version, 304
+    GET  /api/v1/policy-bundle                      host token; ETag = bundle version, 304;
+                                                    the operators' signature in a header
     GET  /api/v1/policies                           rules + deny/warn/dryrun hits 24h/7d
     GET  /api/v1/policies/{rule_id}/evaluate?event_id=...   the rule against a stored event
     POST /api/v1/policies/evaluate {event_id, rule}  a draft rule (YAML as JSON) against one
@@ -16,7 +17,9 @@ from app.api import API_V1
 from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
 from app.errors import ApiError
 from app.policy import service as svc
+from app.policy.published import bundle_to_serve
 from app.schemas import ErrorResponse
+from hookshim.bundle_sig import SIGNATURE_HEADER
 
 router = APIRouter(prefix=API_V1, tags=["policies"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
@@ -26,16 +29,18 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
                                          503: {"model": ErrorResponse}, 401: {"model": ErrorResponse}})
 def get_policy_bundle(settings: SettingsDep, _host: HostDep,
                       if_none_match: str | None = Header(None)):
-    """The compiled bundle the forwarder installs for the hook (ETag: its version)."""
+    """The bundle the forwarder installs for the hook (ETag: its version): the published
+    operator-signed one (app/policy/published.py), else the YAML compiled, unsigned."""
     try:
-        version, data = svc.served_bundle(svc.cache_for(settings))
+        version, data, signature = bundle_to_serve(settings)
     except svc.BundleUnavailable as exc:
         raise ApiError(503, "policy_bundle_invalid", "the policy directory has errors; hosts "
                        "keep their last good bundle", [f.as_dict() for f in exc.findings]) from None
     etag = f'"{version}"'
     if if_none_match and _etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(data, media_type="application/json", headers={"ETag": etag})
+    signed = {SIGNATURE_HEADER: signature} if signature else {}
+    return Response(data, media_type="application/json", headers={"ETag": etag} | signed)
 
 
 def _etag_matches(header: str, etag: str) -> bool:

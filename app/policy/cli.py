@@ -1,4 +1,5 @@
-"""``hookaudit policy lint|test|compile DIR``: the policy commands, a group of app/cli/__init__.py GROUPS.
+"""``hookaudit policy lint|test|compile|publish``: the policy commands, a group of
+app/cli/__init__.py GROUPS (publish: app/policy/published.py).
 
 Exit codes: 0 clean (warnings allowed), 1 errors / failing cases, 2 usage.
 """
@@ -6,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.policy import published
 from app.policy.compiler import compile_dir, dump_bundle
 from app.policy.testing import run_dir, unexercised
 
@@ -43,15 +45,29 @@ def test_command(directory, out=None) -> int:
     return 1 if failed or not results else 0
 
 
-def compile_command(directory, output, out=None) -> int:
+def compile_command(directory, output, out=None, serial=None) -> int:
     out = out or sys.stdout
     bundle, findings = compile_dir(directory)
     for f in findings:
         print(f, file=out)
     if bundle is None:
         return 1
+    if serial is not None:
+        bundle = published.with_serial(bundle, serial)
     Path(output).write_bytes(dump_bundle(bundle))
     print(f"wrote bundle {bundle['version']} to {output}", file=out)
+    return 0
+
+
+def publish_command(bundle, signature, directory, allowed_signers=None, out=None) -> int:
+    out = out or sys.stdout
+    try:
+        done = published.publish(bundle, signature, directory, allowed_signers)
+    except published.PublishError as exc:
+        print(f"hookaudit policy publish: {exc}", file=sys.stderr)
+        return 1
+    print(f"published bundle {done['version']} (serial {done['serial']}) in {directory}; "
+          "hosts install it at their next poll if its signer is pinned there", file=out)
     return 0
 
 
@@ -66,6 +82,15 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser("compile", help="write the compiled bundle JSON")
     p.add_argument("dir", type=Path, nargs="?", help=DIR_HELP)
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--serial", type=int, help="rollback serial inside the bundle (signed with "
+                   "it; hosts refuse a lower one), e.g. $(date +%%s)")
+    p = sub.add_parser("publish", help="serve an operator-signed bundle (ssh-keygen -Y sign "
+                       "-n hookaudit-policy)")
+    p.add_argument("bundle", type=Path, help="the bundle written by `policy compile --serial`")
+    p.add_argument("--signature", type=Path, required=True, help="its .sig from ssh-keygen")
+    p.add_argument("--allowed-signers", type=Path,
+                   help="also verify the signature against this allowed_signers file")
+    p.add_argument("dir", type=Path, nargs="?", help=DIR_HELP)
     policy.set_defaults(func=run)
 
 
@@ -84,7 +109,9 @@ def run(args) -> int:
         return lint_command(args.dir)
     if args.policy_command == "test":
         return test_command(args.dir)
-    return compile_command(args.dir, args.output)
+    if args.policy_command == "publish":
+        return publish_command(args.bundle, args.signature, args.dir, args.allowed_signers)
+    return compile_command(args.dir, args.output, serial=args.serial)
 
 
 def main(argv=None) -> int:
