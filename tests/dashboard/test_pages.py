@@ -206,6 +206,7 @@ def test_hosts_page_marks_the_hosts_behind_the_servers_shim_and_filters_them(
                            headers=host.headers).status_code == 200
     html = viewer_client.get("/hosts").text
     assert f"ships hookshim <strong>{hookshim.__version__}</strong>" in html
+    assert "0.0.9 × 1" in html and f"{hookshim.__version__} × 1" in html   # fleet_versions
     assert html.count('class="badge h-lagging shim-behind"') == 1          # host-a's 0.0.9
     assert 'href="/hosts?behind=true"' in html
     only = viewer_client.get("/hosts?behind=true").text
