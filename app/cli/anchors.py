@@ -3,6 +3,8 @@ app/cli's GROUPS); see app/services/anchors.py and docs/security.md."""
 import json
 import sys
 
+from app.cli.common import database_of
+
 
 def add_parser(sub) -> None:
     keys = sub.add_parser("keys", help="Ed25519 signing keys for checkpoints and exports")
@@ -52,7 +54,6 @@ def cmd_keys_rotate(args) -> int:
 
 
 def cmd_anchors_publish(args) -> int:
-    from app.cli.common import database_of
     from app.services.anchors import AnchorKeyError
     from app.services.signed_checkpoints import publish
 

@@ -7,7 +7,7 @@ STATES = {
     ("start", True): "starting",
     ("start", False): "start_failed",
     ("started", True): "running",
-    ("started", False): "killed",          # started failing destroys the guest
+    ("started", False): "killed",          # started failing destroys the guest (libvirt 9.0+)
     ("migrate", True): "migrating_in",
     ("restore", True): "restoring",
     ("restore", False): "start_failed",
@@ -27,10 +27,29 @@ ACTIVE = frozenset({"starting", "running", "migrating_in", "restoring", "stoppin
 ARRIVALS = frozenset({"prepare", "start", "started", "migrate", "restore", "reconnect"})
 
 
-def next_state(driver: str, op: str, ok: bool) -> str | None:
+# A running guest whose started/reconnect answer made libvirt drop it from its management
+# without destroying it (libxl: reconnect since 9.0, started in 2.2.0; hookshim/outcome.py
+# records that as "aborted"): the hypervisor still runs it, libvirt no longer knows it.
+UNMANAGED = "unmanaged"
+WAS_RUNNING = frozenset({"started", "reconnect"})
+
+
+def went_on(outcome: str, exit_code: int | None) -> bool:
+    """Did libvirt carry on after this call? ``failed_ignored``: it logged the failure and
+    went on; ``timed_out``: the shim killed a script and answered ``exit_code`` (0 where a
+    refusal would have harmed a running guest: the guard rail)."""
+    if outcome in ("ok", "failed_ignored"):
+        return True
+    return outcome == "timed_out" and exit_code == 0
+
+
+def next_state(driver: str, op: str, outcome: str, exit_code: int | None = None) -> str | None:
     """The state after one event, or None when the event says nothing about the state."""
+    ok = went_on(outcome, exit_code)
     if driver == "network":
         return NETWORK_STATES.get(op) if ok else None
+    if outcome == "aborted" and op in WAS_RUNNING:
+        return UNMANAGED
     return STATES.get((op, ok))
 
 
@@ -42,7 +61,7 @@ def apply_event(guest: dict | None, ev: dict) -> dict:
     restore) or when the guest is not active: so the source's stopped/release after a
     migration does not pull a guest back from its destination.
     """
-    ok = ev["outcome"] == "ok"
+    ok = went_on(ev["outcome"], ev.get("exit_code"))
     if guest is None:
         guest = {"domain_uuid": ev["domain_uuid"], "first_seen_at": ev["started_at"],
                  "current_host": None, "state": "unknown", "last_event_at": ev["started_at"]}
@@ -52,7 +71,7 @@ def apply_event(guest: dict | None, ev: dict) -> dict:
                  last_event_id=ev["event_id"], last_op=ev["op"], last_outcome=ev["outcome"])
     elsewhere = guest["current_host"] not in (None, ev["host"])
     moves = not elsewhere or guest["state"] not in ACTIVE or (ok and ev["op"] in ARRIVALS)
-    state = next_state(ev["driver"], ev["op"], ok)
+    state = next_state(ev["driver"], ev["op"], ev["outcome"], ev.get("exit_code"))
     if moves and state is not None:
         guest["state"], guest["current_host"] = state, ev["host"]
     elif guest["current_host"] is None:

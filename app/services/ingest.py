@@ -334,7 +334,7 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
             ev = {"host": host_name, "domain_uuid": e["domain_uuid"].lower(),
                   "started_at": p.started_at, "object": c(e["object"]),
                   "event_id": e["event_id"], "driver": c(e["driver"]), "op": c(e["op"]),
-                  "outcome": e["outcome"]}
+                  "outcome": e["outcome"], "exit_code": e.get("exit_code")}
             by_uuid.setdefault(ev["domain_uuid"], []).append(ev)
     if not by_uuid:
         return
@@ -368,7 +368,7 @@ def _recent_events(session: Session, uuid: str, n: int = 50) -> list[dict]:
     """The guest's last ``n`` events (already including this batch), oldest first."""
     rows = session.execute(
         select(Event.event_id, Host.name.label("host"), Event.domain_uuid, Event.object,
-               Event.driver, Event.op, Event.outcome, Event.started_at)
+               Event.driver, Event.op, Event.outcome, Event.exit_code, Event.started_at)
         .join(Host, Host.id == Event.host_id).where(Event.domain_uuid == uuid)
         .order_by(Event.started_at.desc(), Event.id.desc()).limit(n)).mappings().all()
     return [dict(r) for r in reversed(rows)]

@@ -196,9 +196,8 @@ def test_heartbeat_reports_spool_health(tmp_path):
         assert beat["host"] == "h1" and beat["spool_depth"] == 2 and beat["parked"] == 0
         assert beat["last_seq"] == 2 and beat["oldest_unsent_age_s"] >= 0
         assert set(beat) == {"host", "shim_version", "spool_depth", "oldest_unsent_age_s",
-                             "parked", "last_seq", "last_error", "chain_head",
-                             "bundle_signer", "bundle_refused", "bundle_serial",
-                             "bundle_warning"}
+                             "parked", "last_seq", "last_error", "chain_head", "bundle_signer",
+                             "bundle_refused", "bundle_serial", "bundle_warning"}
 
 
 def test_prune_deletes_only_sent_events(tmp_path):

@@ -26,17 +26,21 @@ def test_fill_gap(gap, seqs, left):
     assert fill_gap(gap, seqs) == left
 
 
-@pytest.mark.parametrize("driver, op, ok, state", [
-    ("libxl", "prepare", True, "starting"),
-    ("libxl", "prepare", False, "start_failed"),   # refused start
-    ("qemu", "started", True, "running"),
-    ("qemu", "reconnect", False, "killed"),        # failing reconnect kills the guest
-    ("libxl", "release", False, "stopped"),        # release failures are ignored by libvirt
-    ("network", "started", True, "active"),        # networks have their own words
-    ("qemu", "migrate", False, None),              # refused incoming migration: no change
+@pytest.mark.parametrize("driver, op, outcome, exit_code, state", [
+    ("libxl", "prepare", "ok", 0, "starting"),
+    ("libxl", "prepare", "aborted", 1, "start_failed"),    # refused start
+    ("qemu", "started", "ok", 0, "running"),
+    ("qemu", "reconnect", "killed", 1, "killed"),          # failing reconnect kills the guest
+    ("libxl", "reconnect", "aborted", 1, "unmanaged"),     # 9.0+: dropped, Xen keeps running it
+    ("libxl", "started", "aborted", 1, "unmanaged"),       # 2.2.0: dropped, not destroyed
+    ("qemu", "started", "timed_out", 0, "running"),        # guard rail: killed script, answered 0
+    ("qemu", "prepare", "timed_out", 1, "start_failed"),   # killed script refused the start
+    ("libxl", "release", "failed_ignored", 1, "stopped"),  # release failures are ignored
+    ("network", "started", "ok", 0, "active"),             # networks have their own words
+    ("qemu", "migrate", "aborted", 1, None),               # refused incoming migration: no change
 ])
-def test_next_state(driver, op, ok, state):
-    assert next_state(driver, op, ok) == state
+def test_next_state(driver, op, outcome, exit_code, state):
+    assert next_state(driver, op, outcome, exit_code) == state
 
 
 def ev(host, op, t, outcome="ok", driver="libxl", extra="-"):
