@@ -183,6 +183,8 @@ class HostHealth(BaseModel):
     revoked: bool
     created_at: str
     shim_version: str | None
+    shim_behind: bool = Field(description="not revoked, and on an older hookshim than the "
+                                          "server ships (or never reported one)")
     last_seen_at: str | None
     seen_ago_s: float | None
     last_seq: int | None

@@ -1,12 +1,16 @@
-"""``hookaudit prune`` and ``hookaudit export``; the offline check ``hookaudit verify --export
-FILE`` is in app/cli/verify.py."""
+"""``hookaudit prune`` and ``hookaudit export`` (an auditor's hashed export of a time range,
+or with ``--follow`` every stored event as JSON lines for a SIEM; ``hookaudit follow`` is its
+alias); the offline check ``hookaudit verify --export FILE`` is in app/cli/verify.py."""
 
 import json
 import sys
 from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from app.cli.common import database_of, settings_of
+from app.cli.common import database_of, fail, settings_of
+
+AUDIT_ONLY = ("since", "until", "host", "sign_key")   # an audit export's options
+FOLLOW_ONLY = ("cursor_file", "once", "interval")      # a follow's options
 
 
 def add_parser(sub) -> None:
@@ -38,15 +42,31 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "export",
         help="hashed NDJSON of a time range, for auditors "
-        "(check it with `hookaudit verify --export FILE`)",
+        "(check it with `hookaudit verify --export FILE`); with --follow, stream every stored "
+        "event as JSON lines for a SIEM",
     )
-    p.add_argument("--since", required=True, help="ISO time, UTC if no zone")
+    p.add_argument("--since", help="ISO time, UTC if no zone (required without --follow)")
     p.add_argument("--until", help="ISO time, UTC if no zone (default now)")
     p.add_argument("--host", help="only this host")
-    p.add_argument("-o", "--output", required=True, help="file to write ('-' = stdout)")
+    p.add_argument("-o", "--output", help="file to write ('-' = stdout; required without "
+                   "--follow, which appends and defaults to stdout)")
     p.add_argument("--sign-key", metavar="KEY", help="also sign it with this Ed25519 private "
                    "key (`hookaudit keys generate`); auditors check it with KEY.pub alone")
+    p.add_argument("--follow", action="store_true", help="stream every stored event once, in "
+                   "the order stored, as JSON lines (Vector, Fluent Bit, Filebeat)")
+    add_follow_options(p)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("follow", help="alias of `hookaudit export --follow`")
+    p.add_argument("-o", "--output", help="file to append to ('-' = stdout, the default)")
+    add_follow_options(p)
+    p.set_defaults(func=cmd_follow)
+
+
+def add_follow_options(p) -> None:
+    p.add_argument("--cursor-file", help="follow: where the position is kept across restarts")
+    p.add_argument("--once", action="store_true", default=None,
+                   help="follow: stop when caught up")
+    p.add_argument("--interval", type=float, help="follow: seconds between polls (default 1)")
 
 
 def _ctx(args):
@@ -112,7 +132,43 @@ def _time(value: str | None) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _given(args, names) -> list[str]:
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
+
+
+def cmd_follow(args) -> int:
+    """Every stored event as JSON lines from the cursor on (app/services/follow.py)."""
+    from app.services.follow import follow
+
+    output = args.output or "-"
+    out = sys.stdout if output == "-" else open(output, "a", encoding="utf-8")  # noqa: SIM115
+    try:
+        follow(database_of(args), out, args.cursor_file, once=bool(args.once),
+               interval=1.0 if args.interval is None else args.interval)
+    except ValueError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
 def cmd_export(args) -> int:
+    if args.follow:
+        if given := _given(args, AUDIT_ONLY):
+            return fail(f"export --follow streams every stored event from its cursor; "
+                        f"{', '.join(given)} only apply to an audit export")
+        return cmd_follow(args)
+    if given := _given(args, FOLLOW_ONLY):
+        return fail(f"{', '.join(given)} only apply to export --follow")
+    if args.since is None or args.output is None:
+        return fail("export needs --since and -o/--output (or --follow)")
+    return _audit_export(args)
+
+
+def _audit_export(args) -> int:
     from app.services.audit_export import export
 
     settings, db = _ctx(args)

@@ -1,5 +1,6 @@
-"""``hookaudit shim ...`` (the zipapp this server ships, the one-line host install, the fleet's
-versions) and ``hookaudit follow`` (events as JSON lines for a SIEM). Registered by app.cli."""
+"""``hookaudit shim ...``: the zipapp this server ships, the one-line host install, the
+fleet's versions. Registered by app.cli. (Events as JSON lines for a SIEM: ``hookaudit export
+--follow``, app/cli/retention.py.)"""
 import json
 import sys
 
@@ -21,13 +22,6 @@ def add_parser(sub) -> None:
     p = ss.add_parser("versions", help="hosts per shim version; hosts behind the server")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_versions)
-    p = sub.add_parser("follow", help="stream stored events as JSON lines (Vector, Fluent Bit,"
-                       " Filebeat), resuming from a cursor file")
-    p.add_argument("--cursor-file", help="where the position is kept across restarts")
-    p.add_argument("-o", "--output", default="-", help="file to append to ('-' = stdout)")
-    p.add_argument("--once", action="store_true", help="stop when caught up")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
-    p.set_defaults(func=cmd_follow)
 
 
 def cmd_install_line(args) -> int:
@@ -62,18 +56,3 @@ def cmd_versions(args) -> int:
         print(f"behind: {row['host']} ({row['shim_version'] or 'unknown'})")
     return 0
 
-
-def cmd_follow(args) -> int:
-    from app.services.follow import follow
-
-    out = sys.stdout if args.output == "-" else open(args.output, "a", encoding="utf-8")
-    try:
-        follow(database_of(args), out, args.cursor_file, once=args.once, interval=args.interval)
-    except ValueError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    return 0

@@ -1,6 +1,6 @@
-"""``hookaudit follow``: every stored event once, in the order the server stored them, as JSON
-lines for a SIEM shipper (Vector, Fluent Bit, Filebeat read them without custom parsing),
-resuming after a restart from a cursor file.
+"""``hookaudit export --follow`` (alias ``hookaudit follow``): every stored event once, in the
+order the server stored them, as JSON lines for a SIEM shipper (Vector, Fluent Bit, Filebeat
+read them without custom parsing), resuming after a restart from a cursor file.
 
 The cursor is the events table's id (ingest order). Ordering by ``started_at`` would miss a
 host that comes back after an outage with old events. On PostgreSQL ids are handed out
@@ -54,7 +54,7 @@ def load_cursor(path: str | None) -> int:
     except FileNotFoundError:
         return 0
     except ValueError:
-        raise ValueError(f"{path}: not a cursor written by hookaudit follow") from None
+        raise ValueError(f"{path}: not a cursor written by hookaudit export --follow") from None
 
 
 def save_cursor(path: str | None, cursor: int) -> None:

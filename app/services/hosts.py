@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.models import ChainProblem, Host, SeqGap
+from app.services.shim_release import is_behind, server_version
 from app.timeutil import iso, utcnow
 
 GAPS_SHOWN = 20
@@ -39,7 +40,10 @@ def host_dict(host, gaps: list, now: datetime, settings: Settings) -> dict:
     return {
         "name": host.name, "health": health(host, spans, now, settings),
         "revoked": host.revoked_at is not None, "created_at": iso(host.created_at),
-        "shim_version": host.shim_version, "last_seen_at": iso(seen),
+        "shim_version": host.shim_version,
+        # The same rule as shim_release.fleet_versions' "behind": a revoked host is out of it.
+        "shim_behind": host.revoked_at is None and is_behind(host.shim_version, server_version()),
+        "last_seen_at": iso(seen),
         "seen_ago_s": None if seen is None else round((now - seen).total_seconds(), 3),
         "last_seq": host.last_seq, "chain_head_seq": host.chain_head_seq,
         "events_count": host.events_count or 0, "open_gaps": spans[:GAPS_SHOWN],
@@ -77,11 +81,13 @@ def _open_gaps(session: Session, host_ids: list[int] | None) -> dict[int, list]:
     return gaps
 
 
-def list_hosts(session: Session, settings: Settings) -> list[dict]:
-    """Every host with its health: two queries whatever the number of hosts."""
+def list_hosts(session: Session, settings: Settings, behind: bool = False) -> list[dict]:
+    """Every host with its health (with ``behind``, only the hosts running an older shim
+    than the server ships): two queries whatever the number of hosts."""
     hosts = session.execute(select(*HOST_COLUMNS).order_by(Host.name)).all()
     gaps, now = _open_gaps(session, None) if hosts else {}, utcnow()
-    return [host_dict(h, gaps.get(h.id, []), now, settings) for h in hosts]
+    rows = [host_dict(h, gaps.get(h.id, []), now, settings) for h in hosts]
+    return [r for r in rows if r["shim_behind"]] if behind else rows
 
 
 def get_host(session: Session, settings: Settings, name: str, problems_limit: int = 100):

@@ -60,6 +60,11 @@ def version_key(version: str | None) -> tuple:
     return tuple(int(n) for n in re.findall(r"\d+", version.split("+")[0])) or (0,)
 
 
+def server_version() -> str:
+    """The hookshim version this server ships (its zipapp's), without building the zipapp."""
+    return hookshim.__version__
+
+
 def is_behind(version: str | None, server_version: str) -> bool:
     """A host is behind when it never reported a version or reports an older one."""
     return version_key(version) < version_key(server_version)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from app.deps import SessionDep, SettingsDep
 from app.services.hosts import list_hosts
+from app.services.shim_release import fleet_versions, server_version
 from app.services.overview import overview
 from app.web.auth import PageUser
 from app.web.render import render
@@ -19,8 +20,12 @@ def overview_page(request: Request, _user: PageUser, session: SessionDep, settin
 
 
 @router.get("/hosts")
-def hosts_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep):
-    return render(request, "hosts.html", {"hosts": list_hosts(session, settings)})
+def hosts_page(request: Request, _user: PageUser, session: SessionDep, settings: SettingsDep,
+               behind: bool = False):
+    """Every host (``behind``: only those on an older shim), with the fleet's shim versions."""
+    return render(request, "hosts.html", {"hosts": list_hosts(session, settings, behind),
+                                          "behind": behind,
+                                          "fleet": fleet_versions(session, server_version())})
 
 
 @router.get("/policies")

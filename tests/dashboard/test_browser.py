@@ -253,6 +253,30 @@ def test_hosts_and_guests_pages(page):
     shot(page, "policies")
 
 
+def test_hosts_page_shows_shim_versions_and_filters_the_hosts_behind(page, server):
+    r = httpx.post(server["base"] + "/api/v1/heartbeat", json={"host": "host-a",
+                   "shim_version": "0.0.9"}, headers={"Authorization": f"Bearer {server['token']}"},
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    log_in(page)
+    page.goto("/hosts")
+    rows = page.locator("#hosts tbody tr")
+    host_b = rows.filter(has=page.locator('a[href="/events?host=host-b"]'))
+    assert "0.1.0" in host_b.inner_text() and host_b.locator(".shim-behind").count() == 0
+    host_a = rows.filter(has=page.locator('a[href="/events?host=host-a"]'))
+    assert "0.0.9" in host_a.inner_text()
+    assert host_a.locator(".shim-behind").inner_text() == "behind"
+    page.click("#behind-filter")
+    page.wait_for_url("**/hosts?behind=true")
+    names = page.locator("#hosts tbody tr td:first-child").all_inner_texts()
+    assert "host-a" in names and "host-b" not in names
+    assert page.locator("#hosts tbody tr .shim-behind").count() == len(names)
+    shot(page, "hosts-behind")
+    page.click("#behind-filter")
+    page.wait_for_url("**/hosts")
+    expect(page.locator("#hosts >> text=host-b")).to_have_count(1)
+
+
 def test_migrate_filter_diff_is_shown(page, server):
     log_in(page)
     page.goto(f"/events/{server['host_b_events'][0]['event_id']}")

@@ -196,6 +196,25 @@ def test_hosts_page_shows_health(viewer_client, seeded):
     assert 'href="/events?host=host-a"' in html and "none" in html      # no seq gaps
 
 
+def test_hosts_page_marks_the_hosts_behind_the_servers_shim_and_filters_them(
+        viewer_client, seeded, client, host_a, host_b):
+    import hookshim
+
+    for host, version in ((host_a, "0.0.9"), (host_b, hookshim.__version__)):
+        heartbeat = {"host": host.name, "shim_version": version}
+        assert client.post("/api/v1/heartbeat", json=heartbeat,
+                           headers=host.headers).status_code == 200
+    html = viewer_client.get("/hosts").text
+    assert f"ships hookshim <strong>{hookshim.__version__}</strong>" in html
+    assert "0.0.9 × 1" in html and f"{hookshim.__version__} × 1" in html   # fleet_versions
+    assert html.count('class="badge h-lagging shim-behind"') == 1          # host-a's 0.0.9
+    assert 'href="/hosts?behind=true"' in html
+    only = viewer_client.get("/hosts?behind=true").text
+    assert 'href="/events?host=host-a"' in only and 'href="/events?host=host-b"' not in only
+    assert 'href="/api/v1/hosts?behind=true"' in only                      # its JSON twin
+    assert viewer_client.get("/api/v1/hosts?behind=true").json()[0]["name"] == "host-a"
+
+
 def test_policies_page_counts_hits_like_its_json_twin(viewer_client, seeded):
     html = viewer_client.get("/policies").text
     rules = viewer_client.get("/api/v1/policies").json()["rules"]

@@ -80,6 +80,35 @@ def test_role_installs_the_zipapp_idempotently_with_check_mode_and_upgrades(play
     assert play.run("--check", hookshim_pyz_src=str(pyz[NEW]), **server) == 0
 
 
+SIGNER = "ops@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0st4ndsF0rTheR0leTest"
+OTHER = "sec@example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAn0therKeyF0rTheR0leTest"
+
+
+def pinned_signers(play):
+    """The allowed_signers hookshim install pinned, and the path its config names."""
+    conf = (play.root / "etc/hookshim/hookshim.conf").read_text()
+    named = re.search(r"^policy_signers = (.+)$", conf, re.M)
+    pinned = play.root / "var/lib/hookshim/allowed_signers"
+    return pinned.read_text() if pinned.exists() else None, named and named.group(1)
+
+
+def test_role_passes_the_policy_signers_to_install_only_when_set(play, pyz, tmp_path):
+    assert play.run(hookshim_pyz_src=str(pyz[OLD])) > 0
+    assert pinned_signers(play) == (None, None)        # unset: no --policy-signers
+    assert play.run(hookshim_pyz_src=str(pyz[OLD]), hookshim_policy_signers=SIGNER) > 0
+    pinned = str(play.root / "var/lib/hookshim/allowed_signers")
+    assert pinned_signers(play) == (SIGNER + "\n", pinned)
+    assert play.run(hookshim_pyz_src=str(pyz[OLD]), hookshim_policy_signers=SIGNER) == 0
+    signers_file = tmp_path / "allowed_signers"        # the path form, on the controller
+    signers_file.write_text(OTHER + "\n")
+    assert play.run("--check", hookshim_pyz_src=str(pyz[OLD]),
+                    hookshim_policy_signers=str(signers_file)) > 0
+    assert pinned_signers(play) == (SIGNER + "\n", pinned)   # --check changed nothing
+    assert play.run(hookshim_pyz_src=str(pyz[OLD]),
+                    hookshim_policy_signers=str(signers_file)) > 0
+    assert pinned_signers(play) == (OTHER + "\n", pinned)
+
+
 def test_role_installs_the_package_idempotently_and_applies_a_new_driver_list(play, dists):
     require("dpkg")
     deb = str(dists[OLD] / f"hookshim_{OLD}_all.deb")
@@ -87,5 +116,6 @@ def test_role_installs_the_package_idempotently_and_applies_a_new_driver_list(pl
     assert play.launcher_release().startswith(OLD + "-")
     assert play.run(hookshim_method="package", hookshim_package_src=deb) == 0
     assert play.run(hookshim_method="package", hookshim_package_src=deb,
-                    hookshim_drivers=["libxl", "qemu"]) > 0
+                    hookshim_drivers=["libxl", "qemu"], hookshim_policy_signers=SIGNER) > 0
     assert b"hookshim launcher" in (play.hook.parent / "qemu").read_bytes()
+    assert pinned_signers(play)[0] == SIGNER + "\n"   # install.conf's POLICY_SIGNERS

@@ -1,4 +1,5 @@
-"""``hookaudit follow``: stored events as JSON lines, each once, resuming from a cursor file."""
+"""``hookaudit export --follow`` (alias ``hookaudit follow``): stored events as JSON lines, each
+once, resuming from a cursor file."""
 import io
 import json
 from datetime import timedelta
@@ -66,13 +67,55 @@ def test_follow_lines_are_flat_json_objects_a_shipper_reads_as_is(app, client, h
     assert out.getvalue().count("\n") == 1
 
 
-def test_follow_cli_refuses_a_cursor_file_it_did_not_write(settings, app, tmp_path,
-                                                           monkeypatch, capsys):
+@pytest.fixture
+def cli_main(settings, app, monkeypatch):
     from app import cli
 
     monkeypatch.setenv("HOOKAUDIT_DATABASE_URL", settings.database_url)
+    return cli.main
+
+
+@pytest.mark.parametrize("command", [["export", "--follow"], ["follow"]])
+def test_export_follow_appends_json_lines_and_resumes_from_the_cursor_file(
+        cli_main, client, host_a, tmp_path, command):
+    chain = make_chain("host-a", 5)
+    cursor, out = str(tmp_path / "siem.cursor"), tmp_path / "events.json"
+    run = [*command, "--once", "--cursor-file", cursor, "-o", str(out)]
+    assert post_events(client, host_a, chain[:3]).status_code == 200
+    assert cli_main(run) == 0
+    assert post_events(client, host_a, chain[3:]).status_code == 200
+    assert cli_main(run) == 0   # a restart: only the cursor file carries over
+    stored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["event_id"] for e in stored] == [e["event_id"] for e in chain]
+
+
+def test_export_follow_writes_to_stdout_by_default(cli_main, client, host_a, capsys):
+    assert post_events(client, host_a, make_chain("host-a", 2)).status_code == 200
+    assert cli_main(["export", "--follow", "--once"]) == 0
+    assert [json.loads(x)["seq"] for x in capsys.readouterr().out.splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "--follow", "--since", "2026-01-01"], "--since only apply to an audit export"),
+    (["export", "--follow", "--host", "a", "--sign-key", "k"], "--host, --sign-key only apply"),
+    (["export", "--since", "2026-01-01", "-o", "x", "--once"], "--once only apply to export "
+                                                                "--follow"),
+    (["export", "-o", "x"], "export needs --since and -o/--output (or --follow)"),
+    (["export", "--since", "2026-01-01"], "export needs --since and -o/--output"),
+])
+def test_export_refuses_options_of_the_other_mode(cli_main, tmp_path, monkeypatch, capsys,
+                                                  argv, message):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert cli_main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert list((tmp_path / "cwd").iterdir()) == []   # nothing written
+
+
+@pytest.mark.parametrize("command", [["export", "--follow"], ["follow"]])
+def test_follow_cli_refuses_a_cursor_file_it_did_not_write(cli_main, tmp_path, capsys, command):
     bad = tmp_path / "cursor"
     bad.write_text("yesterday\n")
-    assert cli.main(["follow", "--once", "--cursor-file", str(bad)]) == 1
-    assert "not a cursor written by hookaudit follow" in capsys.readouterr().err
+    assert cli_main([*command, "--once", "--cursor-file", str(bad)]) == 1
+    assert "not a cursor written by hookaudit export --follow" in capsys.readouterr().err
     assert bad.read_text() == "yesterday\n"   # left as it was

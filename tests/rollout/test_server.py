@@ -95,6 +95,28 @@ def test_fleet_versions_lists_hosts_behind_the_server(client, admin, make_host):
     assert client.get("/api/v1/fleet/versions").status_code == 401
 
 
+def test_hosts_behind_filter_lists_the_same_hosts_as_the_fleet_view(app, client, admin,
+                                                                       make_host):
+    from app.services import accounts
+
+    old, new, gone = make_host("dom0-old"), make_host("dom0-new"), make_host("dom0-gone")
+    make_host("dom0-silent")   # never reported a version: behind
+    heartbeat(client, old, shim_version="0.0.9")
+    heartbeat(client, new, shim_version=VERSION)
+    heartbeat(client, gone, shim_version="0.0.1")
+    with app.state.db.session(write=True) as s:
+        accounts.revoke_host(s, "dom0-gone")   # revoked: out of the fleet, not behind
+    every = admin.client.get("/api/v1/hosts").json()
+    assert {h["name"]: h["shim_behind"] for h in every} == {
+        "dom0-gone": False, "dom0-new": False, "dom0-old": True, "dom0-silent": True}
+    behind = admin.client.get("/api/v1/hosts?behind=true").json()
+    fleet = admin.client.get("/api/v1/fleet/versions").json()["behind"]
+    assert [h["name"] for h in behind] == [b["host"] for b in fleet] == ["dom0-old",
+                                                                          "dom0-silent"]
+    assert admin.client.get("/api/v1/hosts?behind=maybe").status_code == 422
+    assert admin.client.get("/api/v1/hosts/dom0-old").json()["shim_behind"] is True
+
+
 def metric(text, name, **labels):
     want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
