@@ -20,7 +20,7 @@ def uvicorn_command(port: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     """Return once ``url``/healthz answers 200; AssertionError if ``proc`` exits first or the
     timeout passes (its log is wherever the caller sent its output)."""
     deadline = time.monotonic() + timeout

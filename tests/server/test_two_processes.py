@@ -41,7 +41,7 @@ def two_servers(db_url, tmp_path):
                 procs.append(serve(db_url, port, log))
                 urls.append(f"http://127.0.0.1:{port}")
             for url, proc in zip(urls, procs):
-                wait_ready(url, proc, timeout=60)
+                wait_ready(url, proc)
             yield urls
         finally:
             for proc in procs:
