@@ -55,6 +55,7 @@ def record(call, cfg, answer, kind="hook", kept=None):
 
 def _append(cfg, event, kept):
     # Here, not at the top: a Python without sqlite still answers (on_record_failure).
+    from hookshim import spool_group
     from hookshim.spool import SPOOL_NAME, Spool
 
     # 0700: the spool holds guest definitions (redacted, but still private to the host).
@@ -63,7 +64,9 @@ def _append(cfg, event, kept):
     # than that is a stuck writer, and libvirtd (which waits forever) must get an answer.
     spool = Spool(join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
                   busy_timeout_s=10.0)
-    stored = spool.append(event)
+    # Group commit (hook storms): concurrent calls queue behind one flock and the holder
+    # commits them all in one transaction, one fsync (hookshim/spool_group.py).
+    stored = spool_group.append(spool, event, cfg.state_dir)
     if kept is None:
         spool.close()
     else:
