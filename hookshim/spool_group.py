@@ -41,6 +41,7 @@ LOCK = "spool.lock"        # the flock'd lock file in the state dir
 LOCK_WAIT_S = 5.0          # then write alone (through SQLite's busy handler)
 MAX_BATCH = 256            # events per group commit (the rest: the next leader)
 SUFFIX = ".ev"
+STALE_S = 600.0            # leftovers of killed calls older than this are swept
 
 
 class LockTimeout(Exception):
@@ -132,7 +133,14 @@ def _lead(spool, own, queue, own_path, trace):
     files after COMMIT; return own's stored event."""
     batch = _collect(queue, own, own_path)
     _note(trace, "leading %d" % len(batch))
-    stored = spool.append_batch([ev for _, ev in batch])
+    try:
+        stored = spool.append_batch([ev for _, ev in batch])
+    except BaseException:
+        # Not committed (disk full, a stuck writer...): this call answers per
+        # on_record_failure, so its event must not be committed later by another leader.
+        # The other calls' files stay: each owner tries again itself.
+        _remove(own_path)
+        raise
     _note(trace, "committed")
     for path, _ in batch:
         try:
@@ -145,7 +153,10 @@ def _lead(spool, own, queue, own_path, trace):
 
 def _collect(queue, own, own_path):
     """[(path, event)] in name (arrival) order, own included, at most MAX_BATCH."""
-    names = sorted(n for n in posix.listdir(queue) if n.endswith(SUFFIX) and n[0] != ".")
+    all_names = posix.listdir(queue)
+    names = sorted(n for n in all_names if n.endswith(SUFFIX) and n[0] != ".")
+    if len(names) != len(all_names):
+        _sweep(queue, set(all_names) - set(names))
     own_name = own_path.rpartition("/")[2]
     batch = []
     for name in names:
@@ -170,6 +181,22 @@ def _collect(queue, own, own_path):
     return batch
 
 
+def _sweep(queue, names, max_age_s=STALE_S):
+    """Remove what killed calls left: half-written ``.*`` files (killed before the rename)
+    and ``.alone`` files (killed while writing alone), once older than ``max_age_s`` - no
+    live call keeps one that long (a call waits LOCK_WAIT_S, then SQLite's 10 s)."""
+    now = time.time()
+    for name in names:
+        if not (name[0] == "." or name.endswith(".alone")):
+            continue   # .bad files stay for the operator
+        path = join(queue, name)
+        try:
+            if now - posix.stat(path).st_mtime > max_age_s:
+                posix.unlink(path)
+        except OSError:
+            pass
+
+
 def _discard(path, why):
     """A queued file that is not an event (never written by this module): set aside."""
     from hookshim import shimlog
@@ -189,10 +216,16 @@ def _alone(spool, ev, path, trace):
     except FileNotFoundError:
         _note(trace, "committed by a leader")
         return ev   # a leader committed it (it removes files only after COMMIT)
-    stored = spool.append_batch([ev])
-    _note(trace, "committed")
     try:
-        posix.unlink(path + ".alone")
+        stored = spool.append_batch([ev])
+    finally:
+        _remove(path + ".alone")
+    _note(trace, "committed")
+    return stored.get(ev["event_id"], ev)
+
+
+def _remove(path):
+    try:
+        posix.unlink(path)
     except OSError:
         pass
-    return stored.get(ev["event_id"], ev)
