@@ -33,7 +33,7 @@ import marshal
 import posix
 import time
 
-from hookshim.fs import join, makedirs
+from hookshim.fs import join
 from hookshim.limits import fit_event
 
 QUEUE = "spool.queue"      # the hand-over directory in the state dir
@@ -52,11 +52,19 @@ def append(spool, ev, state_dir, lock_wait_s=LOCK_WAIT_S, trace=None):
     """Commit ``ev`` (a dict) to ``spool``, together with whatever other calls queued;
     returns when ``ev`` is committed (fsynced) by this process or a leader. Returns the
     stored event when this process committed it, else ``ev`` as queued (a leader committed
-    it). ``trace``: a list the steps are appended to (tests check their order)."""
+    it). ``spool``: a Spool, or a function that opens one - called only when this process
+    writes (a follower never connects to SQLite). ``trace``: a list the steps are appended
+    to (tests check their order)."""
     ev = fit_event(dict(ev))
     queue = join(state_dir, QUEUE)
-    makedirs(queue, 0o700)
-    path = _enqueue(queue, ev)
+    try:
+        path = _enqueue(queue, ev)
+    except FileNotFoundError:   # the first call: no queue yet (posix, not os: fs.py)
+        try:
+            posix.mkdir(queue, 0o700)
+        except FileExistsError:
+            pass
+        path = _enqueue(queue, ev)
     _note(trace, "queued")
     fd = posix.open(join(state_dir, LOCK), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC,
                     0o600)
@@ -73,6 +81,10 @@ def append(spool, ev, state_dir, lock_wait_s=LOCK_WAIT_S, trace=None):
         return _lead(spool, ev, queue, path, trace)
     finally:
         posix.close(fd)   # releases the flock
+
+
+def _open(spool):
+    return spool() if callable(spool) else spool
 
 
 def _note(trace, what):
@@ -134,7 +146,7 @@ def _lead(spool, own, queue, own_path, trace):
     batch = _collect(queue, own, own_path)
     _note(trace, "leading %d" % len(batch))
     try:
-        stored = spool.append_batch([ev for _, ev in batch])
+        stored = _open(spool).append_batch([ev for _, ev in batch])
     except BaseException:
         # Not committed (disk full, a stuck writer...): this call answers per
         # on_record_failure, so its event must not be committed later by another leader.
@@ -217,7 +229,7 @@ def _alone(spool, ev, path, trace):
         _note(trace, "committed by a leader")
         return ev   # a leader committed it (it removes files only after COMMIT)
     try:
-        stored = spool.append_batch([ev])
+        stored = _open(spool).append_batch([ev])
     finally:
         _remove(path + ".alone")
     _note(trace, "committed")
