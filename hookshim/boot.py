@@ -20,7 +20,8 @@ FORMAT = 1
 # Load order: each module's top-level hookshim imports come before it.
 HOT = ("hookshim.fs", "hookshim.outcome", "hookshim.answer", "hookshim.wire", "hookshim.event",
        "hookshim.redact", "hookshim.config", "hookshim.scripts", "hookshim.limits",
-       "hookshim.spool_schema", "hookshim.spool", "hookshim.call_event", "hookshim.record",
+       "hookshim.spool_schema", "hookshim.spool", "hookshim.spool_group", "hookshim.call_event",
+       "hookshim.record",
        "hookshim.hook", "hookshim.policy_xml", "hookshim.policy_cond", "hookshim.policy")
 PACKAGE_DIR = __file__.rpartition("/")[0]
 

@@ -55,20 +55,31 @@ def record(call, cfg, answer, kind="hook", kept=None):
 
 def _append(cfg, event, kept):
     # Here, not at the top: a Python without sqlite still answers (on_record_failure).
+    from hookshim import spool_group
     from hookshim.spool import SPOOL_NAME, Spool
 
     # 0700: the spool holds guest definitions (redacted, but still private to the host).
     makedirs(cfg.state_dir, 0o700)
-    # busy 10 s: concurrent hook calls commit in milliseconds each; a lock held longer
-    # than that is a stuck writer, and libvirtd (which waits forever) must get an answer.
-    spool = Spool(join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
-                  busy_timeout_s=10.0)
-    stored = spool.append(event)
-    if kept is None:
-        spool.close()
-    else:
-        kept.keep_or_close(spool)
-    return stored
+    opened = []
+
+    def open_spool():
+        # busy 10 s: concurrent hook calls commit in milliseconds each; a lock held longer
+        # than that is a stuck writer, and libvirtd (which waits forever) must get an answer.
+        opened.append(Spool(join(cfg.state_dir, SPOOL_NAME), max_bytes=cfg.spool_max_bytes,
+                            busy_timeout_s=10.0))
+        return opened[-1]
+
+    # Group commit (hook storms): concurrent calls queue behind one flock and the holder
+    # commits them all in one transaction, one fsync; a call whose event a leader
+    # committed never opens the spool (hookshim/spool_group.py).
+    try:
+        return spool_group.append(open_spool, event, cfg.state_dir)
+    finally:
+        for spool in opened:
+            if kept is None:
+                spool.close()
+            else:
+                kept.keep_or_close(spool)
 
 
 def _record_failed(call, cfg, answer, exc):

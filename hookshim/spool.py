@@ -185,6 +185,38 @@ class Spool:
         except sqlite3.Error as exc:
             raise _wrap(self.path, "append failed: ", exc) from None
 
+    def append_batch(self, events):
+        """Commit already-fitted ``events`` in ONE transaction (one fsync), in list order,
+        skipping any event_id the spool already holds (checked inside the transaction, so
+        a concurrent writer of the same event is seen). Returns {event_id: stored event}
+        for the events written now. The group commit of hookshim/spool_group.py."""
+        try:
+            return self._append_batch_once(events)
+        except SpoolDamaged as exc:
+            self._recover(exc)
+            return self._append_batch_once(events)
+
+    def _append_batch_once(self, events):
+        stored = {}
+        try:
+            with self._write():
+                ids = [ev["event_id"] for ev in events]
+                present = set()
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i:i + 500]
+                    present.update(r[0] for r in self._db.execute(
+                        "SELECT event_id FROM events WHERE event_id IN (%s)"
+                        % ",".join("?" * len(chunk)), chunk))
+                for ev in events:
+                    if ev["event_id"] in present:
+                        continue
+                    present.add(ev["event_id"])
+                    self._declare_pending_reset(ev)
+                    stored[ev["event_id"]] = self._append_locked(dict(ev))
+        except sqlite3.Error as exc:
+            raise _wrap(self.path, "append failed: ", exc) from None
+        return stored
+
     def _declare_pending_reset(self, template):
         """A fresh spool after a reset: its first event is the reset (spool_reset.py)."""
         pending = self.get_meta(META_PENDING)

@@ -47,7 +47,20 @@ def _plain_import():
         return sqlite3
 
 
-sqlite3 = _import_sqlite()
+class _Lazy:
+    """``sqlite3``, loaded on first use: a hook call whose event a group-commit leader
+    wrote (hookshim/spool_group.py) never touches SQLite, and loading _sqlite3 and
+    libsqlite3 is ~3.7 M instructions of such a call (docs/hookshim.md "Hook storms")."""
+
+    module = None
+
+    def __getattr__(self, name):
+        if _Lazy.module is None:
+            _Lazy.module = _import_sqlite()
+        return getattr(_Lazy.module, name)
+
+
+sqlite3 = _Lazy()
 
 SCHEMA_VERSION = 1
 STATES = ("ready", "locked", "sent", "parked")
