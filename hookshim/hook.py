@@ -233,7 +233,9 @@ def _secrets(call, cfg, feed):
     policy's rewrite of it), as hookshim/scrub.py patterns: never kept from their stderr."""
     from hookshim.call_event import _redact, redacted_input
 
-    found = list(redacted_input(call, cfg)[3])
+    # The list is the one build_event scrubs the event with: a policy's rewrite adds its
+    # values there too.
+    found = redacted_input(call, cfg)[3]
     if feed is not call.data and feed:
         _redact(feed.decode("utf-8", "replace"), cfg.redact_extra, call, found)
     if not found:
