@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(8 * 3600, ge=60, description="dashboard login lifetime (s)")
     session_cookie_secure: bool = Field(
         True, description="send the session cookie over HTTPS only; false only for plain-HTTP demos")
+    login_max_failures: int = Field(5, ge=1, description="failed dashboard logins per account "
+                                    "before logins for it get 429 for the rest of the window")
+    login_max_failures_per_client: int = Field(20, ge=1, description="failed dashboard logins "
+                                               "per client address before 429")
+    login_window_s: int = Field(300, ge=1, description="login throttling window (s): a lockout "
+                                "never lasts longer")
     pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size per process")
     log_level: str = Field("info", description="uvicorn / app log level")
     policy_dir: str | None = Field(None, description="policy YAML directory compiled into the "
@@ -43,7 +49,9 @@ class Settings(BaseSettings):
     alert_silent_after_s: float = Field(900.0, ge=0,
                                         description="alert when a host is silent this long (0 = off)")
     public_url: str | None = Field(None, description="dashboard URL quoted in alerts")
-    metrics_token: str | None = Field(None, description="bearer token GET /metrics requires, if set")
+    metrics_token: str | None = Field(None, description="bearer token GET /metrics requires")
+    metrics_public: bool = Field(False, description="serve GET /metrics without a token (it "
+                                 "lists host names); else HOOKAUDIT_METRICS_TOKEN is required")
     retention_days: int = Field(0, ge=0, description="`hookaudit prune` keeps events this many "
                                 "days (0 = keep forever unless --days is given)")
     retention_abort_days: int = Field(0, ge=0, description="aborted/killed/timed-out events are "

@@ -226,6 +226,32 @@ class User(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class WebSession(Base):
+    """A dashboard login (app/services/web_sessions.py). The cookie carries a random id; only
+    its sha256 is stored. Logout deletes the row; disabling a user or changing a password
+    deletes all of the user's rows, so a captured cookie stops working at once."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Every dashboard request looks its session up by hash.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # End all sessions of a user (disable, password change).
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Pruning of expired sessions at login.
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class LoginThrottle(Base):
+    """Failed dashboard logins per account and per client address, in the database so every
+    app process sees the same counts (app/services/login_throttle.py)."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of kind:value
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[float] = mapped_column(Float, index=True)  # epoch s; index: pruning
+
+
 class ApiToken(Base):
     """A user's bearer token for the API (stored as sha256 hex)."""
 

@@ -43,6 +43,7 @@ class Call:
         self.script_answer = None  # how the scripts alone answered (on_internal_error)
         self.verdict = None
         self.version = None        # the host's libvirt release (config), None: unknown
+        self.redacted = None       # call_event.redacted_input, computed once
 
     @property
     def is_filter(self):
@@ -212,7 +213,7 @@ def _run_scripts(call, cfg, hooks_dir, feed):
         scripts.seal_fds()
         call.results, failed, output = scripts.run_chain(
             found, has_main, call.raw_args, feed, call.is_filter, cfg.script_timeout,
-            cfg.stderr_max_bytes)
+            cfg.stderr_max_bytes, _secrets(call, cfg, feed))
     else:
         call.results, failed = [], False
     answer = _failure(call.results) if failed else Answer(0)
@@ -225,6 +226,23 @@ def _run_scripts(call, cfg, hooks_dir, feed):
         answer = _filter_answer(call, output or feed)
     call.script_answer = answer
     return answer
+
+
+def _secrets(call, cfg, feed):
+    """The values the XML redaction masks in what the scripts are given (the input, and a
+    policy's rewrite of it), as hookshim/scrub.py patterns: never kept from their stderr."""
+    from hookshim.call_event import _redact, redacted_input
+
+    # The list is the one build_event scrubs the event with: a policy's rewrite adds its
+    # values there too.
+    found = redacted_input(call, cfg)[3]
+    if feed is not call.data and feed:
+        _redact(feed.decode("utf-8", "replace"), cfg.redact_extra, call, found)
+    if not found:
+        return ()
+    from hookshim.scrub import forms
+
+    return forms(found)
 
 
 def _only_timeouts(results):

@@ -11,17 +11,27 @@ Built-in rules (see docs/hookshim.md):
 - the text of HTTP ``<cookie>`` elements (disk sources),
 - ``query`` attributes (http(s) disk source query strings),
 - every ``value`` attribute inside ``<qemu:commandline>`` / ``<xen:commandline>`` (any
-  namespace prefix), i.e. passthrough arguments and environment values.
+  namespace prefix), i.e. passthrough arguments and environment values,
+- inside ``<launchSecurity>`` (SEV, SEV-SNP): the blobs ``<dhCert>``, ``<session>`` and
+  ``<idAuth>`` become ``[sha256:<16 hex digits>]`` of their base64 text (whitespace
+  removed), so an auditor can still tell whether two launches used the same one; the
+  policy, cbitpos, reducedPhysBits, idBlock, hostData, TDX measurements and attributes are
+  kept (docs/security.md says why, element by element).
+
+Every value masked is also returned (``redact(..., found=list)``): hookshim/scrub.py
+removes them from the scripts' output the event records.
 
 Extra rules (config ``redact_extra``, whitespace separated):
 - ``ELEM@ATTR`` the attribute ATTR of elements named ELEM (``ns:name`` allowed),
 - ``@ATTR`` the attribute ATTR on any element,
-- ``ELEM`` the whole content of elements named ELEM (e.g. ``metadata``, ``dhCert``).
+- ``ELEM`` the whole content of elements named ELEM (e.g. ``metadata``).
 """
 
 MASK = "[redacted]"
 _SPACE = " \t\r\n"
-_BUILTIN_TRIGGERS = ("passwd", "cookie", "query", "commandline")
+_BUILTIN_TRIGGERS = ("passwd", "cookie", "query", "commandline", "launchSecurity")
+# <launchSecurity> children replaced by their digest (the rest of the block is kept).
+LAUNCH_SECURITY_BLOBS = ("dhCert", "session", "idAuth")
 
 
 def _attr_value(text, i, name):
@@ -51,8 +61,9 @@ def _in_start_tag_of(text, i, elem):
     return text.startswith(elem, lt + 1) and after < len(text) and text[after] in _SPACE + "/>"
 
 
-def mask_attr(text, name, elem=None):
-    """Mask every non-empty ``name="..."`` (on ``elem`` only, when given)."""
+def mask_attr(text, name, elem=None, found=None):
+    """Mask every non-empty ``name="..."`` (on ``elem`` only, when given); each value masked
+    is appended to ``found`` when it is a list."""
     out, count, pos = [], 0, 0
     i = text.find(name)
     while i >= 0:
@@ -60,6 +71,8 @@ def mask_attr(text, name, elem=None):
         if span and span[1] > span[0] and text[span[0]:span[1]] != MASK and (
                 elem is None or _in_start_tag_of(text, i, elem)):
             out += [text[pos:span[0]], MASK]
+            if found is not None:
+                found.append(text[span[0]:span[1]])
             pos = span[1]
             count += 1
         i = text.find(name, (span[1] if span else i + len(name)))
@@ -67,8 +80,9 @@ def mask_attr(text, name, elem=None):
     return "".join(out), count
 
 
-def mask_text(text, elem):
-    """Mask the whole content of every non-empty ``<elem ...>...</elem>``."""
+def mask_text(text, elem, found=None, replace=None):
+    """Mask the whole content of every non-empty ``<elem ...>...</elem>`` (``replace(body)``
+    gives the replacement instead of MASK)."""
     out, count, pos = [], 0, 0
     open_tag, close_tag = "<" + elem, "</" + elem
     i = text.find(open_tag)
@@ -81,8 +95,10 @@ def mask_text(text, elem):
         if text[after:after + 1] in (_SPACE + ">") and after < len(text) \
                 and text[gt - 1] != "/" and close >= 0:
             body = text[gt + 1:close]
-            if body.strip() and body != MASK:
-                out += [text[pos:gt + 1], MASK]
+            if body.strip() and body != MASK and not _is_digest(body):
+                out += [text[pos:gt + 1], replace(body) if replace else MASK]
+                if found is not None:
+                    found.append(body)
                 pos = close
                 count += 1
             i = text.find(open_tag, close)
@@ -92,7 +108,7 @@ def mask_text(text, elem):
     return "".join(out), count
 
 
-def mask_commandline(text):
+def mask_commandline(text, found=None):
     """Mask every ``value`` attribute inside ``<PREFIX:commandline>`` blocks."""
     out, count, pos = [], 0, 0
     i = text.find(":commandline")
@@ -103,10 +119,41 @@ def mask_commandline(text):
         if end < 0:
             i = text.find(":commandline", i + 1)
             continue
-        block, n = mask_attr(text[lt:end], "value")
+        block, n = mask_attr(text[lt:end], "value", found=found)
         out += [text[pos:lt], block]
         pos, count = end, count + n
         i = text.find(":commandline", end + 2 + len(prefix) + len(":commandline"))
+    out.append(text[pos:])
+    return "".join(out), count
+
+
+def digest_of(body):
+    """``[sha256:<16 hex>]`` of a base64 blob, whitespace removed (line wrapping is not
+    part of the value): enough to compare two launches, nothing to decrypt."""
+    from hookshim.wire import sha256_hex
+
+    return "[sha256:%s]" % sha256_hex("".join(body.split()).encode("utf-8", "surrogatepass"))[:16]
+
+
+def _is_digest(body):
+    return body.startswith("[sha256:") and body.endswith("]") and len(body) == 25
+
+
+def mask_launch_security(text, found=None):
+    """Replace the blobs of every ``<launchSecurity>`` block by their digest."""
+    out, count, pos = [], 0, 0
+    i = text.find("<launchSecurity")
+    while i >= 0:
+        end = text.find("</launchSecurity", i)
+        if end < 0:
+            break
+        block = text[i:end]
+        for elem in LAUNCH_SECURITY_BLOBS:
+            block, n = mask_text(block, elem, found, digest_of)
+            count += n
+        out += [text[pos:i], block]
+        pos = end
+        i = text.find("<launchSecurity", end + 16)
     out.append(text[pos:])
     return "".join(out), count
 
@@ -127,17 +174,20 @@ def _needs_work(text, extra):
         (r.rpartition("@")[2] or r) in text for r in extra)
 
 
-def redact(text, extra=()):
-    """Return (redacted_text, number_of_values_masked). ``extra``: rule strings."""
+def redact(text, extra=(), found=None):
+    """Return (redacted_text, number_of_values_masked). ``extra``: rule strings; ``found``:
+    a list the masked values are appended to (for hookshim/scrub.py)."""
     if not text or not _needs_work(text, extra):
         return text, 0
     rules = parse_rules(extra)
     total = 0
-    for step in (lambda t: mask_attr(t, "passwd"), lambda t: mask_attr(t, "query"),
-                 lambda t: mask_text(t, "cookie"), mask_commandline):
+    for step in (lambda t: mask_attr(t, "passwd", found=found),
+                 lambda t: mask_attr(t, "query", found=found),
+                 lambda t: mask_text(t, "cookie", found), lambda t: mask_commandline(t, found),
+                 lambda t: mask_launch_security(t, found)):
         text, n = step(text)
         total += n
     for elem, attr in rules:
-        text, n = mask_attr(text, attr, elem) if attr else mask_text(text, elem)
+        text, n = mask_attr(text, attr, elem, found) if attr else mask_text(text, elem, found)
         total += n
     return text, total

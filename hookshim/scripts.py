@@ -29,11 +29,13 @@ SPAWN_FAILED = 126             # recorded exit code when a script cannot be exec
 class Result:
     """One script run: the ``scripts`` entry of the event plus its stdout."""
 
-    __slots__ = ("path", "exit_code", "duration_ms", "stderr", "timed_out", "stdout")
+    __slots__ = ("path", "exit_code", "duration_ms", "stderr", "timed_out", "stdout",
+                 "scrubbed")
 
-    def __init__(self, path, exit_code, duration_ms, stderr, timed_out, stdout):
+    def __init__(self, path, exit_code, duration_ms, stderr, timed_out, stdout, scrubbed=0):
         self.path, self.exit_code, self.duration_ms = path, exit_code, duration_ms
         self.stderr, self.timed_out, self.stdout = stderr, timed_out, stdout
+        self.scrubbed = scrubbed   # secret values removed from stderr (hookshim/scrub.py)
 
     def as_event(self):
         return {"path": self.path, "exit_code": self.exit_code, "duration_ms": self.duration_ms,
@@ -97,11 +99,13 @@ def seal_fds():
                 pass
 
 
-def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
+def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max, secrets=()):
     """Run ``scripts`` like virHookCall; returns (results, failed, output_bytes_or_None).
 
     ``args``: the four argv strings or bytes; ``data``: stdin bytes. ``output`` is the last
     successful stdout that is not blank (filter ops only; libvirt keeps its input otherwise).
+    ``secrets``: byte strings (hookshim/scrub.py ``forms``) removed from each stderr before
+    it is cut to ``stderr_max``.
     """
     results, output = [], None
     # virHookCall: script_ret starts at 1 ("no main script"), 0 success, -1 failure,
@@ -109,7 +113,8 @@ def run_chain(scripts, has_main, args, data, is_filter, timeout, stderr_max):
     status = 1 if not has_main else None
     for shown, real in scripts:
         feed = output if (is_filter and status == 0 and output) else data
-        res = run_one(real, shown, args, feed, timeout, stderr_max, keep_stdout=is_filter)
+        res = run_one(real, shown, args, feed, timeout, stderr_max, keep_stdout=is_filter,
+                      secrets=secrets)
         results.append(res)
         ok = res.exit_code == 0 and not res.timed_out
         status = (0 if ok else -1) if status is None else min(status, 0 if ok else -1)
@@ -151,11 +156,13 @@ def _read_back(fd, limit=None):
     return b"".join(chunks)
 
 
-def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True):
+def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True, secrets=()):
     """Spawn one script with memfd stdio; wait for it (and kill its group on timeout).
 
     Outside filter ops libvirt ignores a hook's stdout: it goes to /dev/null, so a chatty
-    script cannot fill memory."""
+    script cannot fill memory. The stderr kept (for the event, and shown to libvirtd) is
+    scrubbed of ``secrets`` before it is cut to ``stderr_max`` bytes: a secret straddling
+    the cap is masked whole, never kept in part."""
     out = _memfd("hookshim-stdout") if keep_stdout else posix.open("/dev/null", posix.O_WRONLY)
     fds = [_memfd("hookshim-stdin", data), out, _memfd("hookshim-stderr")]
     start = time.monotonic()
@@ -168,12 +175,25 @@ def run_one(real, shown, args, data, timeout, stderr_max, keep_stdout=True):
         except OSError as exc:
             return Result(shown, SPAWN_FAILED, _ms(start), "cannot execute: %s" % exc, False, b"")
         code, timed_out = _wait(pid, timeout)
-        stderr = _read_back(fds[2], stderr_max).decode("utf-8", "replace")
+        stderr, scrubbed = _stderr(fds[2], stderr_max, secrets)
         stdout = _read_back(fds[1]) if keep_stdout else b""
-        return Result(shown, code, _ms(start), stderr or None, timed_out, stdout)
+        return Result(shown, code, _ms(start), stderr or None, timed_out, stdout, scrubbed)
     finally:
         for fd in fds:
             posix.close(fd)
+
+
+def _stderr(fd, limit, secrets):
+    """(stderr text, secrets scrubbed): read past ``limit`` by the longest secret, scrub,
+    then cut; hookshim/scrub.py only loads when there are secrets."""
+    if not secrets:
+        return _read_back(fd, limit).decode("utf-8", "replace"), 0
+    from hookshim.scrub import bounded, slack
+
+    extra = slack(secrets) if limit is not None else 0
+    raw = _read_back(fd, None if limit is None else limit + extra)
+    data, count = bounded(raw, limit, secrets)
+    return data.decode("utf-8", "replace"), count
 
 
 NESTED_ENV = "HOOKSHIM_NESTED"

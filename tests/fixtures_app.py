@@ -2,7 +2,7 @@
 
     db_url    parametrized: "sqlite" (a fresh file per test) and "pg" (a fresh schema per test
               in $HOOKAUDIT_TEST_PG_URL; skipped without it, a failure in CI)
-    settings  Settings for db_url;  app  create_app(settings) on a create_all'ed schema
+    settings  Settings for db_url (with a secret key and METRICS_TOKEN);  app  create_app(settings) on a create_all'ed schema
     make_app  make_app(**setting_overrides): the one way to get a variant app (datasette's
               make_app_client(**options)), disposed after the test
     client    TestClient (anonymous); host_a / host_b  HostCred(name, token, headers)
@@ -26,6 +26,8 @@ from app.services import accounts
 from tests.conftest import skip_or_fail
 
 PG_ENV = "HOOKAUDIT_TEST_PG_URL"
+METRICS_TOKEN = "test-metrics-token"   # GET /metrics needs it (or metrics_public)
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass
@@ -81,7 +83,8 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def settings(db_url) -> Settings:
-    return Settings(database_url=db_url, secret_key="test-secret-key-not-for-production")
+    return Settings(database_url=db_url, secret_key="test-secret-key-not-for-production",
+                    metrics_token=METRICS_TOKEN)
 
 
 @pytest.fixture

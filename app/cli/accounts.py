@@ -1,10 +1,10 @@
-"""``hookaudit hosts add|list|revoke``, ``users add``, ``tokens create``: the rules live in
+"""``hookaudit hosts add|list|revoke``, ``users add|passwd|unlock``, ``tokens create``: the rules live in
 app/services/accounts.py, the same functions the admin pages call."""
 import json
 import sys
 
 from app.cli.common import database_of, fail, settings_of
-from app.services import accounts
+from app.services import accounts, login_throttle
 from app.services.hosts import list_hosts
 
 
@@ -56,6 +56,27 @@ def cmd_users_add(args) -> int:
     return 0
 
 
+def cmd_users_passwd(args) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    if args.password_stdin and not password:
+        return fail("empty password on stdin")
+    try:
+        with database_of(args).session(write=True) as s:
+            accounts.set_password(s, args.name, password)
+    except accounts.AccountError as exc:
+        return fail(str(exc))
+    what = "has a new password" if password else "can no longer log in to the dashboard"
+    print(f"user {args.name!r} {what}; their dashboard sessions have ended")
+    return 0
+
+
+def cmd_users_unlock(args) -> int:
+    with database_of(args).session(write=True) as s:
+        login_throttle.clear_user(s, args.name)
+    print(f"failed logins of {args.name!r} forgotten: the account may log in again now")
+    return 0
+
+
 def cmd_tokens_create(args) -> int:
     try:
         with database_of(args).session(write=True) as s:
@@ -80,12 +101,22 @@ def add_parser(sub) -> None:
     p.add_argument("name")
     p.set_defaults(func=cmd_hosts_revoke)
     users = sub.add_parser("users", help="people who read the audit trail")
-    p = users.add_subparsers(dest="users_cmd", required=True).add_parser("add", help="add a user")
+    us = users.add_subparsers(dest="users_cmd", required=True)
+    p = us.add_parser("add", help="add a user")
     p.add_argument("name")
     p.add_argument("--role", choices=("viewer", "admin"), default="viewer")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the password (for dashboard login) from the first stdin line")
     p.set_defaults(func=cmd_users_add)
+    p = us.add_parser("passwd", help="set a user's dashboard password (ends their sessions)")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the new password from the first stdin line; without it the "
+                        "user keeps API tokens only")
+    p.set_defaults(func=cmd_users_passwd)
+    p = us.add_parser("unlock", help="forget a user's failed logins (login throttling)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_users_unlock)
     tokens = sub.add_parser("tokens", help="users' API tokens")
     p = tokens.add_subparsers(dest="tokens_cmd", required=True).add_parser(
         "create", help="create an API token for a user and print it (once)")

@@ -1,10 +1,16 @@
 """``hookaudit serve`` and ``hookaudit db upgrade``."""
 import os
 
-from app.cli.common import settings_of
+from app.cli.common import fail, settings_of
 
 
 def cmd_serve(args) -> int:
+    if args.workers > 1 and not settings_of(args).secret_key:
+        # Each worker would invent its own session key: a cookie signed by one worker is
+        # refused by the others, and half the dashboard requests bounce to the login page.
+        return fail(f"--workers {args.workers} needs HOOKAUDIT_SECRET_KEY: every worker must "
+                    "sign dashboard sessions with the same key. Set it (e.g. "
+                    "HOOKAUDIT_SECRET_KEY=$(openssl rand -hex 32)) or run one worker.")
     import uvicorn  # only the serve command needs it
 
     if args.database_url:   # the workers build their own Settings from the environment

@@ -2,16 +2,17 @@
 revoke. The one place for them: the CLI, the admin pages and the API dependencies call these."""
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, Host, User
+from app.models import ApiToken, Host, User, WebSession
 from app.schemas import Heartbeat
 from app.security import (
     HOST_TOKEN_PREFIX,
     USER_TOKEN_PREFIX,
     hash_password,
     new_token,
+    spend_a_verification,
     token_hash,
     verify_password,
 )
@@ -136,9 +137,14 @@ def user_for_token(session: Session, token: str) -> UserIdentity | None:
 
 
 def user_for_password(session: Session, name: str, password: str) -> UserIdentity | None:
-    """For the dashboard's login form."""
-    user = session.scalar(select(User).where(User.name == name, User.disabled_at.is_(None)))
-    if user is None or not verify_password(user.password_hash, password):
+    """For the dashboard's login form. Exactly one password verification whatever the name
+    (an unknown user is checked against a dummy hash): the answer's timing is the same."""
+    user = None if "\x00" in name else session.scalar(  # PostgreSQL text holds no NUL
+        select(User).where(User.name == name, User.disabled_at.is_(None)))
+    if user is None or not user.password_hash:
+        spend_a_verification(password)
+        return None
+    if not verify_password(user.password_hash, password):
         return None
     return UserIdentity(user.id, user.name, user.role)
 
@@ -187,3 +193,21 @@ def set_user_disabled(session: Session, name: str, disabled: bool, acting_user_i
     if user.id == acting_user_id and disabled:
         raise AccountError("you cannot disable yourself")
     user.disabled_at = (user.disabled_at or utcnow()) if disabled else None
+    if disabled:
+        end_sessions(session, user.id)
+
+
+def set_password(session: Session, name: str, password: str | None) -> None:
+    """A new dashboard password (None: API tokens only); ends all the user's sessions."""
+    if password is not None:
+        check_password(password)
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise AccountError(f"no user {name!r}")
+    user.password_hash = hash_password(password) if password else None
+    end_sessions(session, user.id)
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """End every dashboard session of a user at once (app/services/web_sessions.py)."""
+    return session.execute(delete(WebSession).where(WebSession.user_id == user_id)).rowcount

@@ -1,8 +1,10 @@
 """Dashboard sessions and CSRF: a signed, expiring cookie; a per-session CSRF token.
 
-The cookie holds ``{"uid", "csrf", "iat"}`` signed with itsdangerous (HMAC, timestamped) so
-the server keeps no session table and any worker can read it. ``uid`` is absent before login:
-the anonymous session exists only to carry the CSRF token of the login form.
+The cookie holds ``{"sid", "csrf", "iat"}`` signed with itsdangerous (HMAC, timestamped).
+``sid`` is the id of a server-side session (app/services/web_sessions.py), which logout,
+disabling the user or changing the password ends: the signature alone never logs anyone in.
+``sid`` is absent before login: the anonymous session exists only to carry the CSRF token
+of the login form.
 
 Cookie flags: HttpOnly (no script reads it), SameSite=Lax (cross-site POSTs carry no cookie,
 top-level links from an alert e-mail still work), Secure unless the operator turns it off for
@@ -87,11 +89,12 @@ def csrf_token(request: Request) -> str:
     return load(request)["csrf"]
 
 
-def user_id(request: Request) -> int | None:
-    """The logged-in user's id, or None; only a cookie that was actually sent counts."""
+def session_id(request: Request) -> str | None:
+    """The server-side session id of a login, or None; only a cookie actually sent counts."""
     if COOKIE not in request.cookies:
         return None
-    return load(request).get("uid")
+    sid = load(request).get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 async def csrf_ok(request: Request) -> bool:

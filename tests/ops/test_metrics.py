@@ -5,11 +5,12 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import make_chain, make_event, post_events
+from tests.fixtures_app import METRICS_HEADERS
 
 
 def scrape(client) -> dict:
     """{(sample name, frozenset(labels)): value}"""
-    resp = client.get("/metrics")
+    resp = client.get("/metrics", headers=METRICS_HEADERS)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
     return {
         (s.name, frozenset(s.labels.items())): s.value
@@ -81,7 +82,32 @@ def test_metrics_token_when_configured(make_app):
 
     with TestClient(make_app(metrics_token="s3cret")) as c:
         assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_metrics_are_not_anonymous_by_default(make_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(metrics_token=None)) as c:
+        r = c.get("/metrics")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "metrics_not_configured"
+    assert "HOOKAUDIT_METRICS_TOKEN" in r.json()["error"]["message"]
+    assert "hookaudit_" not in r.text
+
+
+def test_metrics_public_is_an_explicit_opt_out(make_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(metrics_token=None, metrics_public=True)) as c:
+        assert c.get("/metrics").status_code == 200
+
+
+def test_a_metrics_token_is_required_even_when_public_is_set(make_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(metrics_token="s3cret", metrics_public=True)) as c:
+        assert c.get("/metrics").status_code == 401
 
 
 def test_a_retried_batch_counts_as_duplicates(client, host_a):

@@ -14,6 +14,7 @@ from app.models import Base, ChainProblem, Event, Host, SeqGap
 from app.services import accounts
 from tests.conftest import REPO
 from tests.factories import make_chain
+from tests.fixtures_app import METRICS_HEADERS, METRICS_TOKEN
 from tests.serving import free_port, uvicorn_command, wait_ready
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -26,6 +27,7 @@ def start_server(db_url: str, port: int, log, prom_dir) -> subprocess.Popen:
         HOOKAUDIT_DATABASE_URL=db_url,
         HOOKAUDIT_POOL_SIZE="4",
         PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+        HOOKAUDIT_METRICS_TOKEN=METRICS_TOKEN,
     )
     cmd = uvicorn_command(port)
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -120,7 +122,7 @@ def test_many_hosts_ingest_concurrently_through_both_processes(two_apps):
 def ingested_total(url: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
-    text_ = httpx.get(url + "/metrics", timeout=10).text
+    text_ = httpx.get(url + "/metrics", headers=METRICS_HEADERS, timeout=10).text
     return sum(
         s.value
         for fam in text_string_to_metric_families(text_)

@@ -9,6 +9,7 @@ import yaml
 from hookshim.cli_commands import METRICS as HOST_METRICS
 from tests.conftest import REPO
 from tests.factories import make_chain, post_events
+from tests.fixtures_app import METRICS_HEADERS
 from tests.rollout.conftest import require
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -46,7 +47,7 @@ def exported_names(client, host) -> set:
     client.post("/api/v1/heartbeat", json={"host": host.name, "spool_depth": 1},
                 headers=host.headers)
     names = set()
-    for line in client.get("/metrics").text.splitlines():
+    for line in client.get("/metrics", headers=METRICS_HEADERS).text.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split()
             names.add(name)
@@ -88,3 +89,27 @@ def test_host_textfile_says_when_the_policy_bundle_is_refused():
 
     assert refused({"host": "h", "bundle_error": "signature does not verify"}) == "1"
     assert refused({"host": "h", "bundle_error": None}) == "0"
+
+
+def test_scrape_config_sends_the_metrics_token_and_passes_promtool(tmp_path):
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "hookaudit")
+    assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
+    # promtool stats the credentials file: check a copy that points at one that exists
+    (tmp_path / "token").write_text("test-metrics-token\n")
+    job["authorization"]["credentials_file"] = str(tmp_path / "token")
+    config["rule_files"] = [str(PROMETHEUS / "alerts.yml")]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    assert "SUCCESS" in promtool("check", "config", str(tmp_path / "prometheus.yml"))
+
+
+def test_the_scrape_config_token_is_what_the_server_requires(make_app, tmp_path):
+    from fastapi.testclient import TestClient
+
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "hookaudit")
+    scheme = job["authorization"]["type"]
+    with TestClient(make_app(metrics_token="from-the-file")) as c:
+        assert c.get("/metrics").status_code == 401
+        ok = c.get("/metrics", headers={"Authorization": f"{scheme} from-the-file"})
+    assert ok.status_code == 200

@@ -13,6 +13,7 @@ import hookshim
 from app.services.shim_release import install_line, is_behind, version_key
 from tests.conftest import REPO
 from tests.factories import make_chain, post_events
+from tests.fixtures_app import METRICS_HEADERS
 
 VERSION = hookshim.__version__
 
@@ -131,7 +132,7 @@ def test_metrics_export_backlog_versions_and_aborts_per_host(client, host_a, hos
     heartbeat(client, host_a, shim_version="0.0.9", spool_depth=42, oldest_unsent_age_s=120.5,
               parked=3)
     heartbeat(client, host_b, shim_version=VERSION, spool_depth=0)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METRICS_HEADERS).text
     assert metric(text, "hookaudit_host_spool_depth", host="host-a") == 42
     assert metric(text, "hookaudit_host_oldest_unsent_age_seconds", host="host-a") == 120.5
     assert metric(text, "hookaudit_host_parked_events", host="host-a") == 3
