@@ -3,12 +3,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.timeutil import to_naive_utc
 
 Value = Annotated[str, Field(min_length=1, max_length=256)]
 Values = Annotated[list[Value], Field(max_length=50)]
+# A time query parameter, naive UTC; an offset that leaves year 1..9999 is a 422.
+UtcTime = Annotated[datetime, AfterValidator(to_naive_utc)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 

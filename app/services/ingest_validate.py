@@ -22,6 +22,7 @@ from app.schemas import WireEvent, reject_non_finite
 from app.services.errors import Forbidden, Invalid, TooLarge
 from app.timeutil import iso, parse_iso
 from hookshim.event import UNHASHED_FIELDS, canonical_bytes
+from hookshim.limits import DEPTH
 
 # Where json.dumps (float.__repr__) and orjson.dumps write a float alike: fixed notation,
 # 1e-4 <= |f| < 1e16 (tests/server/test_ingest_fast_json.py proves it with hypothesis).
@@ -69,6 +70,7 @@ class PlainEvents(list):
 def prepare(raw: dict, plain: bool = False) -> Prepared:
     """Raises UnicodeEncodeError/ValueError when the shim could not have hashed ``raw``.
     ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise)."""
+    _check_depth(raw)
     form, plain = _canonical(raw, plain)
     return Prepared(raw, form, _digest(raw.get("xml")), _digest(raw.get("output_xml")),
                     canonical_time(raw["started_at"]), b"\\u0000" in form, plain)
@@ -80,6 +82,26 @@ class NotCanonical(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+def _check_depth(raw: dict) -> None:
+    """NotCanonical when a field nests JSON containers deeper than hookshim.limits.DEPTH:
+    refused before any encoder recurses into it (orjson stops at 255 levels: a 500 once)."""
+    for name, value in raw.items():
+        kind = type(value)
+        if (kind is dict or kind is list) and _deeper(value, DEPTH):
+            raise NotCanonical(name, f"{name} nests JSON more than {DEPTH} levels deep")
+
+
+def _deeper(value, room: int) -> bool:
+    """True when ``value`` (a container) and those inside it nest more than ``room`` deep."""
+    if room == 0:
+        return True
+    for item in (value.values() if type(value) is dict else value):
+        kind = type(item)
+        if (kind is dict or kind is list) and _deeper(item, room - 1):
+            return True
+    return False
 
 
 def canonical_time(value: str) -> datetime:
