@@ -76,7 +76,8 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
     stored_ids = {e["event_id"] for e in new}
-    results = [{"event_id": e["event_id"],
+    # each result names the event_id as the client sent it (the forwarder matches on it)
+    results = [{"event_id": prep[id(e)].sent_id or e["event_id"],
                 "status": "stored" if e["event_id"] in stored_ids and e is unique[e["event_id"]]
                 else "duplicate"} for e in events]
     response = {"stored": len(new), "duplicates": len(events) - len(new), "results": results,
@@ -195,7 +196,7 @@ def _event_values(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> l
     policy, shim = get("policy") or None, get("shim") or {}
     uuid = get("domain_uuid")
     row = [
-        e["event_id"], host_id, e["v"], get("kind", "hook"), e["seq"], e["prev_hash"],
+        e["event_id"].lower(), host_id, e["v"], get("kind", "hook"), e["seq"], e["prev_hash"],
         e["hash"], e["driver"], e["object"], e["op"], e["subop"], e["extra"],
         uuid.lower() if uuid else None, p.started_at, get("duration_ms"), get("exit_code"),
         e["outcome"], get("reason"), get("stderr"), p.xml_sha, bool(get("xml_truncated")),

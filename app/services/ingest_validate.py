@@ -61,6 +61,7 @@ class Prepared:
     nul: bool                  # canonical holds \u0000 (how JSON writes NUL): without it
                                # no string of the event holds NUL (PostgreSQL text cannot)
     plain: bool = False        # _plain(raw) holds: orjson writes its values as json does
+    sent_id: str | None = None   # the event_id as sent, when it was not lower-case
 
 
 class PlainEvents(list):
@@ -69,11 +70,17 @@ class PlainEvents(list):
 
 def prepare(raw: dict, plain: bool = False) -> Prepared:
     """Raises UnicodeEncodeError/ValueError when the shim could not have hashed ``raw``.
-    ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise)."""
+    ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise). Once its canonical
+    form is taken, ``raw["event_id"]`` becomes lower-case: one event is one id whatever case
+    a client sent it in (an upper-case copy is a duplicate, not a second event)."""
     _check_depth(raw)
     form, plain = _canonical(raw, plain)
+    sent_id, event_id = raw["event_id"], raw["event_id"].lower()
+    if event_id != sent_id:   # hashed as sent; stored, deduplicated and found lower-case
+        raw["event_id"] = event_id
     return Prepared(raw, form, _digest(raw.get("xml")), _digest(raw.get("output_xml")),
-                    canonical_time(raw["started_at"]), b"\\u0000" in form, plain)
+                    canonical_time(raw["started_at"]), b"\\u0000" in form, plain,
+                    sent_id if event_id != sent_id else None)
 
 
 class NotCanonical(ValueError):
