@@ -71,6 +71,8 @@ class EventSummary(BaseModel):
     driver: str
     object: str
     op: str
+    known_op: bool = Field(description="op is one libvirt calls hooks with; false: stored as "
+                                       "sent, counted as \"other\" in /metrics")
     subop: str
     extra: str
     domain_uuid: str | None
