@@ -91,6 +91,10 @@ class EventSummary(BaseModel):
     shim_version: str | None
     chain_ok: bool
     received_at: str
+    clock_skew: bool = Field(description="the host's started_at was too far from received_at: "
+                                         "started_at is the receive time, host_started_at the "
+                                         "host's claim")
+    host_started_at: str | None = Field(description="the host's started_at, when clock_skew")
 
 
 class EventPage(BaseModel):
@@ -139,6 +143,12 @@ class GuestOut(BaseModel):
     last_event_id: str
     last_op: str
     last_outcome: str
+    conflict_host: str | None = Field(
+        None, description="the last host that claimed this guest (start, restore, reconnect) "
+                          "while it was active on current_host, without a migration; the "
+                          "guest was not moved")
+    conflict_event_id: str | None = Field(None, description="the event of that claim")
+    conflict_at: str | None = Field(None, description="when (the event's started_at)")
 
 
 class GuestQuery(PageParams):

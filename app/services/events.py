@@ -27,7 +27,8 @@ SUMMARY_COLUMNS = (
     Event.duration_ms, Event.exit_code, Event.outcome, Event.reason, Event.stderr,
     Event.xml_blob.label("xml_sha256"), Event.output_xml_blob.label("output_xml_sha256"),
     Event.xml_truncated, Event.redactions, Event.policy_bundle_version, Event.dropped,
-    Event.shim_version, Event.chain_ok, Event.received_at,
+    Event.shim_version, Event.chain_ok, Event.received_at, Event.clock_skew,
+    Event.host_started_at,
 )
 EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"]
 KEYSET = (Event.started_at, Event.id)   # the order of every events list
@@ -41,6 +42,7 @@ def summary(row) -> dict:
     data = dict(row._mapping)
     data.pop("id", None)
     data["started_at"], data["received_at"] = iso(data["started_at"]), iso(data["received_at"])
+    data["host_started_at"] = iso(data["host_started_at"])
     data["known_op"] = data["op"] in KNOWN_OPS
     return data
 

@@ -62,6 +62,7 @@ class Prepared:
                                # no string of the event holds NUL (PostgreSQL text cannot)
     plain: bool = False        # _plain(raw) holds: orjson writes its values as json does
     sent_id: str | None = None   # the event_id as sent, when it was not lower-case
+    claimed: datetime | None = None   # the host's started_at when clock_skew.py moved it
 
 
 class PlainEvents(list):
