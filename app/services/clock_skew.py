@@ -20,7 +20,7 @@ class ClockBounds:
     """
 
     future: timedelta = timedelta(seconds=600)
-    past: timedelta = timedelta(days=365)
+    past: timedelta = timedelta(days=3650)
 
     @classmethod
     def of(cls, settings) -> "ClockBounds":
