@@ -74,7 +74,8 @@ def prepare(raw: dict, plain: bool = False) -> Prepared:
     ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise). Once its canonical
     form is taken, ``raw["event_id"]`` becomes lower-case: one event is one id whatever case
     a client sent it in (an upper-case copy is a duplicate, not a second event)."""
-    _check_depth(raw)
+    if not plain:   # else _plain, bounded by depth, already walked the whole body
+        _check_depth(raw)
     form, plain = _canonical(raw, plain)
     sent_id, event_id = raw["event_id"], raw["event_id"].lower()
     if event_id != sent_id:   # hashed as sent; stored, deduplicated and found lower-case
@@ -133,7 +134,7 @@ def canonical(raw: dict, plain: bool = False) -> bytes:
 def _canonical(raw: dict, plain: bool) -> tuple[bytes, bool]:
     """(canonical form, whether orjson wrote it: ``raw`` is plain)."""
     try:
-        fast = orjson is not None and (plain or _plain(raw))
+        fast = orjson is not None and (plain or _plain(raw, DEPTH + 1))
     except RecursionError:   # nested deeper than this walk goes: json.dumps decides
         fast = False
     if fast:
@@ -154,9 +155,14 @@ def _digest(text: str | None) -> str | None:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _plain(value) -> bool:
+def _plain(value, room: int = DEPTH + 3) -> bool:
     """True when ``value`` (a dict or list) holds only JSON's own types, every float finite
-    and in [_FLOAT_LO, _FLOAT_HI) or zero: there orjson and json parse and write the same."""
+    and in [_FLOAT_LO, _FLOAT_HI) or zero: there orjson and json parse and write the same;
+    and nests at most ``room`` containers deep, itself included (a batch body holds events
+    in a list: DEPTH + 3 lets each event field nest DEPTH, so a plain body needs no
+    _check_depth walk of its own)."""
+    if room == 0:
+        return False
     for item in (value.values() if type(value) is dict else value):
         kind = type(item)
         if kind is str or kind is int or item is None or kind is bool:
@@ -165,7 +171,7 @@ def _plain(value) -> bool:
             if not (_FLOAT_LO <= abs(item) < _FLOAT_HI or item == 0.0):   # NaN fails both
                 return False
         elif kind is dict or kind is list:
-            if not _plain(item):
+            if not _plain(item, room - 1):
                 return False
         else:
             return False

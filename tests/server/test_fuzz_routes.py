@@ -17,7 +17,7 @@ from tests.dashboard.conftest import BASE_URL, csrf_of, login
 from tests.factories import make_chain, make_event, post_events
 
 pytestmark = pytest.mark.slow
-EXAMPLES = 12   # per route and database: ~50 routes, a few seconds per route
+EXAMPLES = 6    # per route and database: ~50 routes, ~4 s each (argon2 in the forms)
 
 
 def _cursor(key) -> str:
