@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     ingest_max_events: int = Field(1000, ge=1, description="most events in one ingest batch (413)")
     ingest_max_bytes: int = Field(32 * 1024 * 1024, ge=1024,
                                   description="largest ingest request body in bytes (413)")
+    clock_skew_future_s: int = Field(
+        600, ge=0, description="an event's started_at more than this ahead of the server's "
+        "receive time is flagged clock_skew and placed at the receive time (docs/security.md)")
+    clock_skew_past_days: int = Field(
+        3650, ge=1, description="the same for started_at more than this many days in the past")
     timeline_max_events: int = Field(20000, ge=100,
                                      description="most events one guest timeline reads")
     host_stale_after_s: int = Field(300, ge=1,

@@ -1,5 +1,6 @@
 """Annotated dependency aliases: routes declare what they need, nothing more.
 
+    refuse_nul   every route's first dependency (create_app): NUL in a parameter is a 422
     SessionDep   a database session in one transaction (committed after the route)
     SettingsDep  the app's Settings
     DbDep        the app's Database (engine + session factory), for streaming and ingest
@@ -25,6 +26,23 @@ from app.services import accounts
 from app.services.accounts import HostIdentity, UserIdentity
 
 bearer_scheme = HTTPBearer(auto_error=False, description="user API token or host token")
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def refuse_nul(request: Request) -> None:
+    """Every route's first dependency: a NUL in a path or query parameter or a form field is
+    a 422. No identifier holds one, and PostgreSQL text cannot (it would answer a 500 at the
+    lookup). JSON bodies are the routes' own (ingest stores NUL escaped: docs/security.md)."""
+    params = list(request.path_params.items()) + list(request.query_params.multi_items())
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        params += list((await request.form()).multi_items())   # parsed once, cached
+    for name, value in params:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise ApiError(422, "validation_error", "NUL is not allowed in a parameter",
+                           [{"field": name.replace("\x00", "\\x00"),
+                             "message": "NUL is not allowed"}])
 
 
 def get_db(request: Request) -> Database:

@@ -8,7 +8,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
@@ -18,7 +18,7 @@ from app.api import downloads, events, guests, health, hosts, ingest, overview, 
 from app.api import metrics as metrics_api
 from app.config import Settings
 from app.db import Database
-from app.deps import bearer_user
+from app.deps import bearer_user, refuse_nul
 from app.errors import install_error_handlers
 from app.metrics import IngestMetricsMiddleware, Metrics, hosts_last_seen
 from app.schemas import IngestBatch
@@ -81,7 +81,8 @@ def _freeze_startup_objects() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="hookaudit", version="1", lifespan=lifespan,
-                  description="Audit API for libvirt hook calls recorded by hookshim.")
+                  description="Audit API for libvirt hook calls recorded by hookshim.",
+                  dependencies=[Depends(refuse_nul)])
     app.state.settings = settings
     app.state.db = Database(settings.database_url, settings.pool_size)
     app.state.metrics = Metrics(lambda: hosts_last_seen(app.state.db))

@@ -26,7 +26,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from app.services.events import KNOWN_DRIVERS, KNOWN_OPS
+
 log = logging.getLogger("hookaudit.metrics")
+OTHER = "other"   # the label of every op or driver outside the known sets
 INGEST_PATH = "/api/v1/ingest"
 # HTTP status of a refused ingest batch -> the reason label (the contract's error cases).
 REJECT_REASONS = {
@@ -113,7 +116,8 @@ class Metrics:
         events = summary.get("events") or []
         # one labels() lookup per distinct (driver, op, outcome), not per event (~1 µs each)
         counts = collections.Counter(
-            (e.get("driver") or "-", e.get("op") or "-", e.get("outcome") or "-") for e in events
+            (_bounded(e.get("driver"), KNOWN_DRIVERS), _bounded(e.get("op"), KNOWN_OPS),
+             e.get("outcome") or "-") for e in events
         )
         for labels, n in counts.items():
             self.events.labels(*labels).inc(n)
@@ -150,6 +154,12 @@ class Metrics:
         for collector in self._scrape_collectors:
             reg.register(collector)
         return reg
+
+
+def _bounded(value, known: frozenset) -> str:
+    """``value`` as a label when it is in ``known``, else "other": a host token could send
+    10,000 distinct ops, and every label value is a time series kept for ever."""
+    return value if value in known else OTHER
 
 
 class _HostAgeCollector:

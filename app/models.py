@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -128,6 +129,10 @@ class Event(Base):
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
     chain_ok: Mapped[bool] = mapped_column(Boolean, default=True)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    # started_at was too far from received_at (app/services/clock_skew.py): started_at then
+    # holds received_at, host_started_at the host's claim (as in `canonical`).
+    clock_skew: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    host_started_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         # GET /events (no filter): newest first, keyset on (started_at, id).
@@ -184,6 +189,11 @@ class Guest(Base):
     last_event_id: Mapped[str] = mapped_column(String(36))
     last_op: Mapped[str] = mapped_column(String(64))
     last_outcome: Mapped[str] = mapped_column(String(32))
+    # The last host conflict: a host other than current_host claimed the guest while it was
+    # active there, without a migration (app/services/guest_state.py). Shown, never obeyed.
+    conflict_host: Mapped[str | None] = mapped_column(String(255))
+    conflict_event_id: Mapped[str | None] = mapped_column(String(36))
+    conflict_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class SeqGap(Base):

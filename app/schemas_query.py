@@ -3,12 +3,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.timeutil import to_naive_utc
 
 Value = Annotated[str, Field(min_length=1, max_length=256)]
 Values = Annotated[list[Value], Field(max_length=50)]
+# A time query parameter, naive UTC; an offset that leaves year 1..9999 is a 422.
+UtcTime = Annotated[datetime, AfterValidator(to_naive_utc)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -69,6 +71,8 @@ class EventSummary(BaseModel):
     driver: str
     object: str
     op: str
+    known_op: bool = Field(description="op is one libvirt calls hooks with; false: stored as "
+                                       "sent, counted as \"other\" in /metrics")
     subop: str
     extra: str
     domain_uuid: str | None
@@ -87,6 +91,10 @@ class EventSummary(BaseModel):
     shim_version: str | None
     chain_ok: bool
     received_at: str
+    clock_skew: bool = Field(description="the host's started_at was too far from received_at: "
+                                         "started_at is the receive time, host_started_at the "
+                                         "host's claim")
+    host_started_at: str | None = Field(description="the host's started_at, when clock_skew")
 
 
 class EventPage(BaseModel):
@@ -135,6 +143,12 @@ class GuestOut(BaseModel):
     last_event_id: str
     last_op: str
     last_outcome: str
+    conflict_host: str | None = Field(
+        None, description="the last host that claimed this guest (start, restore, reconnect) "
+                          "while it was active on current_host, without a migration; the "
+                          "guest was not moved")
+    conflict_event_id: str | None = Field(None, description="the event of that claim")
+    conflict_at: str | None = Field(None, description="when (the event's started_at)")
 
 
 class GuestQuery(PageParams):

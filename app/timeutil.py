@@ -16,9 +16,14 @@ def utcnow() -> datetime:
 
 
 def to_naive_utc(when: datetime | None) -> datetime | None:
+    """ValueError (not OverflowError) when the instant falls outside year 1..9999 in UTC
+    (9999-12-31T23:59:59-05:00): a query parameter at the calendar's edge is a 422."""
     if when is None or when.tzinfo is None:
         return when
-    return when.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return when.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("date out of range (year 1..9999 in UTC)") from None
 
 
 def from_epoch(seconds: float) -> datetime:

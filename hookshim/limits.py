@@ -23,6 +23,9 @@ BUNDLE_VERSION = 128
 SHIM_VERSION = 64
 ITEMS = 1000            # scripts, warnings, policy decisions
 HEARTBEAT_ERROR = 65536  # a heartbeat's last_error
+# JSON containers nested inside one top-level field (policy, scripts, ...). The shim writes
+# at most 3; orjson refuses past 255 and Python's json recurses: bounded well below both.
+DEPTH = 64
 
 # Top-level text fields: name -> (minimum, maximum) characters.
 _FIELDS = {"host": (1, HOST), "driver": (1, WORD), "op": (1, WORD), "object": (0, OBJECT),

@@ -21,7 +21,7 @@ def domain_xml(name: str = "guest1", domain_uuid: str = DEFAULT_UUID) -> str:
 
 def event_id_at(when: datetime) -> str:
     """A time-ordered UUID (UUIDv7 layout) for ``when``."""
-    ms = int(when.timestamp() * 1000)
+    ms = max(int(when.timestamp() * 1000), 0)   # before 1970 (a host clock at year 1): 0
     rand = uuid.uuid4().int & ((1 << 74) - 1)
     value = ((ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
              | (rand & ((1 << 62) - 1)))
@@ -29,7 +29,8 @@ def event_id_at(when: datetime) -> str:
 
 
 def iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc writes year 1 as "1", not "0001"
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def make_event(rehash: bool = True, **overrides) -> dict:

@@ -17,6 +17,7 @@ from app.schemas import (
     IngestResponse,
 )
 from app.services import accounts
+from app.services.clock_skew import ClockBounds
 from app.services.ingest import ingest
 from app.services.ingest_validate import check_batch, parse_batch
 from app.timeutil import iso, utcnow
@@ -47,15 +48,16 @@ async def post_ingest(request: Request, host: HostDep, db: DbDep, settings: Sett
     """Store a batch of events from the host the token belongs to (atomic, idempotent)."""
     body = await read_body(request, settings.ingest_max_bytes)
     # Parsing, validating and storing are CPU and database work: off the event loop.
-    result = await run_in_threadpool(_ingest_body, db, host, body, settings.ingest_max_events)
+    result = await run_in_threadpool(_ingest_body, db, host, body, settings)
     notify_listeners(request.app, result.summary)
     # A Response skips re-validating 500 results against response_model (documented above).
     return json_response(result.response)
 
 
-def _ingest_body(db, host, body: bytes, max_events: int):
-    events = parse_batch(body, max_events)
-    return ingest(db, host.id, events, check_batch(events, host.name))
+def _ingest_body(db, host, body: bytes, settings):
+    events = parse_batch(body, settings.ingest_max_events)
+    return ingest(db, host.id, events, check_batch(events, host.name),
+                  ClockBounds.of(settings))
 
 
 def json_response(content: dict) -> Response:

@@ -108,6 +108,6 @@ def _json_text(value, plain: bool = False) -> str:
         try:
             if plain or _plain(value):
                 return orjson.dumps(value).decode()
-        except RecursionError:
+        except (RecursionError, orjson.JSONEncodeError):   # ingest refuses that depth
             pass
     return "".join(_C_ENCODE(value, 0))

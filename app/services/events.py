@@ -12,6 +12,13 @@ from app.models import ABORT_OUTCOMES, ChainProblem, Event, Host, PolicyDecision
 from app.schemas_query import EventFilters, PageParams
 from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
 from app.timeutil import iso
+from hookshim.outcome import DRIVERS, ROWS
+
+# The ops and drivers libvirt calls hooks with (hookshim/outcome.py, read in libvirt's source)
+# and the shim's own spool_reset marker. Any other op is stored as sent but flagged
+# (``known_op``), and /metrics counts it as "other": a host cannot grow the label set.
+KNOWN_OPS = frozenset({row.op for row in ROWS} | {"spool_reset"})
+KNOWN_DRIVERS = frozenset(set(DRIVERS) | {"hookshim"})
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SUMMARY_COLUMNS = (
@@ -20,7 +27,8 @@ SUMMARY_COLUMNS = (
     Event.duration_ms, Event.exit_code, Event.outcome, Event.reason, Event.stderr,
     Event.xml_blob.label("xml_sha256"), Event.output_xml_blob.label("output_xml_sha256"),
     Event.xml_truncated, Event.redactions, Event.policy_bundle_version, Event.dropped,
-    Event.shim_version, Event.chain_ok, Event.received_at,
+    Event.shim_version, Event.chain_ok, Event.received_at, Event.clock_skew,
+    Event.host_started_at,
 )
 EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"]
 KEYSET = (Event.started_at, Event.id)   # the order of every events list
@@ -34,6 +42,8 @@ def summary(row) -> dict:
     data = dict(row._mapping)
     data.pop("id", None)
     data["started_at"], data["received_at"] = iso(data["started_at"]), iso(data["received_at"])
+    data["host_started_at"] = iso(data["host_started_at"])
+    data["known_op"] = data["op"] in KNOWN_OPS
     return data
 
 

@@ -57,23 +57,38 @@ def apply_event(guest: dict | None, ev: dict) -> dict:
     """Return the guest row after event ``ev`` (dict with host, op, outcome, started_at ...).
 
     Events older than the guest's last event do not move it. An event from another host than
-    the current one moves the guest only when it arrives there (successful start, migration,
-    restore) or when the guest is not active: so the source's stopped/release after a
-    migration does not pull a guest back from its destination.
+    the current one moves the guest only when the guest is not active (released, stopped:
+    a cold move) or when it arrives there by migration (``migrate``, then prepare, start,
+    started there): so the source's stopped/release after a migration does not pull a guest
+    back from its destination. Any other arrival from another host while the guest is active
+    on its current host is a host conflict (``conflicts``): recorded, never obeyed.
     """
     ok = went_on(ev["outcome"], ev.get("exit_code"))
     if guest is None:
         guest = {"domain_uuid": ev["domain_uuid"], "first_seen_at": ev["started_at"],
-                 "current_host": None, "state": "unknown", "last_event_at": ev["started_at"]}
+                 "current_host": None, "state": "unknown", "last_event_at": ev["started_at"],
+                 "conflict_host": None, "conflict_event_id": None, "conflict_at": None}
     elif ev["started_at"] < guest["last_event_at"]:
         return guest
+    state = next_state(ev["driver"], ev["op"], ev["outcome"], ev.get("exit_code"))
+    if conflicts(guest, ev, ok, state):
+        return dict(guest, conflict_host=ev["host"], conflict_event_id=ev["event_id"],
+                    conflict_at=ev["started_at"])
     guest = dict(guest, name=ev["object"], driver=ev["driver"], last_event_at=ev["started_at"],
                  last_event_id=ev["event_id"], last_op=ev["op"], last_outcome=ev["outcome"])
     elsewhere = guest["current_host"] not in (None, ev["host"])
     moves = not elsewhere or guest["state"] not in ACTIVE or (ok and ev["op"] in ARRIVALS)
-    state = next_state(ev["driver"], ev["op"], ev["outcome"], ev.get("exit_code"))
     if moves and state is not None:
         guest["state"], guest["current_host"] = state, ev["host"]
     elif guest["current_host"] is None:
         guest["current_host"] = ev["host"]
     return guest
+
+
+def conflicts(guest: dict, ev: dict, ok: bool, state: str | None) -> bool:
+    """Would ``ev`` move a guest that is active on another host, without a migration? One
+    host's token sending a start, restore or reconnect for a guest running elsewhere is
+    either a forgery or a split brain: the guest stays where it is (issue 13 §3)."""
+    elsewhere = guest["current_host"] not in (None, ev["host"])
+    return (elsewhere and guest["state"] in ACTIVE and ok and state is not None
+            and ev["op"] in ARRIVALS and ev["op"] != "migrate")

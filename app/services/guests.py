@@ -22,7 +22,7 @@ BOOT_COLUMN_KEYS = tuple(c.key for c in BOOT_COLUMNS)
 
 def guest_dict(row) -> dict:
     data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-    for key in ("first_seen_at", "last_event_at"):
+    for key in ("first_seen_at", "last_event_at", "conflict_at"):
         data[key] = iso(data[key])
     return data
 

@@ -20,12 +20,14 @@ from app.db import Database, is_postgresql
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
 from app.services import chain
 from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
+from app.services.clock_skew import ClockBounds, apply_bounds
 from app.services.errors import Conflict, Invalid
 from app.services.guest_state import apply_event
 from app.services.ingest_validate import Prepared, prepare
 from app.timeutil import utcnow
 
 log = logging.getLogger("hookaudit.ingest")
+CONFLICT_COLUMNS = ("conflict_host", "conflict_event_id", "conflict_at")
 SUMMARY_FIELDS = ("event_id", "seq", "driver", "object", "op", "subop", "outcome", "reason",
                   "domain_uuid", "started_at", "policy")
 
@@ -37,11 +39,14 @@ class IngestResult:
 
 
 def ingest(db: Database, host_id: int, events: list[dict],
-           prepared: list[Prepared] | None = None) -> IngestResult:
+           prepared: list[Prepared] | None = None,
+           clock: ClockBounds = ClockBounds()) -> IngestResult:
     """Store one validated batch of ``host_id`` in one transaction; see the module docstring.
-    ``prepared``: check_batch's result for ``events`` (computed here when not given)."""
+    ``prepared``: check_batch's result for ``events`` (computed here when not given);
+    ``clock``: how far started_at may be from now (clock_skew.py)."""
     now = utcnow()
     prepared = prepared or [prepare(e) for e in events]
+    apply_bounds(prepared, now, clock)
     try:
         with db.session(write=True) as session:
             host = _lock_host(session, host_id)
@@ -76,7 +81,8 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
     stored_ids = {e["event_id"] for e in new}
-    results = [{"event_id": e["event_id"],
+    # each result names the event_id as the client sent it (the forwarder matches on it)
+    results = [{"event_id": prep[id(e)].sent_id or e["event_id"],
                 "status": "stored" if e["event_id"] in stored_ids and e is unique[e["event_id"]]
                 else "duplicate"} for e in events]
     response = {"stored": len(new), "duplicates": len(events) - len(new), "results": results,
@@ -176,7 +182,8 @@ EVENT_COLUMNS = (
     "subop", "extra", "domain_uuid", "started_at", "duration_ms", "exit_code", "outcome",
     "reason", "stderr", "xml_blob", "xml_truncated", "output_xml_blob", "redactions",
     "policy_bundle_version", "policy", "scripts", "warnings", "dropped", "shim_version",
-    "shim_hostname", "shim_pid", "canonical", "chain_ok", "received_at")
+    "shim_hostname", "shim_pid", "canonical", "chain_ok", "received_at", "clock_skew",
+    "host_started_at")
 _TEXT_AT = [EVENT_COLUMNS.index(c) for c in (
     "driver", "object", "op", "subop", "extra", "reason", "stderr", "policy_bundle_version",
     "shim_version", "shim_hostname")]
@@ -195,13 +202,14 @@ def _event_values(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> l
     policy, shim = get("policy") or None, get("shim") or {}
     uuid = get("domain_uuid")
     row = [
-        e["event_id"], host_id, e["v"], get("kind", "hook"), e["seq"], e["prev_hash"],
+        e["event_id"].lower(), host_id, e["v"], get("kind", "hook"), e["seq"], e["prev_hash"],
         e["hash"], e["driver"], e["object"], e["op"], e["subop"], e["extra"],
         uuid.lower() if uuid else None, p.started_at, get("duration_ms"), get("exit_code"),
         e["outcome"], get("reason"), get("stderr"), p.xml_sha, bool(get("xml_truncated")),
         p.out_sha, get("redactions") or 0, policy and policy.get("bundle_version"), policy,
         get("scripts") or [], get("warnings") or [], get("dropped"), shim.get("version"),
         shim.get("hostname"), shim.get("pid"), p.canonical, chain_ok, now,
+        p.claimed is not None, p.claimed,
     ]
     if p.nul:   # else no stored string needs cleaning
         for i in _TEXT_AT:
@@ -328,8 +336,8 @@ def _update_host(session, host: Host, new: list[dict], n_problems: int, open_gap
 def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> None:
     by_uuid: dict[str, list[dict]] = {}
     for e in new:
-        if e.get("domain_uuid"):
-            p = prep[id(e)]
+        p = prep[id(e)]
+        if e.get("domain_uuid") and p.claimed is None:   # a wrong clock moves no guest
             c = _clean if p.nul else _same
             ev = {"host": host_name, "domain_uuid": e["domain_uuid"].lower(),
                   "started_at": p.started_at, "object": c(e["object"]),
@@ -357,6 +365,8 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
             guest = apply_event(guest, ev)
         if guest_first_seen is not None:
             guest["first_seen_at"] = min(guest_first_seen, guest["first_seen_at"])
+            if guest["conflict_host"] is None:   # older than the replayed events: kept
+                guest.update({k: current[uuid][k] for k in CONFLICT_COLUMNS})
         (updates if uuid in current else inserts).append(guest)
     if inserts:
         session.execute(insert_ignore(session, Guest, ["domain_uuid"]), inserts)
@@ -369,14 +379,15 @@ def _recent_events(session: Session, uuid: str, n: int = 50) -> list[dict]:
     rows = session.execute(
         select(Event.event_id, Host.name.label("host"), Event.domain_uuid, Event.object,
                Event.driver, Event.op, Event.outcome, Event.exit_code, Event.started_at)
-        .join(Host, Host.id == Event.host_id).where(Event.domain_uuid == uuid)
+        .join(Host, Host.id == Event.host_id)
+        .where(Event.domain_uuid == uuid, Event.clock_skew.is_(False))
         .order_by(Event.started_at.desc(), Event.id.desc()).limit(n)).mappings().all()
     return [dict(r) for r in reversed(rows)]
 
 
 def _bulk_update_guests(session: Session, rows: list[dict]) -> None:
     cols = ("name", "driver", "current_host", "state", "last_event_at", "last_event_id",
-            "last_op", "last_outcome")
+            "last_op", "last_outcome") + CONFLICT_COLUMNS
     table = Guest.__table__
     stmt = (update(table).where(table.c.domain_uuid == bindparam("_uuid"))
             .values({c: bindparam("_" + c) for c in cols}))

@@ -22,6 +22,7 @@ from app.schemas import WireEvent, reject_non_finite
 from app.services.errors import Forbidden, Invalid, TooLarge
 from app.timeutil import iso, parse_iso
 from hookshim.event import UNHASHED_FIELDS, canonical_bytes
+from hookshim.limits import DEPTH
 
 # Where json.dumps (float.__repr__) and orjson.dumps write a float alike: fixed notation,
 # 1e-4 <= |f| < 1e16 (tests/server/test_ingest_fast_json.py proves it with hypothesis).
@@ -60,6 +61,8 @@ class Prepared:
     nul: bool                  # canonical holds \u0000 (how JSON writes NUL): without it
                                # no string of the event holds NUL (PostgreSQL text cannot)
     plain: bool = False        # _plain(raw) holds: orjson writes its values as json does
+    sent_id: str | None = None   # the event_id as sent, when it was not lower-case
+    claimed: datetime | None = None   # the host's started_at when clock_skew.py moved it
 
 
 class PlainEvents(list):
@@ -68,10 +71,18 @@ class PlainEvents(list):
 
 def prepare(raw: dict, plain: bool = False) -> Prepared:
     """Raises UnicodeEncodeError/ValueError when the shim could not have hashed ``raw``.
-    ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise)."""
+    ``plain``: ``_plain(raw)`` is known to hold (it is checked otherwise). Once its canonical
+    form is taken, ``raw["event_id"]`` becomes lower-case: one event is one id whatever case
+    a client sent it in (an upper-case copy is a duplicate, not a second event)."""
+    if not plain:   # else _plain, bounded by depth, already walked the whole body
+        _check_depth(raw)
     form, plain = _canonical(raw, plain)
+    sent_id, event_id = raw["event_id"], raw["event_id"].lower()
+    if event_id != sent_id:   # hashed as sent; stored, deduplicated and found lower-case
+        raw["event_id"] = event_id
     return Prepared(raw, form, _digest(raw.get("xml")), _digest(raw.get("output_xml")),
-                    canonical_time(raw["started_at"]), b"\\u0000" in form, plain)
+                    canonical_time(raw["started_at"]), b"\\u0000" in form, plain,
+                    sent_id if event_id != sent_id else None)
 
 
 class NotCanonical(ValueError):
@@ -80,6 +91,26 @@ class NotCanonical(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+def _check_depth(raw: dict) -> None:
+    """NotCanonical when a field nests JSON containers deeper than hookshim.limits.DEPTH:
+    refused before any encoder recurses into it (orjson stops at 255 levels: a 500 once)."""
+    for name, value in raw.items():
+        kind = type(value)
+        if (kind is dict or kind is list) and _deeper(value, DEPTH):
+            raise NotCanonical(name, f"{name} nests JSON more than {DEPTH} levels deep")
+
+
+def _deeper(value, room: int) -> bool:
+    """True when ``value`` (a container) and those inside it nest more than ``room`` deep."""
+    if room == 0:
+        return True
+    for item in (value.values() if type(value) is dict else value):
+        kind = type(item)
+        if (kind is dict or kind is list) and _deeper(item, room - 1):
+            return True
+    return False
 
 
 def canonical_time(value: str) -> datetime:
@@ -103,7 +134,7 @@ def canonical(raw: dict, plain: bool = False) -> bytes:
 def _canonical(raw: dict, plain: bool) -> tuple[bytes, bool]:
     """(canonical form, whether orjson wrote it: ``raw`` is plain)."""
     try:
-        fast = orjson is not None and (plain or _plain(raw))
+        fast = orjson is not None and (plain or _plain(raw, DEPTH + 1))
     except RecursionError:   # nested deeper than this walk goes: json.dumps decides
         fast = False
     if fast:
@@ -124,9 +155,14 @@ def _digest(text: str | None) -> str | None:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _plain(value) -> bool:
+def _plain(value, room: int = DEPTH + 3) -> bool:
     """True when ``value`` (a dict or list) holds only JSON's own types, every float finite
-    and in [_FLOAT_LO, _FLOAT_HI) or zero: there orjson and json parse and write the same."""
+    and in [_FLOAT_LO, _FLOAT_HI) or zero: there orjson and json parse and write the same;
+    and nests at most ``room`` containers deep, itself included (a batch body holds events
+    in a list: DEPTH + 3 lets each event field nest DEPTH, so a plain body needs no
+    _check_depth walk of its own)."""
+    if room == 0:
+        return False
     for item in (value.values() if type(value) is dict else value):
         kind = type(item)
         if kind is str or kind is int or item is None or kind is bool:
@@ -135,7 +171,7 @@ def _plain(value) -> bool:
             if not (_FLOAT_LO <= abs(item) < _FLOAT_HI or item == 0.0):   # NaN fails both
                 return False
         elif kind is dict or kind is list:
-            if not _plain(item):
+            if not _plain(item, room - 1):
                 return False
         else:
             return False

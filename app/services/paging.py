@@ -26,12 +26,20 @@ def pack_cursor(when, key) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# Row ids are BIGINT: a cursor key outside it cannot name a row (and PostgreSQL would
+# refuse to compare with it: a 500); NUL cannot be in a PostgreSQL text key.
+_ID_MIN, _ID_MAX = -2**63, 2**63 - 1
+
+
 def unpack_cursor(cursor: str, key_type=str):
     """(naive UTC datetime, key) of a cursor from ``pack_cursor``; InvalidCursor otherwise."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, key = raw.partition("|")
-        return parse_iso(when), key_type(key)
+        key = key_type(key)
+        if key_type is int and not _ID_MIN <= key <= _ID_MAX or "\x00" in raw:
+            raise ValueError(key)
+        return parse_iso(when), key
     except (ValueError, UnicodeDecodeError):
         raise InvalidCursor() from None
 

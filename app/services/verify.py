@@ -26,9 +26,11 @@ from app.timeutil import parse_iso
 from hookshim.event import GENESIS_HASH
 
 # Columns the server sets itself; each is checked another way (host name, hash, blobs) or is
-# server bookkeeping that verify re-derives anyway (chain_ok, received_at).
+# server bookkeeping that verify re-derives anyway (chain_ok, received_at). clock_skew says
+# where ingest placed the event: started_at must then be received_at, host_started_at the
+# canonical started_at (so a flagged event still shows the time its host hashed).
 SERVER_COLUMNS = frozenset({"host_id", "hash", "xml_blob", "output_xml_blob", "canonical",
-                            "chain_ok", "received_at"})
+                            "chain_ok", "received_at", "clock_skew"})
 SHOWN_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in SERVER_COLUMNS)
 JSON_COLUMNS = frozenset({"policy", "scripts", "warnings"})
 DECISION_FIELDS = ("rule_id", "mode", "verdict", "message", "error", "bundle_version", "at")
@@ -36,19 +38,23 @@ MAX_NAMED = 100
 BATCH = 2000
 
 
-def expected_row(canon: dict, canonical: bytes) -> dict:
-    """The shown columns ingest stores for this canonical form (ValueError: not derivable)."""
+def expected_row(canon: dict, canonical: bytes, received_at=None) -> dict:
+    """The shown columns ingest stores for this canonical form (ValueError: not derivable).
+    ``received_at``: the stored receive time of an event flagged clock_skew (ingest placed
+    it there; the host's time must then be in host_started_at)."""
     canon = dict(canon, hash="")   # not hashed, so not in the form; not a shown column here
     p = Prepared(canon, canonical, canon.get("xml_sha256"), canon.get("output_xml_sha256"),
                  parse_iso(canon["started_at"]), b"\\u0000" in canonical)
+    if received_at is not None:
+        p.claimed, p.started_at = p.started_at, received_at
     row = _event_row(p, 0, True, None)
     return {c: row[c] for c in SHOWN_COLUMNS}
 
 
-def expected_decisions(canon: dict) -> list[tuple]:
+def expected_decisions(canon: dict, received_at=None) -> list[tuple]:
     """policy_decisions rows ingest stores for this canonical form, in insertion order."""
     policy = canon.get("policy") or {}
-    at = parse_iso(canon["started_at"])
+    at = received_at or parse_iso(canon["started_at"])
     return [(_clean(d.get("rule_id")), _clean(d.get("mode")), _clean(d.get("verdict")),
              _clean(d.get("message")), _clean(d.get("error")),
              _clean(policy.get("bundle_version")), at)
@@ -63,9 +69,10 @@ def _same(column: str, want, have) -> bool:
 
 def column_problems(row, canon: dict, host_name: str, decisions: list[tuple]) -> list[str]:
     """Shown values (columns, host, policy decisions) that differ from the canonical form."""
+    moved_to = row.received_at if row.clock_skew else None
     try:
-        want = expected_row(canon, row.canonical)
-        want_decisions = expected_decisions(canon)
+        want = expected_row(canon, row.canonical, moved_to)
+        want_decisions = expected_decisions(canon, moved_to)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return [f"canonical form cannot be read: {exc}"]
     problems = [f"column {c} differs from the canonical form" for c in SHOWN_COLUMNS

@@ -29,6 +29,7 @@ COLUMN_EDITS = [
     ("outcome", "UPDATE events SET outcome = 'ok', exit_code = 0 WHERE seq = 2"),
     ("started_at", "UPDATE events SET started_at = '2020-01-01 00:00:00' WHERE seq = 2"),
     ("v", "UPDATE events SET v = 2 WHERE seq = 2"),
+    ("host_started_at", "UPDATE events SET host_started_at = '2020-01-01 00:00:00' WHERE seq = 2"),
 ]
 
 
