@@ -6,15 +6,15 @@ claimed it while it ran elsewhere; event ids stored in upper case become lower c
 form ingest now stores), except where the lower-case id is already taken (both copies stay,
 and `hookaudit verify` names the upper-case one).
 
-Revision ID: 0006_harden
-Revises: 0005_chain_heads
+Revision ID: 0007_harden
+Revises: 0006_auth_sessions
 Create Date: 2026-12-07 16:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006_harden'
-down_revision = '0005_chain_heads'
+revision = '0007_harden'
+down_revision = '0006_auth_sessions'
 branch_labels = None
 depends_on = None
 
