@@ -45,6 +45,16 @@ class EventFilters(BaseModel):
     _times = field_validator("since", "until")(to_naive_utc)
 
 
+class HostRange(BaseModel):
+    """The time range of a host page (default: the last 24 hours)."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: datetime | None = Field(None, description="from (UTC if no zone); default until - 24 h")
+    until: datetime | None = Field(None, description="to (UTC if no zone); default now")
+
+    _times = field_validator("since", "until")(to_naive_utc)
+
+
 class PageParams(BaseModel):
     cursor: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="next_cursor of the previous page")
@@ -176,6 +186,19 @@ class SpoolResetOut(BaseModel):
     head_hash: str = Field(description="its hash, or \"unknown\"")
 
 
+class BundleTrustOut(BaseModel):
+    refused: str | None = Field(description="why the last bundle offered was refused (the host "
+                                            "keeps its last good bundle); null: none refused")
+    signer: str | None = Field(description="the key that signed the installed bundle")
+    serial: int | None
+    warning: str | None = Field(description="e.g. unsigned bundles accepted (no signers pinned)")
+
+
+class LibvirtOut(BaseModel):
+    version: str | None
+    daemon: str | None = Field(description="libvirtd (monolithic) or split (modular daemons)")
+
+
 class HostHealth(BaseModel):
     name: str
     health: str = Field(description="ok | never_seen | stale | lagging | gaps | spool_reset | "
@@ -201,7 +224,49 @@ class HostHealth(BaseModel):
     last_error: str | None
     spool_reset: SpoolResetOut | None = Field(
         None, description="the host's last spool reset (its damaged spool was replaced)")
+    bundle: BundleTrustOut | None = Field(
+        None, description="the policy bundle report of the host's last heartbeat")
+    libvirt: LibvirtOut | None = Field(
+        None, description="the libvirt the host's shim was installed for (last heartbeat)")
+
+
+class OutageOut(BaseModel):
+    start: str = Field(description="the last heartbeat before the silence")
+    end: str | None = Field(description="the first heartbeat after it (null: still silent)")
+    duration_s: float
+    ongoing: bool
+
+
+class HostSlot(BaseModel):
+    start: str
+    state: Literal["ok", "lagging", "refused", "down", "none"]
+    spool_depth: int | None = Field(description="the largest backlog reported in the slot")
+    oldest_unsent_age_s: float | None = Field(description="the largest lag reported in it")
+
+
+class DriverSeen(BaseModel):
+    driver: str
+    calls: int
+    last_at: str
+
+
+class HostAbort(BaseModel):
+    event_id: str
+    started_at: str
+    object: str
+    driver: str
+    op: str
+    subop: str
+    outcome: str
+    reason: str | None
 
 
 class HostDetail(HostHealth):
     problems: list[ProblemOut]
+    range: dict[str, str] = Field(description="since / until of the slots and outages")
+    outage_after_s: float = Field(description="a silence longer than this is an outage")
+    outages: list[OutageOut]
+    series: list[HostSlot]
+    drivers: list[DriverSeen] = Field(description="drivers whose hooks ran in the range")
+    bundle_version: str | None = Field(description="policy bundle of the host's newest event")
+    recent_aborts: list[HostAbort]
