@@ -120,6 +120,25 @@ class ProblemOut(BaseModel):
     detected_at: str
 
 
+class NeighbourCall(BaseModel):
+    event_id: str
+    host: str
+    op: str
+    subop: str
+    outcome: str
+    started_at: str
+
+
+class GuestCalls(BaseModel):
+    previous: NeighbourCall | None
+    next: NeighbourCall | None
+
+
+class MigrationHosts(BaseModel):
+    source: str | None = Field(description="null: unknown (no earlier call on another host)")
+    destination: str
+
+
 class EventDetail(EventSummary):
     prev_hash: str
     hash: str
@@ -132,6 +151,10 @@ class EventDetail(EventSummary):
     output_xml: str | None
     xml_diff: str | None = Field(description="unified diff input XML -> filter output")
     chain_problems: list[ProblemOut]
+    guest_calls: GuestCalls = Field(description="the previous and next call of the same guest "
+                                                "(by domain UUID, else by name), on any host")
+    migration: MigrationHosts | None = Field(None, description="migrate calls: source (the host "
+                                             "of the guest's previous call) and destination")
 
 
 class GuestOut(BaseModel):
