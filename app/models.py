@@ -194,6 +194,16 @@ class Guest(Base):
     last_event_id: Mapped[str] = mapped_column(String(36))
     last_op: Mapped[str] = mapped_column(String(64))
     last_outcome: Mapped[str] = mapped_column(String(32))
+    # The guest's latest incoming migration that went on (a migrate call answered ok), set
+    # at ingest; None: it never migrated (as far as the store knows).
+    migrated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # GET /guests?migrated=true: only the guests that migrated, most recently active first.
+        Index("ix_guests_migrated", "last_event_at", "domain_uuid",
+              postgresql_where=text("migrated_at IS NOT NULL"),
+              sqlite_where=text("migrated_at IS NOT NULL")),
+    )
 
 
 class SeqGap(Base):

@@ -168,6 +168,8 @@ class GuestOut(BaseModel):
     last_event_id: str
     last_op: str
     last_outcome: str
+    migrated_at: str | None = Field(None, description="its latest incoming migration that "
+                                                      "went on; null: never migrated")
 
 
 class GuestQuery(PageParams):
@@ -175,6 +177,8 @@ class GuestQuery(PageParams):
     q: Annotated[str, Field(max_length=256)] | None = Field(None, description="name contains")
     host: Value | None = Field(None, description="current host")
     state: Value | None = None
+    migrated: bool | None = Field(None, description="true: only guests that migrated (an "
+                                  "incoming migration went on); false: only those that never did")
     _text = field_validator("q", "host", "state")(_plain_text)
 
 

@@ -36,7 +36,7 @@ LIST_MAX = 200          # rows under the picture; the events page pages through 
 def _guests(request: Request, session) -> dict:
     p, error = parse(request, GuestQuery)
     page = list_guests(session, p)
-    params = query_dict(request, ("q", "host", "state"))
+    params = query_dict(request, ("q", "host", "state", "migrated"))
     return {"page": page, "p": p, "error": error,
             **page_links("/guests", params, page["next_cursor"])}
 

@@ -1,4 +1,5 @@
-"""host_heartbeats: every host's heartbeats as history; bundle trust and libvirt on hosts
+"""host_heartbeats: every host's heartbeats as history; bundle trust and libvirt on hosts;
+guests.migrated_at (the Guests list's "migrated" filter), filled from the stored events
 
 The host page draws health, backlog and lag over time and derives outages from the gaps
 between heartbeats (app/services/heartbeats.py); the retention run downsamples and prunes
@@ -51,9 +52,20 @@ def upgrade() -> None:
     )
     op.create_index('ix_host_heartbeats_host_at', 'host_heartbeats', ['host_id', 'at'])
     op.create_index('ix_host_heartbeats_at', 'host_heartbeats', ['at'])
+    with op.batch_alter_table('guests') as batch:
+        batch.add_column(sa.Column('migrated_at', sa.DateTime(), nullable=True))
+    op.execute("UPDATE guests SET migrated_at = (SELECT max(e.started_at) FROM events e "
+               "WHERE e.domain_uuid = guests.domain_uuid AND e.op = 'migrate' "
+               "AND e.outcome = 'ok')")
+    op.create_index('ix_guests_migrated', 'guests', ['last_event_at', 'domain_uuid'],
+                    postgresql_where=sa.text('migrated_at IS NOT NULL'),
+                    sqlite_where=sa.text('migrated_at IS NOT NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_guests_migrated', table_name='guests')
+    with op.batch_alter_table('guests') as batch:
+        batch.drop_column('migrated_at')
     op.drop_index('ix_host_heartbeats_at', table_name='host_heartbeats')
     op.drop_index('ix_host_heartbeats_host_at', table_name='host_heartbeats')
     op.drop_table('host_heartbeats')

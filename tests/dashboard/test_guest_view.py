@@ -68,3 +68,34 @@ def test_guest_page_groups_calls_per_boot_with_migration(client, viewer_client, 
     assert html.count('class="boot-caption') == 2
     assert ", ended by migration → host-b" in html and "began by migration from host-a" in html
     assert '<span class="migration">host-a → host-b</span>' in html
+
+
+def seed_migration(client, host_a, host_b):
+    a_events = fleet("host-a")
+    assert post_events(client, host_a, a_events).status_code == 200
+    a_more, b_events = migration_story(a_events)
+    assert post_events(client, host_b, b_events).status_code == 200
+    return b_events
+
+
+def test_migrated_filter_lists_only_guests_that_migrated(client, admin, host_a, host_b):
+    b_events = seed_migration(client, host_a, host_b)
+    migrated = admin.client.get("/api/v1/guests", params={"migrated": "true"}).json()["items"]
+    assert [g["domain_uuid"] for g in migrated] == [WEB_UUID]
+    assert migrated[0]["migrated_at"] == b_events[0]["started_at"]
+    never = admin.client.get("/api/v1/guests", params={"migrated": "false"}).json()["items"]
+    assert WEB_UUID not in {g["domain_uuid"] for g in never} and len(never) >= 3
+    assert admin.client.get("/api/v1/guests", params={"migrated": "maybe"}).status_code == 422
+
+
+def test_a_refused_migration_does_not_count(seed, admin):
+    seed(chain("host-a", [{"op": "migrate", "object": "web-01", "domain_uuid": WEB_UUID,
+                           "outcome": "aborted", "exit_code": 1}]))
+    assert admin.client.get("/api/v1/guests", params={"migrated": "true"}).json()["items"] == []
+
+
+def test_guests_page_has_the_migrated_filter(client, viewer_client, host_a, host_b):
+    seed_migration(client, host_a, host_b)
+    html = viewer_client.get("/guests?migrated=true").text
+    assert 'id="migrated-filter"' in html and '<option value="true" selected>' in html
+    assert html.count('<a href="/guests/') == 1 and WEB_UUID in html
