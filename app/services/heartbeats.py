@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, case, delete, func, select
 
+from app.db import is_postgresql
 from app.models import HostHeartbeat
-from app.timeutil import iso
+from app.timeutil import iso, utcnow
 from hookshim import limits
 
 RAW_KEEP = timedelta(hours=48)   # every beat as sent; older ones are merged per BUCKET
@@ -120,18 +121,56 @@ def prune(db, cutoff: datetime) -> int:
         return s.execute(delete(HostHeartbeat).where(HostHeartbeat.until < cutoff)).rowcount or 0
 
 
-def history(session, host_id: int, t0: datetime, t1: datetime) -> list[HostHeartbeat]:
-    """The rows of one host in [t0, t1], in time order, with the one just before and the one
-    just after: an outage across either end of the range is then seen whole."""
+def _epoch_s(session, column):
+    """Seconds since 1970 of a naive UTC DateTime column, on either engine."""
+    if is_postgresql(session.bind):
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def slot_stats(session, host_id: int, t0: datetime, t1: datetime, slots: int) -> dict:
+    """{slot index: (beats, largest spool depth, largest lag, any refusal)} of the rows that
+    began in [t0, t1], ``slots`` equal slots; counted in the database (one row per slot)."""
+    width = (t1 - t0).total_seconds() / slots
+    start = _epoch_s(session, HostHeartbeat.at) - (t0 - _EPOCH).total_seconds()
+    slot = func.floor(start / width).label("slot")
+    rows = session.execute(
+        select(slot, func.sum(HostHeartbeat.beats), func.max(HostHeartbeat.spool_depth),
+               func.max(HostHeartbeat.oldest_unsent_age_s),
+               func.max(case((HostHeartbeat.bundle_refused.isnot(None), 1), else_=0)))
+        .where(HostHeartbeat.host_id == host_id, HostHeartbeat.at >= t0, HostHeartbeat.at <= t1)
+        .group_by(slot))
+    return {min(int(i), slots - 1): (n, depth, lag, bool(refused))
+            for i, n, depth, lag, refused in rows}
+
+
+def gaps(session, host_id: int, t0: datetime, t1: datetime, longer_than_s: float) -> list:
+    """Outages touching [t0, t1]: silences between consecutive rows (the last beat of one,
+    the first of the next) longer than ``longer_than_s``, found in the database with a
+    window function, and the silence after the host's last beat (end None) when it lasts."""
     mine = HostHeartbeat.host_id == host_id
-    before = session.scalar(select(HostHeartbeat).where(mine, HostHeartbeat.at < t0)
-                            .order_by(HostHeartbeat.at.desc(), HostHeartbeat.id.desc()).limit(1))
-    after = session.scalar(select(HostHeartbeat).where(mine, HostHeartbeat.at > t1)
-                           .order_by(HostHeartbeat.at, HostHeartbeat.id).limit(1))
-    rows = list(session.scalars(select(HostHeartbeat).where(
-        mine, HostHeartbeat.at >= t0, HostHeartbeat.at <= t1)
-        .order_by(HostHeartbeat.at, HostHeartbeat.id)))
-    return [r for r in (before, *rows, after) if r is not None]
+    # one row each side of the range, so a silence across either end is seen whole
+    lo = session.scalar(select(func.max(HostHeartbeat.at)).where(mine, HostHeartbeat.at < t0))
+    hi = session.scalar(select(func.min(HostHeartbeat.at)).where(mine, HostHeartbeat.at > t1))
+    prev = func.lag(HostHeartbeat.until, type_=DateTime)   # typed: SQLite returns text
+    seq = (select(HostHeartbeat.at, prev.over(order_by=HostHeartbeat.at).label("prev"))
+           .where(mine, HostHeartbeat.at >= (lo or t0), HostHeartbeat.at <= (hi or t1))
+           .subquery())
+    silent = _epoch_s(session, seq.c.at) - _epoch_s(session, seq.c.prev)
+    found = [Outage(prev, at) for at, prev in session.execute(
+        select(seq.c.at, seq.c.prev).where(seq.c.prev.isnot(None), silent > longer_than_s)
+        .order_by(seq.c.at))]
+    if hi is None:
+        last = session.scalar(select(func.max(HostHeartbeat.until)).where(mine))
+        if last is not None:
+            found += outages([_Span(last, last)], utcnow(), longer_than_s)
+    return found
+
+
+@dataclass
+class _Span:
+    at: datetime
+    until: datetime
 
 
 @dataclass
@@ -152,11 +191,4 @@ def outages(rows: list, now: datetime, outage_after_s: float) -> list[Outage]:
     if rows and now - rows[-1].until > limit:
         found.append(Outage(rows[-1].until, None))
     return found
-
-
-def row_dict(row: HostHeartbeat) -> dict:
-    return {"at": iso(row.at), "until": iso(row.until), "beats": row.beats,
-            "spool_depth": row.spool_depth, "oldest_unsent_age_s": row.oldest_unsent_age_s,
-            "parked": row.parked, "last_error": row.last_error,
-            "bundle_refused": row.bundle_refused}
 

@@ -7,7 +7,6 @@ in it: ``down`` (inside an outage), ``refused`` (a bundle refusal was reported),
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -20,6 +19,7 @@ from app.services.hosts import get_host
 from app.timeutil import iso, utcnow
 
 SLOTS = 120
+BUCKET_SPAN = heartbeats.BUCKET   # a downsampled row may cover more than one narrow slot
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_RANGE = timedelta(days=400)
 RECENT_ABORTS = 10
@@ -50,14 +50,14 @@ def host_page(session, settings: Settings, name: str, since=None, until=None) ->
     now = utcnow()
     t0, t1 = time_range(since, until, now)
     host_id = session.scalar(select(Host.id).where(Host.name == name))
-    rows = heartbeats.history(session, host_id, t0, t1)
-    outages = [o for o in heartbeats.outages(rows, now, outage_after_s(settings))
+    outages = [o for o in heartbeats.gaps(session, host_id, t0, t1, outage_after_s(settings))
                if (o.end or now) >= t0 and o.start <= t1]
+    stats = heartbeats.slot_stats(session, host_id, t0, t1, SLOTS)
     host.update({
         "range": {"since": iso(t0), "until": iso(t1)},
         "outage_after_s": outage_after_s(settings),
         "outages": [o.as_dict(now) for o in outages],
-        "series": series(rows, outages, t0, t1, settings),
+        "series": series(stats, outages, t0, t1, settings),
         "drivers": drivers_seen(session, host_id, t0, t1),
         "bundle_version": latest_bundle_version(session, host_id),
         "recent_aborts": recent_aborts(session, host_id),
@@ -65,36 +65,35 @@ def host_page(session, settings: Settings, name: str, since=None, until=None) ->
     return host
 
 
-def _slot_state(beats: list, in_outage: bool, lag_warn_s: float) -> str:
-    if in_outage:
+def _state(stat, down: bool, lag_warn_s: float) -> str:
+    if down:
         return "down"
-    if not beats:
+    if stat is None:
         return "none"
-    if any(b.bundle_refused for b in beats):
+    _beats, _depth, lag, refused = stat
+    if refused:
         return "refused"
-    if any((b.oldest_unsent_age_s or 0) > lag_warn_s for b in beats):
-        return "lagging"
-    return "ok"
+    return "lagging" if (lag or 0) > lag_warn_s else "ok"
 
 
-def series(rows: list, outages: list, t0: datetime, t1: datetime, settings: Settings) -> list:
-    """SLOTS slots over [t0, t1]: health, and the worst backlog and lag reported in each."""
+def series(stats: dict, outages: list, t0: datetime, t1: datetime, settings: Settings) -> list:
+    """SLOTS slots over [t0, t1]: health, and the worst backlog and lag reported in each
+    (``stats``: heartbeats.slot_stats). A slot inside an outage is down. Slots narrower than
+    a downsampled row: one with no row of its own that is not in an outage continues the
+    slot before it (the 10-minute row that began there covers it too)."""
     width = (t1 - t0) / SLOTS
-    slots: list[list] = [[] for _ in range(SLOTS)]
-    for row in rows:
-        lo = max(math.floor((row.at - t0) / width), 0)
-        hi = min(math.floor((row.until - t0) / width), SLOTS - 1)
-        for i in range(lo, hi + 1):
-            slots[i].append(row)
-    now, out = utcnow(), []
-    for i, beats in enumerate(slots):
+    now, out, previous = utcnow(), [], None
+    for i in range(SLOTS):
         start, end = t0 + width * i, t0 + width * (i + 1)
-        down = any(o.start < end and (o.end or now) > start for o in outages) and start <= now
-        out.append({
-            "start": iso(start), "state": _slot_state(beats, down, settings.host_lag_warn_s),
-            "spool_depth": heartbeats.worst([b.spool_depth for b in beats]),
-            "oldest_unsent_age_s": heartbeats.worst([b.oldest_unsent_age_s for b in beats]),
-        })
+        down = start <= now and any(o.start < end and (o.end or now) > start for o in outages)
+        stat = stats.get(i)
+        if stat is None and previous is not None and not down and width < BUCKET_SPAN \
+                and start <= now:
+            stat = previous   # inside a downsampled bucket that began in an earlier slot
+        out.append({"start": iso(start), "state": _state(stat, down, settings.host_lag_warn_s),
+                    "spool_depth": stat[1] if stat else None,
+                    "oldest_unsent_age_s": stat[2] if stat else None})
+        previous = stat if not down else None
     return out
 
 
