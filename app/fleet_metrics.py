@@ -2,8 +2,9 @@
 
 Read from the hosts table at scrape time, like the last-seen age in app/metrics.py, so every
 worker answers the same: each host's backlog (spool depth, oldest unsent event, parked
-events, from its last heartbeat), hosts per shim version and the hosts behind the server's
-version. And one counter fed by ingest: aborted/killed/timed-out calls per host (the
+events, from its last heartbeat, and how old that heartbeat is: a silent host's backlog
+is not "as of now"), whether its last heartbeat reported a refused policy bundle, hosts per
+shim version and the hosts behind the server's version. And one counter fed by ingest: aborted/killed/timed-out calls per host (the
 "aborts by host" panel; ``hookaudit_events_ingested`` has no host label on purpose).
 """
 from __future__ import annotations
@@ -14,12 +15,14 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from app.models import ABORT_OUTCOMES
+from app.timeutil import utcnow
 
 log = logging.getLogger("hookaudit.metrics")
 
 
 class FleetCollector:
-    """Gauges built from ``hosts()`` -> [(name, shim_version, depth, oldest_age, parked)]."""
+    """Gauges built from ``hosts()`` -> [(name, shim_version, depth, oldest_age, parked,
+    heartbeat_at, bundle_refused)] (the last two optional)."""
 
     def __init__(self, hosts, server_version: str):
         self.hosts, self.server_version = hosts, server_version
@@ -34,11 +37,16 @@ class FleetCollector:
             rows = []
         gauges = _gauges()
         per_version: dict = {}
-        for name, version, depth, oldest, parked in rows:
+        now = utcnow()
+        for name, version, depth, oldest, parked, *trust in rows:
             per_version[version or "unknown"] = per_version.get(version or "unknown", 0) + 1
             for key, value in (("depth", depth), ("oldest", oldest), ("parked", parked)):
                 if value is not None:
                     gauges[key].add_metric([name], value)
+            hb_at, refused = (trust + [None, None])[:2]
+            if hb_at is not None:   # how old the three gauges above are
+                gauges["hb_age"].add_metric([name], max(0.0, (now - hb_at).total_seconds()))
+                gauges["refused"].add_metric([name], 1 if refused else 0)
         for version, count in sorted(per_version.items()):
             gauges["versions"].add_metric([version], count)
         gauges["server"].add_metric([self.server_version], 1)
@@ -59,6 +67,12 @@ def _gauges() -> dict:
                     "Age of the host's oldest unsent event (last heartbeat)", labels=["host"]),
         "parked": g("hookaudit_host_parked_events",
                     "Events the host parked after the server refused them", labels=["host"]),
+        "hb_age": g("hookaudit_host_heartbeat_age_seconds",
+                    "Seconds since the host's last heartbeat (the age of its backlog gauges)",
+                    labels=["host"]),
+        "refused": g("hookaudit_host_bundle_refused",
+                     "1 when the host's last heartbeat reported a refused policy bundle",
+                     labels=["host"]),
         "versions": g("hookaudit_shim_hosts", "Hosts per reported shim version",
                       labels=["version"]),
         "server": g("hookaudit_shim_server_version_info",
@@ -69,7 +83,8 @@ def _gauges() -> dict:
 
 
 def host_rows(db) -> list[tuple]:
-    """(name, shim_version, spool depth, oldest unsent age, parked) of hosts not revoked."""
+    """(name, shim_version, spool depth, oldest unsent age, parked, heartbeat at, bundle
+    refused) of hosts not revoked."""
     from sqlalchemy import select
 
     from app.models import Host
@@ -77,7 +92,8 @@ def host_rows(db) -> list[tuple]:
     with db.session() as s:
         return [tuple(r) for r in s.execute(
             select(Host.name, Host.shim_version, Host.hb_spool_depth,
-                   Host.hb_oldest_unsent_age_s, Host.hb_parked)
+                   Host.hb_oldest_unsent_age_s, Host.hb_parked, Host.hb_at,
+                   Host.hb_bundle_refused)
             .where(Host.revoked_at.is_(None))).all()]
 
 

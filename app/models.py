@@ -73,6 +73,16 @@ class Host(Base):
     spool_reset_event_id: Mapped[str | None] = mapped_column(String(36))
     spool_reset_head_seq: Mapped[int | None] = mapped_column(BigInteger)
     spool_reset_head_hash: Mapped[str | None] = mapped_column(String(64))
+    # What the last heartbeat said of the policy bundle (hookshim/forward_bundle.py
+    # bundle_report): the key that signed the installed bundle, its serial, and why the last
+    # bundle offered was refused (None: none refused since the last good one).
+    hb_bundle_signer: Mapped[str | None] = mapped_column(Text)
+    hb_bundle_serial: Mapped[int | None] = mapped_column(BigInteger)
+    hb_bundle_refused: Mapped[str | None] = mapped_column(Text)
+    hb_bundle_warning: Mapped[str | None] = mapped_column(Text)
+    # The libvirt the shim was installed for (its config: libvirt_version, libvirt_daemon).
+    hb_libvirt_version: Mapped[str | None] = mapped_column(String(64))
+    hb_libvirt_daemon: Mapped[str | None] = mapped_column(String(64))
 
 
 class XmlBlob(Base):
@@ -194,6 +204,16 @@ class Guest(Base):
     conflict_host: Mapped[str | None] = mapped_column(String(255))
     conflict_event_id: Mapped[str | None] = mapped_column(String(36))
     conflict_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The guest's latest incoming migration that went on (a migrate call answered ok), set
+    # at ingest; None: it never migrated (as far as the store knows).
+    migrated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # GET /guests?migrated=true: only the guests that migrated, most recently active first.
+        Index("ix_guests_migrated", "last_event_at", "domain_uuid",
+              postgresql_where=text("migrated_at IS NOT NULL"),
+              sqlite_where=text("migrated_at IS NOT NULL")),
+    )
 
 
 class SeqGap(Base):
@@ -367,3 +387,33 @@ class HostChainHead(Base):
 
     # Heartbeat (latest head of a host, cap) and verify (a host's heads): newest first by id.
     __table_args__ = (Index("ix_host_chain_heads_host_id", "host_id", "id"),)
+
+
+class HostHeartbeat(Base):
+    """One heartbeat of a host as history (health over time, outages, backlog and lag charts).
+
+    Kept as sent for 48 hours, then merged by the retention run into one row per host and
+    10 minutes (app/services/heartbeats.py): ``at``..``until`` is the first and last beat the
+    row stands for, ``beats`` how many, and the backlog figures are the worst of them. Rows go
+    with the events' retention."""
+
+    __tablename__ = "host_heartbeats"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    until: Mapped[datetime] = mapped_column(DateTime)
+    beats: Mapped[int] = mapped_column(Integer, default=1)
+    bucketed: Mapped[bool] = mapped_column(Boolean, default=False)  # merged by retention
+    spool_depth: Mapped[int | None] = mapped_column(BigInteger)
+    oldest_unsent_age_s: Mapped[float | None] = mapped_column(Float)
+    parked: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    bundle_refused: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # The host page (one host's history in a time range) and downsampling (one host's
+        # raw rows past 48 h, in time order).
+        Index("ix_host_heartbeats_host_at", "host_id", "at"),
+        # Retention: every host's rows older than the cutoff.
+        Index("ix_host_heartbeats_at", "at"),
+    )

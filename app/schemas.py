@@ -145,6 +145,15 @@ class Heartbeat(BaseModel):
     last_seq: Annotated[int, Field(ge=0, le=INT64)] | None = None
     last_error: Annotated[str, Field(max_length=limits.HEARTBEAT_ERROR)] | None = None
     chain_head: ChainHead | None = None
+    # hookshim/forward_bundle.py bundle_report. Unbounded here and cut when stored: a shim
+    # whose refusal reason is long must still get its heartbeat through.
+    bundle_signer: str | None = None
+    bundle_serial: int | None = None
+    bundle_refused: str | None = None
+    bundle_warning: str | None = None
+    # The libvirt the shim was installed for (its config), shown on the host page.
+    libvirt_version: str | None = None
+    libvirt_daemon: str | None = None
 
 
 class HeartbeatResponse(BaseModel):

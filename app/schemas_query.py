@@ -47,6 +47,16 @@ class EventFilters(BaseModel):
     _times = field_validator("since", "until")(to_naive_utc)
 
 
+class HostRange(BaseModel):
+    """The time range of a host page (default: the last 24 hours)."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: datetime | None = Field(None, description="from (UTC if no zone); default until - 24 h")
+    until: datetime | None = Field(None, description="to (UTC if no zone); default now")
+
+    _times = field_validator("since", "until")(to_naive_utc)
+
+
 class PageParams(BaseModel):
     cursor: Annotated[str, Field(max_length=200)] | None = Field(
         None, description="next_cursor of the previous page")
@@ -118,6 +128,25 @@ class ProblemOut(BaseModel):
     detected_at: str
 
 
+class NeighbourCall(BaseModel):
+    event_id: str
+    host: str
+    op: str
+    subop: str
+    outcome: str
+    started_at: str
+
+
+class GuestCalls(BaseModel):
+    previous: NeighbourCall | None
+    next: NeighbourCall | None
+
+
+class MigrationHosts(BaseModel):
+    source: str | None = Field(description="null: unknown (no earlier call on another host)")
+    destination: str
+
+
 class EventDetail(EventSummary):
     prev_hash: str
     hash: str
@@ -130,6 +159,10 @@ class EventDetail(EventSummary):
     output_xml: str | None
     xml_diff: str | None = Field(description="unified diff input XML -> filter output")
     chain_problems: list[ProblemOut]
+    guest_calls: GuestCalls = Field(description="the previous and next call of the same guest "
+                                                "(by domain UUID, else by name), on any host")
+    migration: MigrationHosts | None = Field(None, description="migrate calls: source (the host "
+                                             "of the guest's previous call) and destination")
 
 
 class GuestOut(BaseModel):
@@ -149,6 +182,8 @@ class GuestOut(BaseModel):
                           "guest was not moved")
     conflict_event_id: str | None = Field(None, description="the event of that claim")
     conflict_at: str | None = Field(None, description="when (the event's started_at)")
+    migrated_at: str | None = Field(None, description="its latest incoming migration that "
+                                                      "went on; null: never migrated")
 
 
 class GuestQuery(PageParams):
@@ -156,6 +191,8 @@ class GuestQuery(PageParams):
     q: Annotated[str, Field(max_length=256)] | None = Field(None, description="name contains")
     host: Value | None = Field(None, description="current host")
     state: Value | None = None
+    migrated: bool | None = Field(None, description="true: only guests that migrated (an "
+                                  "incoming migration went on); false: only those that never did")
     _text = field_validator("q", "host", "state")(_plain_text)
 
 
@@ -190,6 +227,19 @@ class SpoolResetOut(BaseModel):
     head_hash: str = Field(description="its hash, or \"unknown\"")
 
 
+class BundleTrustOut(BaseModel):
+    refused: str | None = Field(description="why the last bundle offered was refused (the host "
+                                            "keeps its last good bundle); null: none refused")
+    signer: str | None = Field(description="the key that signed the installed bundle")
+    serial: int | None
+    warning: str | None = Field(description="e.g. unsigned bundles accepted (no signers pinned)")
+
+
+class LibvirtOut(BaseModel):
+    version: str | None
+    daemon: str | None = Field(description="libvirtd (monolithic) or split (modular daemons)")
+
+
 class HostHealth(BaseModel):
     name: str
     health: str = Field(description="ok | never_seen | stale | lagging | gaps | spool_reset | "
@@ -215,7 +265,49 @@ class HostHealth(BaseModel):
     last_error: str | None
     spool_reset: SpoolResetOut | None = Field(
         None, description="the host's last spool reset (its damaged spool was replaced)")
+    bundle: BundleTrustOut | None = Field(
+        None, description="the policy bundle report of the host's last heartbeat")
+    libvirt: LibvirtOut | None = Field(
+        None, description="the libvirt the host's shim was installed for (last heartbeat)")
+
+
+class OutageOut(BaseModel):
+    start: str = Field(description="the last heartbeat before the silence")
+    end: str | None = Field(description="the first heartbeat after it (null: still silent)")
+    duration_s: float
+    ongoing: bool
+
+
+class HostSlot(BaseModel):
+    start: str
+    state: Literal["ok", "lagging", "refused", "down", "none"]
+    spool_depth: int | None = Field(description="the largest backlog reported in the slot")
+    oldest_unsent_age_s: float | None = Field(description="the largest lag reported in it")
+
+
+class DriverSeen(BaseModel):
+    driver: str
+    calls: int
+    last_at: str
+
+
+class HostAbort(BaseModel):
+    event_id: str
+    started_at: str
+    object: str
+    driver: str
+    op: str
+    subop: str
+    outcome: str
+    reason: str | None
 
 
 class HostDetail(HostHealth):
     problems: list[ProblemOut]
+    range: dict[str, str] = Field(description="since / until of the slots and outages")
+    outage_after_s: float = Field(description="a silence longer than this is an outage")
+    outages: list[OutageOut]
+    series: list[HostSlot]
+    drivers: list[DriverSeen] = Field(description="drivers whose hooks ran in the range")
+    bundle_version: str | None = Field(description="policy bundle of the host's newest event")
+    recent_aborts: list[HostAbort]

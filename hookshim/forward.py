@@ -365,6 +365,9 @@ class Forwarder:
             "parked": st["parked"], "last_seq": st["last_seq"],
             "last_error": (st["last_error"] or "")[:HEARTBEAT_ERROR] or None,
             "chain_head": self.spool.acked_head(),
+            # the libvirt install found (or was told): the server's host page shows it
+            "libvirt_version": getattr(self.config, "libvirt_version", None),
+            "libvirt_daemon": getattr(self.config, "libvirt_daemon", None),
             **bundle_report(self.spool, self.config.policy_signers)})
         if resp.status != 200:
             log.warning("heartbeat not accepted: %s", describe(resp))

@@ -7,9 +7,9 @@ from fastapi.responses import JSONResponse
 from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas import ErrorResponse
-from app.schemas_query import HostDetail, HostHealth
+from app.schemas_query import HostDetail, HostHealth, HostRange
 from app.services import hosts as svc
-from app.services.errors import NotFound
+from app.services.host_page import host_page
 
 router = APIRouter(prefix=API_V1, tags=["hosts"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 422)}
@@ -25,8 +25,8 @@ def get_hosts(session: SessionDep, settings: SettingsDep, _user: CurrentUser,
 
 
 @router.get("/hosts/{name}", response_model=HostDetail, responses=ERRORS)
-def get_host(name: str, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
-    host = svc.get_host(session, settings, name)
-    if host is None:
-        raise NotFound("host", name)
-    return host
+def get_host(name: str, params: Annotated[HostRange, Query()], session: SessionDep,
+             settings: SettingsDep, _user: CurrentUser):
+    """One host over a range (default the last 24 h): its health, chain problems, outages,
+    health/backlog/lag per slot, drivers seen, bundle trust and libvirt, recent aborts."""
+    return host_page(session, settings, name, params.since, params.until)

@@ -97,6 +97,10 @@ def record_heartbeat(session: Session, host_id: int, hb: Heartbeat) -> None:
         from app.services.chain_heads import record_head
 
         record_head(session, host_id, hb.chain_head.seq, hb.chain_head.hash, now)
+    from app.services import heartbeats
+
+    heartbeats.record_on_host(host, hb)
+    heartbeats.record(session, host_id, hb, now)
 
 
 def add_user(session: Session, name: str, role: str, password: str | None) -> int:

@@ -4,7 +4,7 @@ import re
 import zlib
 from collections.abc import Iterator
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
@@ -134,7 +134,31 @@ def get_event(session: Session, event_id: str) -> dict | None:
     data["xml_diff"] = xml_diff(data["xml"], data["output_xml"])
     data["decisions"] = _decisions(session, row.id)
     data["chain_problems"] = problems_for(session, [data["event_id"]])
+    data["guest_calls"] = guest_neighbours(session, row)
+    if data["op"] == "migrate":   # the hook runs on the destination; the source ran the last call
+        prev = data["guest_calls"]["previous"]
+        data["migration"] = {"source": prev["host"] if prev and prev["host"] != data["host"]
+                             else None, "destination": data["host"]}
     return data
+
+
+NEIGHBOUR_COLUMNS = (Event.event_id, Host.name.label("host"), Event.op, Event.subop,
+                     Event.outcome, Event.started_at)
+
+
+def guest_neighbours(session: Session, row) -> dict:
+    """The previous and next call of the same guest (by domain UUID, else by name), on any
+    host, in (started_at, id) order: ix_events_domain_started / ix_events_object_started."""
+    same = (Event.domain_uuid == row.domain_uuid if row.domain_uuid
+            else Event.object == row.object)
+    here, key = tuple_(row.started_at, row.id), tuple_(Event.started_at, Event.id)
+    found = {}
+    for name, where, order in (("previous", key < here, (Event.started_at.desc(), Event.id.desc())),
+                               ("next", key > here, (Event.started_at, Event.id))):
+        hit = session.execute(select(*NEIGHBOUR_COLUMNS).join(Host, Host.id == Event.host_id)
+                              .where(same, where).order_by(*order).limit(1)).first()
+        found[name] = None if hit is None else dict(hit._mapping, started_at=iso(hit.started_at))
+    return found
 
 
 def _decisions(session: Session, pk: int) -> list[dict]:

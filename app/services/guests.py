@@ -22,8 +22,8 @@ BOOT_COLUMN_KEYS = tuple(c.key for c in BOOT_COLUMNS)
 
 def guest_dict(row) -> dict:
     data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-    for key in ("first_seen_at", "last_event_at", "conflict_at"):
-        data[key] = iso(data[key])
+    for key in ("first_seen_at", "last_event_at", "conflict_at", "migrated_at"):
+        data[key] = iso(data.get(key))
     return data
 
 
@@ -37,6 +37,8 @@ def list_guests(session: Session, p: GuestQuery) -> dict:
         stmt = stmt.where(g.current_host == p.host)
     if p.state:
         stmt = stmt.where(g.state == p.state)
+    if p.migrated is not None:   # true: ix_guests_migrated holds exactly these, in order
+        stmt = stmt.where(g.migrated_at.isnot(None) if p.migrated else g.migrated_at.is_(None))
     return keyset_page(session, stmt, (g.last_event_at, g.domain_uuid), p, guest_dict)
 
 

@@ -53,7 +53,16 @@ def host_dict(host, gaps: list, now: datetime, settings: Settings) -> dict:
         "heartbeat_at": iso(host.hb_at), "spool_depth": host.hb_spool_depth,
         "oldest_unsent_age_s": host.hb_oldest_unsent_age_s, "parked": host.hb_parked,
         "last_error": host.hb_last_error, "spool_reset": spool_reset(host),
+        "bundle": bundle_trust(host),
+        "libvirt": {"version": host.hb_libvirt_version, "daemon": host.hb_libvirt_daemon},
     }
+
+
+def bundle_trust(host) -> dict:
+    """The last heartbeat's bundle report: ``refused`` is why the last bundle offered was not
+    installed (the host keeps enforcing its last good one); None when none was refused."""
+    return {"refused": host.hb_bundle_refused, "signer": host.hb_bundle_signer,
+            "serial": host.hb_bundle_serial, "warning": host.hb_bundle_warning}
 
 
 def spool_reset(host) -> dict | None:

@@ -372,6 +372,24 @@ def _update_guests(session: Session, host_name: str, new: list[dict], prep) -> N
         session.execute(insert_ignore(session, Guest, ["domain_uuid"]), inserts)
     if updates:
         _bulk_update_guests(session, updates)
+    _mark_migrations(session, by_uuid)
+
+
+def _mark_migrations(session: Session, by_uuid: dict[str, list[dict]]) -> None:
+    """guests.migrated_at: the latest incoming migration that went on (never moved back by
+    a late event): the Guests list's "migrated" filter."""
+    latest = {}
+    for uuid, evs in by_uuid.items():
+        times = [e["started_at"] for e in evs if e["op"] == "migrate" and e["outcome"] == "ok"]
+        if times:
+            latest[uuid] = max(times)
+    if not latest:
+        return
+    table = Guest.__table__
+    stmt = (update(table).where(table.c.domain_uuid == bindparam("_uuid"))
+            .where((table.c.migrated_at.is_(None)) | (table.c.migrated_at < bindparam("_at")))
+            .values(migrated_at=bindparam("_at")))
+    session.connection().execute(stmt, [{"_uuid": u, "_at": t} for u, t in sorted(latest.items())])
 
 
 def _recent_events(session: Session, uuid: str, n: int = 50) -> list[dict]:

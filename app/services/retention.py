@@ -8,7 +8,8 @@ chain from its checkpoint instead of the genesis hash. Aborted/killed/timed-out 
 kept longer (``abort_days``): inside the pruned prefix they stay as verifiable islands (their own
 hash still matches their canonical form) and are swept when their own retention ends.
 Every run is recorded in ``retention_runs`` (retention_runs.py); the checkpoints and their
-MAC are checkpoints.py.
+MAC are checkpoints.py. The run also downsamples and prunes the hosts' heartbeat history
+(heartbeats.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from app.models import (
     RetentionRun,
     XmlBlob,
 )
-from app.services import retention_runs
+from app.services import heartbeats, retention_runs
 from app.services.checkpoints import chain_start, save_checkpoint
 from app.timeutil import to_naive_utc, utcnow
 from hookshim.event import chain_hash
@@ -265,6 +266,8 @@ def prune(db, plan: Plan, actor: str = "cli") -> dict:
             results[host.name] = prune_host(db, host, plan).__dict__
         if not plan.dry_run:
             trim_alert_log(db, plan.cutoff)
+            heartbeats.downsample(db, now)
+            heartbeats.prune(db, plan.cutoff)
     except Exception as exc:  # recorded, then re-raised: a failed prune must be visible
         error = f"{type(exc).__name__}: {exc}"
         raise

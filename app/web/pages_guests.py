@@ -19,13 +19,16 @@ from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
 from app.web.params import page_links, parse, query_dict
 from app.web.render import render
+from app.web.guest_view import calls_by_boot
 from app.web.timeline import timeline_from_boots
 from app.web.timeline_svg import timeline_svg
 
 router = APIRouter(include_in_schema=False)
-# "recent": the day up to the guest's last call (so a guest idle for months is not empty)
-RANGES = {"recent": timedelta(hours=24), "1h": timedelta(hours=1), "24h": timedelta(hours=24),
-          "7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}
+# "life" (the default): the guest's own activity, its first to its last call; "recent": the
+# day up to the guest's last call (so a guest idle for months is not empty)
+RANGES = {"life": None, "recent": timedelta(hours=24), "1h": timedelta(hours=1),
+          "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),
+          "all": None}
 LIVE_ROWS_MAX = 200
 LIST_MAX = 200          # rows under the picture; the events page pages through the rest
 
@@ -33,7 +36,7 @@ LIST_MAX = 200          # rows under the picture; the events page pages through 
 def _guests(request: Request, session) -> dict:
     p, error = parse(request, GuestQuery)
     page = list_guests(session, p)
-    params = query_dict(request, ("q", "host", "state"))
+    params = query_dict(request, ("q", "host", "state", "migrated"))
     return {"page": page, "p": p, "error": error,
             **page_links("/guests", params, page["next_cursor"])}
 
@@ -54,15 +57,18 @@ def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
     now = utcnow()
     if key == "all":
         return None, now
+    if key == "life":   # first..last call, a little margin so the last mark is not on the edge
+        first, last = parse_iso(guest["first_seen_at"]), parse_iso(guest["last_event_at"])
+        return first, min(last + max((last - first) / 50, timedelta(seconds=5)), now)
     anchor = min(parse_iso(guest["last_event_at"]), now) if key == "recent" else now
     return anchor - RANGES[key], now
 
 
 @router.get("/guests/{domain_uuid}")
 def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: SessionDep,
-               settings: SettingsDep, time_range: Annotated[str, Query(alias="range")] = "recent"):
+               settings: SettingsDep, time_range: Annotated[str, Query(alias="range")] = "life"):
     guest = get_guest(session, domain_uuid)
-    key = time_range if time_range in RANGES else "recent"
+    key = time_range if time_range in RANGES else "life"
     since, until = _window(key, guest) if guest else (None, utcnow())
     if not guest:
         raise NotFound("guest", domain_uuid, "No hook call has recorded a guest with this UUID.")
@@ -74,9 +80,10 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: Ses
     # the lean boot rows carry started_at as a (naive UTC) datetime already
     t0 = since or (events[-1]["started_at"] if events else until - timedelta(hours=1))
     tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
+    listed = event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]])
     return render(request, "guest.html", {
         "data": data, "guest": guest, "svg": timeline_svg(tl),
-        "events": event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]]),
+        "events": listed, "boot_groups": calls_by_boot(data["boots"], listed),
         "events_total": len(events), "range": key, "ranges": list(RANGES), "since": since,
         "tail": tail_cursor(_newest(events, guest))})
 

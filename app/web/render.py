@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 
 from app.timeutil import iso
 from app.web import session
+from app.web.event_view import glossary, verdict_view, virsh_error
 from app.web.explain import explain
 from app.web.xmlview import diff_html, xml_html
 
@@ -66,7 +67,8 @@ def make_env() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=_time, duration=_duration, outcome=_outcome, ago=_ago)
-    env.globals.update(explain=explain, xml_html=xml_html, diff_html=diff_html, escape=escape)
+    env.globals.update(explain=explain, xml_html=xml_html, diff_html=diff_html, escape=escape,
+                       virsh_error=virsh_error, verdict_view=verdict_view, glossary=glossary)
     return env
 
 

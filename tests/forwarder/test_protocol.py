@@ -197,7 +197,16 @@ def test_heartbeat_reports_spool_health(tmp_path):
         assert beat["last_seq"] == 2 and beat["oldest_unsent_age_s"] >= 0
         assert set(beat) == {"host", "shim_version", "spool_depth", "oldest_unsent_age_s",
                              "parked", "last_seq", "last_error", "chain_head", "bundle_signer",
-                             "bundle_refused", "bundle_serial", "bundle_warning"}
+                             "bundle_refused", "bundle_serial", "bundle_warning",
+                             "libvirt_version", "libvirt_daemon"}
+
+
+def test_heartbeat_names_the_libvirt_the_shim_was_installed_for(tmp_path):
+    with ScriptedServer() as server:
+        fwd, _ = forwarder(tmp_path, server, libvirt_version="10.0.0", libvirt_daemon="split")
+        fwd.heartbeat()
+        beat = server.posts("/api/v1/heartbeat")[0].json()
+        assert (beat["libvirt_version"], beat["libvirt_daemon"]) == ("10.0.0", "split")
 
 
 def test_prune_deletes_only_sent_events(tmp_path):
