@@ -3,15 +3,23 @@
 The JSON twin of every page is the /api/v1 route over the same service function.
 """
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
 
 from app.deps import SessionDep, SettingsDep
 from app.services.hosts import list_hosts
 from app.services.shim_release import fleet_versions, server_version
 from app.services.overview import overview
 from app.web.auth import PageUser
-from app.web.render import render
+from app.web.render import STATIC_DIR, render
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says: answer, not a console 404."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/")
