@@ -2,10 +2,10 @@
 
 Order of things: fresh state dir -> store (schema, admin, hosts + tokens) -> server -> per host
 ``hookshim install`` (adopting the legacy host's own hook) -> a forwarder thread per host ->
-policy bundles pulled -> the opening (libvirtd starts, guests boot) -> a showcase migration -> a brisk history burst, during which one host goes offline for
-``outage_s`` (long enough to turn "stale" on the hosts page, then catch up) -> a steady trickle
-until Ctrl-C / SIGTERM / --duration, in which another host goes offline for good (it stays
-stale, its backlog growing, so a newcomer sees host health at work).
+policy bundles pulled -> the opening (libvirtd starts, guests boot) -> a showcase migration -> one host goes offline for ``outage_s`` (long enough to turn "stale"
+on the hosts page, then catch up) and another for good (it stays stale, its backlog growing:
+a newcomer sees host health at work) -> a brisk history burst -> a steady trickle until
+Ctrl-C / SIGTERM / --duration.
 Stopping: no new actions, in-flight calls finish, offline hosts come back, spools drain, the
 forwarders stop, the server stops last. Nothing is left running.
 """
@@ -247,16 +247,16 @@ class Demo:
             self.run_all(pool, self.scenario.showcase())
             if o.outage and len(self.fleet.hosts) > 1 and burst >= 2:
                 self.timed_outage(self.fleet.hosts[0].name, o.outage_s)
+            if o.stale_host and len(self.fleet.hosts) > 2:
+                host = self.fleet.hosts[-1].name
+                self.set_offline(host, True)
+                self.out(f"  {host} stays offline: stale on the hosts page, its backlog growing")
             self.out(f"history burst: {burst} actions as fast as {o.workers} workers go")
             self.run_stream(pool, burst, None, deadline)
             if not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
                 self.out(f"steady trickle: ~{o.rate:g} hook calls/s (Ctrl-C to stop)")
                 if self.on_trickle:
                     self.on_trickle()
-                if o.stale_host and len(self.fleet.hosts) > 2:
-                    host = self.fleet.hosts[-1].name
-                    self.set_offline(host, True)
-                    self.out(f"  {host} stays offline: stale on the hosts page, its backlog growing")
                 self.run_stream(pool, None, o.rate, deadline)
 
     def set_offline(self, host: str, offline: bool) -> None:

@@ -63,7 +63,7 @@ def server(tmp_path_factory):
     proc = subprocess.Popen(uvicorn_command(port), cwd=REPO, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc, timeout=10)
+        wait_ready(base, proc, timeout=60)     # a loaded CI machine starts slowly
         events = fleet()
         _ingest(base, token, events)
         a_more, b_events = migration_story(events)
