@@ -28,7 +28,7 @@ from app.web.render import render
 log = logging.getLogger("hookaudit")
 
 # Machine endpoints: they answer the JSON error shape; every other path is a dashboard page.
-JSON_PREFIXES = ("/api/", "/metrics")
+JSON_PREFIXES = ("/api/", "/metrics", "/openapi.json")
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
           413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import alerts, fleet_metrics
 from app.api import alerts as alerts_api
-from app.api import downloads, events, guests, health, hosts, ingest, overview, policies
+from app.api import downloads, events, guests, health, hosts, ingest, openapi, overview, policies
 from app.api import metrics as metrics_api
 from app.config import Settings
 from app.db import Database
@@ -22,7 +22,7 @@ from app.deps import bearer_user, refuse_nul
 from app.errors import install_error_handlers
 from app.metrics import IngestMetricsMiddleware, Metrics, hosts_last_seen
 from app.schemas import IngestBatch
-from app.web import admin, auth, pages, pages_events, pages_guests
+from app.web import admin, apidocs, auth, pages, pages_events, pages_guests
 from app.web.render import STATIC_DIR
 
 log = logging.getLogger("hookaudit")
@@ -31,7 +31,9 @@ log = logging.getLogger("hookaudit")
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
     policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
+    openapi.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
+    apidocs.router,
 ]
 
 
@@ -80,8 +82,11 @@ def _freeze_startup_objects() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # /openapi.json, /docs and /redoc are our routes (app/api/openapi.py, app/web/apidocs.py):
+    # behind authentication, and with pinned assets instead of FastAPI's CDN ones.
     app = FastAPI(title="hookaudit", version="1", lifespan=lifespan,
                   description="Audit API for libvirt hook calls recorded by hookshim.",
+                  openapi_url=None, docs_url=None, redoc_url=None,
                   dependencies=[Depends(refuse_nul)])
     app.state.settings = settings
     app.state.db = Database(settings.database_url, settings.pool_size)

@@ -28,22 +28,33 @@ def _plain_text(value):
     return value
 
 
+# The policies page's hit kinds (app.policy.service.HIT_KINDS): deny/warn/dryrun are a deny
+# verdict in enforce/warn/dryrun mode.
+Verdict = Literal["deny", "warn", "dryrun", "mutate", "error"]
+Outcome = Literal["ok", "aborted", "killed", "failed_ignored", "timed_out"]
+
+
 class EventFilters(BaseModel):
     """Filters shared by the events list, its exports, the aborts page and the CLI."""
 
     model_config = ConfigDict(extra="forbid")
-    host: Values = Field([], description="host name(s)")
-    guest: Values = Field([], description="guest name(s) or domain UUID(s)")
+    host: Values = Field([], description="host name(s); `*` and `?` make a glob "
+                                         "(`dom0-rack7-*`, case-insensitive)")
+    guest: Values = Field([], description="guest name(s) or domain UUID(s); `*` and `?` in a "
+                                          "name make a glob (case-insensitive)")
     driver: Values = Field([], description="libvirt driver(s): libxl, qemu, lxc, network, ...")
     op: Values = Field([], description="hook operation(s): prepare, start, started, ...")
-    outcome: list[Literal["ok", "aborted", "killed", "failed_ignored", "timed_out"]] = Field(
-        [], max_length=5)
+    outcome: list[Outcome] = Field([], max_length=5, description="repeat for any of several")
+    rule: Values = Field([], description="policy rule id(s) that decided the call")
+    verdict: list[Verdict] = Field([], max_length=5, description=(
+        "what a rule did: deny (enforced refusal), warn, dryrun (a deny in that mode), "
+        "mutate, error; with `rule`, the same decision must match both"))
     since: datetime | None = Field(None, description="started_at >= since (UTC if no zone)")
     until: datetime | None = Field(None, description="started_at < until (UTC if no zone)")
     q: Annotated[str, Field(max_length=256)] | None = Field(
         None, description="text contained in reason or stderr (case-insensitive)")
 
-    _text = field_validator("host", "guest", "driver", "op", "q")(_plain_text)
+    _text = field_validator("host", "guest", "driver", "op", "rule", "q")(_plain_text)
     _times = field_validator("since", "until")(to_naive_utc)
 
 
@@ -70,7 +81,10 @@ class EventQuery(EventFilters, PageParams):
 
 
 class AbortQuery(EventFilters, PageParams):
-    pass
+    outcome: list[Literal["aborted", "killed", "timed_out"]] = Field(
+        [], max_length=3, description="any of several (repeat); none: all three")
+    format: Literal["json", "csv", "ndjson"] = Field(
+        "json", description="csv / ndjson stream every matching abort (no paging)")
 
 
 class EventSummary(BaseModel):
@@ -189,7 +203,7 @@ class GuestOut(BaseModel):
 class GuestQuery(PageParams):
     model_config = ConfigDict(extra="forbid")
     q: Annotated[str, Field(max_length=256)] | None = Field(None, description="name contains")
-    host: Value | None = Field(None, description="current host")
+    host: Value | None = Field(None, description="current host; `*` and `?` make a glob")
     state: Value | None = None
     migrated: bool | None = Field(None, description="true: only guests that migrated (an "
                                   "incoming migration went on); false: only those that never did")
@@ -240,10 +254,20 @@ class LibvirtOut(BaseModel):
     daemon: str | None = Field(description="libvirtd (monolithic) or split (modular daemons)")
 
 
+class BacklogOut(BaseModel):
+    pending: int | None = Field(description="unsent events the server knows of: the reported "
+                                            "spool depth less what arrived since")
+    oldest_unsent_age_s: float | None
+    as_of: str = Field(description="the heartbeat these numbers come from")
+    at_least: bool = Field(description="the host is stale: it may hold more (lower bounds)")
+
+
 class HostHealth(BaseModel):
     name: str
     health: str = Field(description="ok | never_seen | stale | lagging | gaps | spool_reset | "
                                     "chain_broken | revoked")
+    stale_since: str | None = Field(None, description="last seen, when the host is stale")
+    backlog: BacklogOut | None = Field(None, description="null: no heartbeat yet")
     revoked: bool
     created_at: str
     shim_version: str | None

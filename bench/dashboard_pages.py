@@ -126,6 +126,9 @@ def main() -> None:
              ("same guest, last 30d (whole life)", f"/guests/{big}?range=30d"),
              ("aborts (grouped by reason)", "/aborts"), ("aborts by rule", "/aborts?by=rule"),
              ("events", "/events"), ("events, host filter", "/events?host=dom0-007"),
+             ("events, host glob", "/events?host=dom0-00*"),
+             ("events, rule + verdict filter", "/events?rule=rule-3&verdict=deny"),
+             ("aborts, rule filter", "/aborts?rule=rule-3"),
              ("guests", "/guests"), ("hosts", "/hosts")]
     base = None
     print(f"{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'p95/baseline':>13}")

@@ -15,28 +15,37 @@ from app.services.export import MEDIA_TYPES, chunks
 router = APIRouter(prefix=API_V1, tags=["events"])
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 422)}
 FILTER_FIELDS = set(EventFilters.model_fields)
-
-
-@router.get("/events", response_model=EventPage, responses={
+EXPORT_RESPONSES = {
     **ERRORS, 200: {"content": {"text/csv": {}, "application/x-ndjson": {}},
-                    "description": "a page (json) or every matching event (csv, ndjson)"}})
+                    "description": "a page (json) or every matching call (csv, ndjson)"}}
+
+
+@router.get("/events", response_model=EventPage, responses=EXPORT_RESPONSES)
 def get_events(params: Annotated[EventQuery, Query()], session: SessionDep, db: DbDep,
                _user: CurrentUser):
     """Events matching the filters, newest first; `format=csv|ndjson` streams all of them."""
     filters = EventFilters(**params.model_dump(include=FILTER_FIELDS))
     if params.format == "json":
         return svc.list_events(session, filters, params)
-    rows = svc.iter_events(db, filters, params.order)
-    return StreamingResponse(chunks(params.format, rows), media_type=MEDIA_TYPES[params.format],
-                             headers={"Content-Disposition":
-                                      f'attachment; filename="events.{params.format}"'})
+    return _export("events", params.format, svc.iter_events(db, filters, params.order))
 
 
-@router.get("/aborts", response_model=EventPage, responses=ERRORS)
-def get_aborts(params: Annotated[AbortQuery, Query()], session: SessionDep, _user: CurrentUser):
-    """Calls that aborted, killed or timed out, newest first (same filters as /events)."""
+@router.get("/aborts", response_model=EventPage, responses=EXPORT_RESPONSES)
+def get_aborts(params: Annotated[AbortQuery, Query()], session: SessionDep, db: DbDep,
+               _user: CurrentUser):
+    """Calls that aborted, killed or timed out, newest first (same filters as /events);
+    `format=csv|ndjson` streams all of them."""
     filters = EventFilters(**params.model_dump(include=FILTER_FIELDS))
-    return svc.list_aborts(session, filters, params)
+    if params.format == "json":
+        return svc.list_aborts(session, filters, params)
+    rows = svc.iter_events(db, filters, params.order, aborts=True)
+    return _export("aborts", params.format, rows)
+
+
+def _export(name: str, fmt: str, rows) -> StreamingResponse:
+    return StreamingResponse(chunks(fmt, rows), media_type=MEDIA_TYPES[fmt],
+                             headers={"Content-Disposition":
+                                      f'attachment; filename="{name}.{fmt}"'})
 
 
 @router.get("/events/{event_id}", response_model=EventDetail,

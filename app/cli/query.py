@@ -12,8 +12,9 @@ from app.services.export import chunks
 
 def cmd_events_query(args) -> int:
     filters = EventFilters(host=args.host, guest=args.guest, driver=args.driver, op=args.op,
-                           outcome=args.outcome, since=args.since, until=args.until, q=args.q)
-    rows = iter_events(database_of(args), filters, args.order)
+                           outcome=args.outcome, rule=args.rule, verdict=args.verdict,
+                           since=args.since, until=args.until, q=args.q)
+    rows = iter_events(database_of(args), filters, args.order, aborts=args.aborts)
     if args.limit:
         rows = islice(rows, args.limit)
     fmt = "ndjson" if args.format == "json" else args.format
@@ -30,9 +31,14 @@ def add_parser(sub) -> None:
     events = sub.add_parser("events", help="query the audit trail")
     p = events.add_subparsers(dest="events_cmd", required=True).add_parser(
         "query", help="events matching filters, as NDJSON (default) or CSV")
-    for name in ("host", "guest", "driver", "op", "outcome"):
+    for name in ("host", "guest", "driver", "op", "outcome", "rule"):
         p.add_argument(f"--{name}", action="append", default=[],
-                       help=f"{name} (repeat for any of several)")
+                       help=f"{name} (repeat for any of several; * and ? glob host and guest)")
+    p.add_argument("--verdict", action="append", default=[],
+                   choices=("deny", "warn", "dryrun", "mutate", "error"),
+                   help="what the rule did (repeat for any of several)")
+    p.add_argument("--aborts", action="store_true",
+                   help="only aborted, killed and timed-out calls (as GET /api/v1/aborts)")
     p.add_argument("--since", help="ISO time, UTC if no zone")
     p.add_argument("--until", help="ISO time, UTC if no zone")
     p.add_argument("-q", help="text in reason or stderr")

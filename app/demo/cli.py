@@ -34,10 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="forwarder poll interval, seconds")
     p.add_argument("--no-outage", dest="outage", action="store_false",
                    help="skip the host that goes offline and catches up")
+    p.add_argument("--outage-seconds", dest="outage_s", type=float, default=180.0,
+                   help="how long that host stays offline (the demo server says stale after 60 s)")
+    p.add_argument("--no-stale-host", dest="stale_host", action="store_false",
+                   help="skip the host that goes offline in the trickle and stays stale")
     p.add_argument("--policy-dir", type=Path, default=REPO / "policies",
                    help="policy YAML the server compiles and the hosts enforce (the examples)")
     p.add_argument("--measure-lag", action="store_true",
-                   help="measure hook call -> visible in the API lag and print p50/p95")
+                   help="measure hook call -> visible in the API lag and print p50/p95"
+                        " (without the outage and the stale host)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,10 +54,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def options(args: argparse.Namespace) -> Options:
+    measuring = getattr(args, "measure_lag", False)
     return Options(dir=args.dir, hosts=args.hosts, guests=args.guests, port=args.port,
                    bind=args.bind, rate=args.rate, duration=args.duration, seed=args.seed,
                    burst=args.burst, workers=args.workers,
-                   forward_interval=args.forward_interval, outage=args.outage,
+                   forward_interval=args.forward_interval,
+                   # a lag measured over the trickle must not include an outage's backlog
+                   outage=args.outage and not measuring, outage_s=args.outage_s,
+                   stale_host=args.stale_host and not measuring,
                    policy_dir=args.policy_dir)
 
 

@@ -2,8 +2,10 @@
 
 Order of things: fresh state dir -> store (schema, admin, hosts + tokens) -> server -> per host
 ``hookshim install`` (adopting the legacy host's own hook) -> a forwarder thread per host ->
-policy bundles pulled -> the opening (libvirtd starts, guests boot) -> a showcase migration and
-a host outage -> a brisk history burst -> a steady trickle until Ctrl-C / SIGTERM / --duration.
+policy bundles pulled -> the opening (libvirtd starts, guests boot) -> a showcase migration -> one host goes offline for ``outage_s`` (long enough to turn "stale"
+on the hosts page, then catch up) and another for good (it stays stale, its backlog growing:
+a newcomer sees host health at work) -> a brisk history burst -> a steady trickle until
+Ctrl-C / SIGTERM / --duration.
 Stopping: no new actions, in-flight calls finish, offline hosts come back, spools drain, the
 forwarders stop, the server stops last. Nothing is left running.
 """
@@ -46,6 +48,8 @@ class Options:
     workers: int = 4               # hook calls in flight at once (libvirtds are concurrent)
     forward_interval: float = 1.0  # forwarder poll interval (the shim default is 2 s)
     outage: bool = True
+    outage_s: float = 180.0        # the outage's length (the demo server says stale after 60 s)
+    stale_host: bool = True        # one host goes offline in the trickle and stays so
     policy_dir: Path = REPO / "policies"   # the example policies
 
 
@@ -64,6 +68,7 @@ class Demo:
         self._lock = threading.Lock()
         self.actions_done = 0
         self.on_trickle = None   # called when the steady trickle begins (lag measurement)
+        self._outage_end: threading.Timer | None = None
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -241,9 +246,11 @@ class Demo:
             self.run_all(pool, [a for a in opening if a.kind != "daemon_start"])
             self.run_all(pool, self.scenario.showcase())
             if o.outage and len(self.fleet.hosts) > 1 and burst >= 2:
-                # Within the burst, so a lag measured in the trickle is not an outage's backlog.
-                host = self.fleet.hosts[0].name
-                self.scenario.schedule_outage(host, after=1, length=burst // 2)
+                self.timed_outage(self.fleet.hosts[0].name, o.outage_s)
+            if o.stale_host and len(self.fleet.hosts) > 2:
+                host = self.fleet.hosts[-1].name
+                self.set_offline(host, True)
+                self.out(f"  {host} stays offline: stale on the hosts page, its backlog growing")
             self.out(f"history burst: {burst} actions as fast as {o.workers} workers go")
             self.run_stream(pool, burst, None, deadline)
             if not self.stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -251,6 +258,27 @@ class Demo:
                 if self.on_trickle:
                     self.on_trickle()
                 self.run_stream(pool, None, o.rate, deadline)
+
+    def set_offline(self, host: str, offline: bool) -> None:
+        """Stop (or restart) ``host``'s forwarder; its shim keeps spooling meanwhile."""
+        with self._lock:
+            (self.scenario.offline.add if offline else self.scenario.offline.discard)(host)
+        self.go_offline(host) if offline else self.go_online(host)
+
+    def timed_outage(self, host: str, seconds: float) -> None:
+        """``host`` offline now and back after ``seconds`` (wall time, not actions: an outage
+        the burst gets through in a second could not be seen on the dashboard)."""
+        self.out(f"  {host} goes offline for {seconds:.0f} s (forwarder stopped; its shim keeps"
+                 " spooling)")
+        self.set_offline(host, True)
+
+        def back():
+            if not self.stop.is_set():
+                self.out(f"  {host} is back online and catches up")
+                self.set_offline(host, False)
+        self._outage_end = threading.Timer(seconds, back)
+        self._outage_end.daemon = True
+        self._outage_end.start()
 
     def drain(self, timeout: float = 60.0) -> int:
         """Bring every host online and wait until all spools are empty; returns what is left."""
@@ -275,6 +303,8 @@ class Demo:
 
     def shutdown(self) -> None:
         """Forwarders first (they may still be delivering), then the server."""
+        if self._outage_end is not None:
+            self._outage_end.cancel()
         for h in list(self.forwarders):
             self.go_offline(h)
         if self.server is not None:

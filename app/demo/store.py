@@ -99,9 +99,12 @@ class Server:
         # Plain HTTP on localhost: the session cookie cannot be HTTPS-only, or login fails.
         env = repo_env(HOOKAUDIT_DATABASE_URL=db_url, HOOKAUDIT_SECRET_KEY=secret_key,
                        HOOKAUDIT_POLICY_DIR=str(policy_dir),
-                       HOOKAUDIT_SESSION_COOKIE_SECURE="false")
+                       HOOKAUDIT_SESSION_COOKIE_SECURE="false",
+                       # Stale after a minute (the default is 5): the demo's outage shows it.
+                       HOOKAUDIT_HOST_STALE_AFTER_S="60")
         argv = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                "--host", bind, "--port", str(port), "--log-level", "warning", "--no-access-log",
+                # The access log in server.log: the requests of the dashboard and the forwarders.
+                "--host", bind, "--port", str(port), "--log-level", "info",
                 # Forwarders keep their connection open between polls and heartbeats; uvicorn's
                 # 5 s default closes it under them (a retried BrokenPipe in demo.log).
                 "--timeout-keep-alive", "75"]

@@ -25,7 +25,7 @@ from app.policy.findings import Finding
 from app.policy.lint import lint_rule
 from app.policy.schema import Rule, as_list
 from app.services.errors import Invalid, NotFound
-from app.services.events import get_event, xml_diff
+from app.services.events import get_event, verdict_of, xml_diff
 from app.timeutil import as_naive_utc, utcnow
 from hookshim.policy import evaluate
 
@@ -123,10 +123,9 @@ def _zero() -> dict:
 
 
 def hit_kind(mode: str, verdict: str) -> str | None:
-    """Which counter a decision feeds: deny/warn/dryrun by mode for denies; mutate; error."""
-    if verdict == "deny":
-        return {"enforce": "deny", "warn": "warn", "dryrun": "dryrun"}.get(mode)
-    return verdict if verdict in ("mutate", "error") else None
+    """Which counter a decision feeds: deny/warn/dryrun by mode for denies; mutate; error (the
+    events' ``verdict`` filter, so a count's link lists exactly the counted events)."""
+    return verdict_of(mode, verdict)
 
 
 def hit_counts(session: Session, now: datetime) -> dict[str, dict]:

@@ -4,13 +4,13 @@ import re
 import zlib
 from collections.abc import Iterator
 
-from sqlalchemy import Select, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
 from app.models import ABORT_OUTCOMES, ChainProblem, Event, Host, PolicyDecision, XmlBlob
 from app.schemas_query import EventFilters, PageParams
-from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
+from app.services.paging import LIKE_ESCAPE, contains_pattern, glob_pattern, is_glob, keyset_page
 from app.timeutil import iso
 from hookshim.outcome import DRIVERS, ROWS
 
@@ -30,7 +30,10 @@ SUMMARY_COLUMNS = (
     Event.shim_version, Event.chain_ok, Event.received_at, Event.clock_skew,
     Event.host_started_at,
 )
-EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"]
+# Exports add the decisions that were not "allow": rule ids and their verdicts (VERDICTS),
+# in decision order, each list joined with ";".
+DECISION_FIELDS = ("rule_id", "verdict")
+EXPORT_FIELDS = [c.key for c in SUMMARY_COLUMNS if c.key != "id"] + list(DECISION_FIELDS)
 KEYSET = (Event.started_at, Event.id)   # the order of every events list
 # Literal SQL so PostgreSQL can prove the partial index ix_events_aborts applies even with a
 # generic (prepared) plan.
@@ -47,17 +50,62 @@ def summary(row) -> dict:
     return data
 
 
+def verdict_of(mode: str, verdict: str) -> str | None:
+    """The verdict filters and the policies page count (deny/warn/dryrun: a deny verdict in
+    enforce/warn/dryrun mode; mutate; error); None for allow."""
+    if verdict == "deny":
+        return {"enforce": "deny", "warn": "warn", "dryrun": "dryrun"}.get(mode)
+    return verdict if verdict in ("mutate", "error") else None
+
+
+# verdict_of as conditions on a decision row (the `verdict` filter).
+D = PolicyDecision
+VERDICTS = {
+    "deny": and_(D.verdict == "deny", D.mode == "enforce"),
+    "warn": and_(D.verdict == "deny", D.mode == "warn"),
+    "dryrun": and_(D.verdict == "deny", D.mode == "dryrun"),
+    "mutate": D.verdict == "mutate",
+    "error": D.verdict == "error",
+}
+
+
+def names_match(column, values: list[str]) -> ColumnElement:
+    """``column`` equals one of ``values``, or matches one of them that is a glob (* ?,
+    case-insensitive on both databases: ILIKE, or lower() LIKE lower() on SQLite)."""
+    exact = [v for v in values if not is_glob(v)]
+    globs = [column.ilike(glob_pattern(v), escape=LIKE_ESCAPE) for v in values if is_glob(v)]
+    return or_(column.in_(exact) if exact else false(), *globs)
+
+
+def decided_by(f: EventFilters) -> Select:
+    """Ids of the events a decision matching ``rule`` and ``verdict`` was made for. A
+    decision's ``at`` is its event's started_at, so the time bounds let the
+    (rule_id, at) index serve the subquery."""
+    sub = select(D.event_id)
+    if f.rule:
+        sub = sub.where(D.rule_id.in_(f.rule))
+    if f.verdict:
+        sub = sub.where(or_(*(VERDICTS[v] for v in f.verdict)))
+    if f.since:
+        sub = sub.where(D.at >= f.since)
+    if f.until:
+        sub = sub.where(D.at < f.until)
+    return sub
+
+
 def base_query(session: Session, f: EventFilters) -> Select:
     """SELECT summary columns with every filter of ``f`` applied (no order, no paging)."""
     stmt = select(*SUMMARY_COLUMNS).join(Host, Host.id == Event.host_id)
     if f.host:
         # Resolve names first: `host_id = ANY(ids)` keeps the (host_id, started_at) index usable.
-        ids = list(session.scalars(select(Host.id).where(Host.name.in_(f.host))))
+        ids = list(session.scalars(select(Host.id).where(names_match(Host.name, f.host))))
         stmt = stmt.where(Event.host_id.in_(ids))
     if f.guest:
         uuids = [g.lower() for g in f.guest if UUID_RE.match(g)]
         names = [g for g in f.guest if not UUID_RE.match(g)]
-        stmt = stmt.where((Event.domain_uuid.in_(uuids)) | (Event.object.in_(names)))
+        stmt = stmt.where(Event.domain_uuid.in_(uuids) | names_match(Event.object, names))
+    if f.rule or f.verdict:
+        stmt = stmt.where(Event.id.in_(decided_by(f)))
     for column, values in ((Event.driver, f.driver), (Event.op, f.op), (Event.outcome, f.outcome)):
         if values:
             stmt = stmt.where(column.in_(values))
@@ -89,15 +137,34 @@ def list_aborts(session: Session, f: EventFilters, p: PageParams) -> dict:
                        int)
 
 
-def iter_events(db: Database, f: EventFilters, order: str = "desc",
-                batch: int = 2000) -> Iterator[dict]:
-    """Every matching event, streamed from a server-side cursor (exports, CLI)."""
+def iter_events(db: Database, f: EventFilters, order: str = "desc", batch: int = 2000,
+                aborts: bool = False) -> Iterator[dict]:
+    """Every matching event (``aborts``: only aborted, killed, timed out), streamed from a
+    server-side cursor, with its decisions' rule ids and verdicts (exports, CLI)."""
     with db.session() as session:
-        stmt = _ordered(base_query(session, f), order)
+        stmt = base_query(session, f)
+        stmt = _ordered(stmt.where(ABORTS_CLAUSE) if aborts else stmt, order)
         # Core on the session's connection: no ORM row processing; server-side cursor.
         rows = session.connection().execution_options(yield_per=batch).execute(stmt)
-        for row in rows:
-            yield summary(row)
+        for part in rows.partitions():
+            decided = _decision_fields(session, [row.id for row in part])
+            for row in part:
+                yield summary(row) | decided.get(row.id, NOT_DECIDED)
+
+
+NOT_DECIDED = dict.fromkeys(DECISION_FIELDS, "")
+
+
+def _decision_fields(session: Session, pks: list[int]) -> dict[int, dict]:
+    """Event pk -> {"rule_id": "r1;r2", "verdict": "deny;warn"} (decisions other than allow)."""
+    found: dict[int, tuple[list, list]] = {}
+    rows = session.execute(select(D.event_id, D.rule_id, D.mode, D.verdict)
+                           .where(D.event_id.in_(pks), D.verdict != "allow").order_by(D.id))
+    for pk, rule_id, mode, verdict in rows:
+        rules, verdicts = found.setdefault(pk, ([], []))
+        rules.append(rule_id)
+        verdicts.append(verdict_of(mode, verdict) or verdict)
+    return {pk: {"rule_id": ";".join(r), "verdict": ";".join(v)} for pk, (r, v) in found.items()}
 
 
 def _blob(session: Session, sha: str | None) -> str | None:

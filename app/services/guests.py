@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Event, Guest, Host
 from app.schemas_query import EventFilters, GuestQuery
-from app.services.events import SUMMARY_COLUMNS, base_query, summary
+from app.services.events import SUMMARY_COLUMNS, base_query, names_match, summary
 from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
 from app.timeutil import iso
 
@@ -34,7 +34,7 @@ def list_guests(session: Session, p: GuestQuery) -> dict:
     if p.q:
         stmt = stmt.where(g.name.ilike(contains_pattern(p.q), escape=LIKE_ESCAPE))
     if p.host:
-        stmt = stmt.where(g.current_host == p.host)
+        stmt = stmt.where(names_match(g.current_host, [p.host]))
     if p.state:
         stmt = stmt.where(g.state == p.state)
     if p.migrated is not None:   # true: ix_guests_migrated holds exactly these, in order

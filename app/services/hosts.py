@@ -34,11 +34,28 @@ def health(host, open_gaps: list, now: datetime, settings: Settings) -> str:
     return "ok"
 
 
+def backlog(host, stale: bool) -> dict | None:
+    """What the server knows of the host's unsent events, as of its last heartbeat: the spool
+    depth it reported, less what has arrived since of the events it held then (its last seq
+    then vs the last seq received). A stale host may have spooled more since, and its events
+    cannot leave the spool without reaching us: the numbers are then lower bounds."""
+    if host.hb_at is None:
+        return None
+    pending = host.hb_spool_depth
+    if pending is not None and host.hb_last_seq is not None and host.last_seq is not None:
+        pending = min(pending, max(0, host.hb_last_seq - host.last_seq))
+    return {"pending": pending, "oldest_unsent_age_s": host.hb_oldest_unsent_age_s,
+            "as_of": iso(host.hb_at), "at_least": stale}
+
+
 def host_dict(host, gaps: list, now: datetime, settings: Settings) -> dict:
     spans = [(g.from_seq, g.to_seq) for g in gaps]
     seen = host.last_seen_at
+    word = health(host, spans, now, settings)
     return {
-        "name": host.name, "health": health(host, spans, now, settings),
+        "name": host.name, "health": word,
+        "stale_since": iso(seen) if word == "stale" else None,
+        "backlog": backlog(host, word == "stale"),
         "revoked": host.revoked_at is not None, "created_at": iso(host.created_at),
         "shim_version": host.shim_version,
         # The same rule as shim_release.fleet_versions' "behind": a revoked host is out of it.

@@ -55,13 +55,32 @@ def _latest_aborts(session: Session) -> list[dict]:
              "started_at": iso(r[9])} for r in rows]
 
 
+def why(host: dict) -> list[str]:
+    """What needs care on a host (the overview's "Why" column), from its health data."""
+    out = []
+    if host["health"] == "never_seen":
+        out.append("never reported")
+    elif host["health"] == "stale":
+        out.append(f"stale since {host['last_seen_at']}")
+    if host["missing_events"]:
+        out.append(f"{host['missing_events']} missing event(s) in seq gaps")
+    if host["chain_problems"]:
+        out.append(f"{host['chain_problems']} chain problem(s)")
+    if host["health"] == "lagging":
+        out.append(f"oldest unsent event {host['oldest_unsent_age_s']:.0f} s old "
+                   f"(as of {host['heartbeat_at']})")
+    if host["spool_reset"]:
+        out.append(f"spool reset at {host['spool_reset']['at']}")
+    return out
+
+
 def overview(session: Session, settings, now: datetime | None = None, hours: int = 24) -> dict:
     """Counts by outcome and top denials over ``hours``, latest aborts, hosts needing care."""
     now = now or utcnow()
     since = now - timedelta(hours=hours)
     counts, denials = _counts_and_denials(session, since)
     hosts = list_hosts(session, settings)
-    needing_care = [h for h in hosts if h["health"] not in ("ok", "revoked")]
+    needing_care = [h | {"why": why(h)} for h in hosts if h["health"] not in ("ok", "revoked")]
     return {
         "window": {"from": iso(since), "to": iso(now), "hours": hours},
         "counts": counts,

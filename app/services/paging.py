@@ -4,6 +4,7 @@
     pack_cursor / unpack_cursor   the cursor codec: opaque, URL-safe "<iso time>|<key>"
     keyset_page                   one page of a SELECT and the next page's cursor
     contains_pattern              a LIKE pattern for "contains this text" (escapes \\ % _)
+    is_glob / glob_pattern        a filter value with * or ? as a LIKE pattern (escaped)
 
 The live tail keeps its own readable cursor (app/services/live.py).
 """
@@ -64,3 +65,17 @@ def keyset_page(session: Session, stmt: Select, columns: tuple, p, item: Callabl
 def contains_pattern(text: str) -> str:
     """``%text%`` with LIKE's wildcards in ``text`` matched literally (escape LIKE_ESCAPE)."""
     return "%" + _LIKE_SPECIAL.sub(r"\\\1", text) + "%"
+
+
+GLOB_CHARS = ("*", "?")
+
+
+def is_glob(value: str) -> bool:
+    return any(c in value for c in GLOB_CHARS)
+
+
+def glob_pattern(value: str) -> str:
+    """The LIKE pattern (escape LIKE_ESCAPE) of a shell-style glob: ``*`` any text, ``?`` one
+    character; LIKE's own ``%``, ``_`` and ``\\`` in ``value`` match literally."""
+    escaped = _LIKE_SPECIAL.sub(r"\\\1", value)
+    return escaped.replace("*", "%").replace("?", "_")

@@ -3,6 +3,14 @@
 // 2. htmx requests carry the CSRF token from <meta name="csrf-token"> (forms carry it already),
 //    and GET filters drop empty fields so the pushed URL is a clean permalink.
 (function () {
+  document.documentElement.classList.add("js");
+  // 4. The narrow screen's "Menu" button folds the header's nav (aria-expanded says which).
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest(".nav-toggle");
+    if (!button) return;
+    var open = button.closest("header").classList.toggle("open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));

@@ -5,6 +5,7 @@ The JSON twin of every page is the /api/v1 route over the same service function.
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas_query import HostRange
@@ -14,11 +15,18 @@ from app.services.overview import overview
 from app.web.auth import PageUser
 from app.timeutil import iso, utcnow
 from app.web.params import parse
-from app.web.render import render
+from app.web.render import STATIC_DIR, render
 
 router = APIRouter(include_in_schema=False)
 # The host page's range links: label -> hours back from now.
 HOST_PRESETS = {"1 h": 1, "24 h": 24, "7 d": 24 * 7, "30 d": 24 * 30}
+
+
+@router.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says: answer, not a console 404."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/")

@@ -17,7 +17,7 @@ from app.services.guests import event_summaries, get_guest, guest_boots, list_gu
 from app.services.live import rows_after, tail_cursor
 from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
-from app.web.params import page_links, parse, query_dict
+from app.web.params import notice, page_links, parse, query_dict, unknown_params
 from app.web.render import render
 from app.web.guest_view import calls_by_boot
 from app.web.timeline import timeline_from_boots
@@ -34,7 +34,8 @@ LIST_MAX = 200          # rows under the picture; the events page pages through 
 
 
 def _guests(request: Request, session) -> dict:
-    p, error = parse(request, GuestQuery)
+    p, problems = parse(request, GuestQuery)
+    error = notice(problems, unknown_params(request, GuestQuery.model_fields))
     page = list_guests(session, p)
     params = query_dict(request, ("q", "host", "state", "migrated"))
     return {"page": page, "p": p, "error": error,

@@ -162,7 +162,7 @@ def test_filter_the_aborts(page):
     expect(page.locator("#event-rows tr[id^=ev-]")).to_have_count(1)
     assert "batch-07" in page.locator("#event-rows").inner_text()
     assert page.url.endswith("/aborts?by=reason&host=host-b")      # the permalink
-    page.select_option("select[name=outcome]", "aborted")
+    page.check("input[name=outcome][value=aborted]")      # the aborts page: checkboxes
     page.wait_for_selector("text=No hook calls match these filters.")
 
 

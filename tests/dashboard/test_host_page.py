@@ -91,7 +91,7 @@ def test_hosts_list_links_the_host_page_and_badges_a_refusal(client, viewer_clie
     beat(client, host_b)
     html = viewer_client.get("/hosts").text
     assert 'href="/hosts/host-a"' in html and 'href="/hosts/host-b"' in html
-    assert html.count('class="badge h-unhealthy bundle-refused"') == 1
+    assert html.count('class="badge h-chain_broken bundle-refused"') == 1
 
 
 def test_host_names_are_escaped_in_the_svg():

@@ -176,7 +176,8 @@ def test_aborts_grouped_by_reason_and_rule(viewer_client, seeded):
 def test_abort_groups_json_twin(viewer_client, seeded):
     data = viewer_client.get("/api/v1/aborts/groups?by=host").json()
     assert data["by"] == "host" and data["since"].endswith("Z")
-    assert data["groups"] == [{"key": "host-a", "count": 1, "latest_at": seeded[3]["started_at"]}]
+    assert data["groups"] == [{"key": "host-a", "kind": "host", "count": 1,
+                               "latest_at": seeded[3]["started_at"]}]
 
 
 def test_abort_groups_default_to_the_last_week(viewer_client, seeded):

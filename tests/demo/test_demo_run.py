@@ -136,3 +136,15 @@ def test_demo_leaves_no_process_running(demo_run):
         if str(state) in cmdline or cwd.startswith(str(state)):
             leftovers.append(cmdline)
     assert leftovers == []
+
+
+def test_one_host_has_a_long_outage_and_another_stays_offline(demo_run):
+    _, out = demo_run
+    assert "dom0-" in out and "goes offline for 180 s" in out     # back only at the drain here
+    assert "stays offline: stale on the hosts page" in out
+
+
+def test_server_log_shows_the_requests(demo_run):
+    state, _ = demo_run
+    log = (state / "server.log").read_text()
+    assert '"POST /api/v1/ingest HTTP/1.1" 200' in log and '"GET /healthz HTTP/1.1" 200' in log
