@@ -184,8 +184,10 @@ def test_throttling_is_logged_with_the_user_name_escaped(strict, caplog):
     assert len(line) < 300
 
 
-def test_a_nul_in_the_user_name_is_a_failed_login_not_an_error(anon):
-    assert attempt(anon, "vic\x00tor", "wrong").status_code == 401
+def test_a_nul_in_the_user_name_is_refused_as_bad_input_not_an_error(anon):
+    # app/deps.py refuse_nul: a NUL in any form field is a 422 before the login runs
+    resp = attempt(anon, "vic\x00tor", "wrong")
+    assert resp.status_code == 422 and COOKIE not in resp.cookies
 
 
 # --- timing ----------------------------------------------------------------------------------
