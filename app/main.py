@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import alerts, fleet_metrics
+from app import alerts, facts_runner, fleet_metrics
 from app.api import alerts as alerts_api
+from app.api import attribution
 from app.api import downloads, events, guests, health, hosts, ingest, overview, policies
 from app.api import metrics as metrics_api
 from app.config import Settings
@@ -31,6 +32,7 @@ log = logging.getLogger("hookaudit")
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
     policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
+    attribution.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
 ]
 
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if app.state.alerts.config.targets:
         app.state.ingest_listeners.append(app.state.alerts.listener)
         app.state.startup_hooks.append(_alert_worker_starter)
+    facts_runner.install(app, settings)   # the facts pass behind ingest (docs/attribution.md)
     app.add_middleware(IngestMetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

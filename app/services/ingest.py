@@ -21,6 +21,7 @@ from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap,
 from app.services import chain
 from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
 from app.services.errors import Conflict, Invalid
+from app.services.facts_pass import queue_guests
 from app.services.guest_state import apply_event
 from app.services.ingest_validate import Prepared, prepare
 from app.timeutil import utcnow
@@ -75,6 +76,8 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     open_gaps = _declare_resets(session, host, new, open_gaps, now)
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
+    # The facts pass recomputes these guests after the commit (app/services/facts_pass.py).
+    queue_guests(session, [e["domain_uuid"].lower() for e in new if e.get("domain_uuid")], now)
     stored_ids = {e["event_id"] for e in new}
     results = [{"event_id": e["event_id"],
                 "status": "stored" if e["event_id"] in stored_ids and e is unique[e["event_id"]]
