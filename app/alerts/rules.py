@@ -77,7 +77,9 @@ def conflict_signal(conflict: dict) -> Signal:
     """A conflict of the facts pass (app/services/facts_pass.py) that started or ended:
     grouped per key, so a duplicate MAC's start and end within a burst are one alert."""
     key = f"{conflict['kind']} {conflict['key']}"
-    return Signal("conflict", " ".join(conflict["hosts"]) or "-", key, dict(conflict))
+    detail = dict(conflict, op=conflict["state"],
+                  reason=f"{key} held by {' and '.join(conflict['guests'])}")
+    return Signal("conflict", " ".join(conflict["hosts"]) or "-", key, detail)
 
 
 def silent_host_signals(hosts, now: datetime, silent_after_s: float) -> list[Signal]:
