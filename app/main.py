@@ -23,7 +23,7 @@ from app.deps import bearer_user
 from app.errors import install_error_handlers
 from app.metrics import IngestMetricsMiddleware, Metrics, hosts_last_seen
 from app.schemas import IngestBatch
-from app.web import admin, auth, pages, pages_events, pages_guests
+from app.web import admin, auth, pages, pages_events, pages_facts, pages_guests
 from app.web.render import STATIC_DIR
 
 log = logging.getLogger("hookaudit")
@@ -34,6 +34,7 @@ ROUTERS = [
     policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
     attribution.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
+    pages_facts.router,
 ]
 
 

@@ -91,6 +91,13 @@ def list_conflicts(session: Session, since=None, until=None, kind=None, ongoing=
     return {"conflicts": [_conflict(r, names) for r in rows]}
 
 
+def ongoing_conflicts(session: Session, limit: int = 5) -> dict:
+    """The Overview's section: how many conflicts are ongoing, the newest few."""
+    n = session.scalar(select(func.count()).select_from(FactConflict)
+                       .where(FactConflict.end.is_(None)))
+    return {"ongoing": n, "latest": list_conflicts(session, ongoing=True, limit=limit)["conflicts"]}
+
+
 def _names(session: Session, uuids: set) -> dict:
     if not uuids:
         return {}
