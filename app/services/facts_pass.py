@@ -95,35 +95,71 @@ def run_pass(db: Database, max_guests: int = 50) -> PassResult:
         # The rows handled now: later ones (a batch committed meanwhile) wait for the next pass.
         ids = list(s.scalars(select(FactsPending.id).where(
             member_of(s, FactsPending.domain_uuid, guests))))
-        for uuid in guests:
-            recompute_guest(s, uuid, now, result)
+        recompute_guests(s, guests, now, result)
         s.execute(delete(FactsPending).where(FactsPending.id.in_(ids)))
         result.guests = len(guests)
     return result
 
 
-def recompute_guest(s: Session, uuid: str, now: datetime, result: PassResult) -> None:
-    events = _guest_events(s, uuid)
-    facts = _facts_of(s, {e["xml_blob"] for e in events
+def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassResult) -> None:
+    """Recompute these guests from their events, a few statements for all of them: the
+    cost of a pass is per statement far more than per row (bench/facts_ingest.py)."""
+    events_of = _events_of(s, guests)
+    facts = _facts_of(s, {e["xml_blob"] for evs in events_of.values() for e in evs
                           if e["op"] in EXTRACT_OPS and e["xml_blob"]}, now, result)
-    for e in events:
-        found = facts.get(e["xml_blob"]) if e["op"] in EXTRACT_OPS else None
-        e["facts"] = None if found is None else _host_qualified(found, e["host"])
-    intervals = fact_intervals(events)
-    before = _colliding_keys(s, uuid)
-    s.execute(delete(HeldFact).where(HeldFact.domain_uuid == uuid))
-    if intervals:
-        s.execute(insert(HeldFact), [_held_row(uuid, i) for i in intervals])
-    after = {(i.fact.kind, i.fact.key) for i in intervals if i.fact.kind in COLLIDING_KINDS}
-    _refresh_conflicts(s, sorted(before | after), now, result)
-    _refresh_changes(s, uuid, events)
+    old_of = _held_rows(s, guests)
+    gone, rows, keys = [], [], set()
+    for uuid in guests:
+        events = events_of.get(uuid, [])
+        for e in events:
+            found = facts.get(e["xml_blob"]) if e["op"] in EXTRACT_OPS else None
+            e["facts"] = None if found is None else _host_qualified(found, e["host"])
+        new = {_comparable(r): r for r in (_held_row(uuid, i) for i in fact_intervals(events))}
+        old = {_comparable(r): r for r in old_of.get(uuid, [])}
+        # Only what changed is written: most batches only add calls to a guest's last boot.
+        gone += [r["id"] for k, r in old.items() if k not in new]
+        rows += [r for k, r in new.items() if k not in old]
+        keys |= {(r["kind"], r["key"]) for k, r in (*old.items(), *new.items())
+                 if r["kind"] in COLLIDING_KINDS and (k not in new or k not in old)}
+    if gone:
+        s.execute(delete(HeldFact).where(HeldFact.id.in_(gone)))
+    if rows:
+        s.execute(insert(HeldFact), rows)
+    if keys:
+        _refresh_conflicts(s, sorted(keys), now, result)
+    _refresh_changes(s, guests, events_of)
 
 
-def _guest_events(s: Session, uuid: str) -> list[dict]:
-    stmt = (select(*EVENT_COLUMNS).join(Host, Host.id == Event.host_id)
-            .where(Event.domain_uuid == uuid).order_by(Event.started_at, Event.id)
-            .limit(MAX_GUEST_EVENTS))
-    return [dict(row._mapping) for row in s.execute(stmt)]
+HELD_COLUMNS = ("kind", "key", "hosts", "start", "end", "status", "attrs", "event_ids")
+
+
+def _held_rows(s: Session, guests: list[str]) -> dict[str, list[dict]]:
+    table = HeldFact.__table__
+    stmt = select(table.c.id, table.c.domain_uuid, *(table.c[c] for c in HELD_COLUMNS)).where(
+        member_of(s, table.c.domain_uuid, guests))
+    out: dict[str, list[dict]] = {}
+    for row in s.execute(stmt):
+        data = dict(row._mapping)
+        out.setdefault(data.pop("domain_uuid"), []).append(data)
+    return out
+
+
+def _comparable(row: dict) -> tuple:
+    return tuple(repr(row[c]) for c in HELD_COLUMNS)
+
+
+def _events_of(s: Session, guests: list[str]) -> dict[str, list[dict]]:
+    """Each guest's events in time order (at most MAX_GUEST_EVENTS, the oldest)."""
+    stmt = (select(Event.domain_uuid, *EVENT_COLUMNS).join(Host, Host.id == Event.host_id)
+            .where(member_of(s, Event.domain_uuid, guests))
+            .order_by(Event.domain_uuid, Event.started_at, Event.id))
+    out: dict[str, list[dict]] = {}
+    for row in s.execute(stmt):
+        data = dict(row._mapping)
+        evs = out.setdefault(data.pop("domain_uuid"), [])
+        if len(evs) < MAX_GUEST_EVENTS:
+            evs.append(data)
+    return out
 
 
 def _host_qualified(facts: tuple[Fact, ...], host: str) -> tuple[Fact, ...]:
@@ -164,11 +200,6 @@ def _held_row(uuid: str, i) -> dict:
             "event_ids": [e for e in i.event_ids if e]}
 
 
-def _colliding_keys(s: Session, uuid: str) -> set:
-    return set(s.execute(select(HeldFact.kind, HeldFact.key).where(
-        HeldFact.domain_uuid == uuid, HeldFact.kind.in_(COLLIDING_KINDS)).distinct()).all())
-
-
 # Conflicts ---------------------------------------------------------------------------------------
 def _conflict_identity(kind, key, scope, a, b, start) -> tuple:
     return (kind, key, scope, a, b, start)
@@ -178,9 +209,10 @@ def _refresh_conflicts(s: Session, keys: list[tuple[str, str]], now, result) -> 
     """Re-derive the conflicts of ``keys`` from the held facts and bring the table in line."""
     for start in range(0, len(keys), 200):
         chunk = keys[start:start + 200]
-        holds = s.execute(select(HeldFact).where(
-            tuple_(HeldFact.kind, HeldFact.key).in_(chunk), HeldFact.status != "aborted"))
-        found = find_conflicts(_holding(h) for h in holds.scalars())
+        t = HeldFact.__table__.c
+        holds = s.execute(select(t.kind, t.key, t.domain_uuid, t.hosts, t.start, t.end, t.attrs)
+                          .where(tuple_(t.kind, t.key).in_(chunk), t.status != "aborted"))
+        found = find_conflicts(_holding(*h) for h in holds)
         new = {_conflict_identity(c.kind, c.key, c.scope, *c.guests, c.start): c for c in found}
         old = {_conflict_identity(r.kind, r.key, r.scope, r.guest_a, r.guest_b, r.start): r
                for r in s.scalars(select(FactConflict).where(
@@ -206,11 +238,10 @@ def _refresh_conflicts(s: Session, keys: list[tuple[str, str]], now, result) -> 
     s.flush()
 
 
-def _holding(h: HeldFact) -> Holding:
-    attrs = h.attrs or {}
-    return Holding(h.kind, h.key, h.domain_uuid, tuple(h.hosts), h.start, h.end,
-                   attrs.get("scope"), attrs.get("writable") == "yes",
-                   attrs.get("shareable") == "yes")
+def _holding(kind, key, guest, hosts, start, end, attrs) -> Holding:
+    attrs = attrs or {}
+    return Holding(kind, key, guest, tuple(hosts), start, end, attrs.get("scope"),
+                   attrs.get("writable") == "yes", attrs.get("shareable") == "yes")
 
 
 def _signal(state: str, row: FactConflict) -> dict:
@@ -220,22 +251,26 @@ def _signal(state: str, row: FactConflict) -> dict:
 
 
 # Definition changes --------------------------------------------------------------------------
-def _refresh_changes(s: Session, uuid: str, events: list[dict]) -> None:
-    """One row per boot whose definition (its first XML) differs from the previous boot's."""
-    boots = [b for b in (_definition(stay) for stay in stitch(events)) if b]
-    cached = {(r.boot_start, r.before_sha, r.after_sha): r for r in s.scalars(
-        select(DefinitionChange).where(DefinitionChange.domain_uuid == uuid))}
-    keep = set()
-    for prev, cur in zip(boots, boots[1:]):
-        if prev["sha"] == cur["sha"]:
-            continue
-        ident = (cur["start"], prev["sha"], cur["sha"])
-        keep.add(ident)
-        if ident not in cached:
-            s.add(_change_row(s, uuid, prev, cur))
-    for ident, row in cached.items():
-        if ident not in keep:
-            s.delete(row)
+def _refresh_changes(s: Session, guests: list[str], events_of: dict) -> None:
+    """One row per boot whose definition (its first XML) differs from the previous boot's;
+    each pair of XML bodies is compared once (the rows are kept)."""
+    cached: dict[str, dict] = {}
+    for r in s.scalars(select(DefinitionChange).where(
+            member_of(s, DefinitionChange.domain_uuid, guests))):
+        cached.setdefault(r.domain_uuid, {})[(r.boot_start, r.before_sha, r.after_sha)] = r
+    for uuid in guests:
+        boots = [b for b in (_definition(st) for st in stitch(events_of.get(uuid, []))) if b]
+        mine, keep = cached.get(uuid, {}), set()
+        for prev, cur in zip(boots, boots[1:]):
+            if prev["sha"] == cur["sha"]:
+                continue
+            ident = (cur["start"], prev["sha"], cur["sha"])
+            keep.add(ident)
+            if ident not in mine:
+                s.add(_change_row(s, uuid, prev, cur))
+        for ident, row in mine.items():
+            if ident not in keep:
+                s.delete(row)
 
 
 def _definition(stay) -> dict | None:
