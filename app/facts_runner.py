@@ -9,14 +9,15 @@ import logging
 import threading
 
 from app.alerts.rules import conflict_signal
+from app.db import Database
 from app.services.facts_pass import catch_up
 
 log = logging.getLogger("hookaudit.facts")
 
 
 class FactsRunner:
-    def __init__(self, db, interval_s: float, notify=None):
-        self.db, self.interval_s, self.notify = db, interval_s, notify
+    def __init__(self, make_db, interval_s: float, notify=None):
+        self.db, self.interval_s, self.notify = make_db, interval_s, notify
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -25,6 +26,7 @@ class FactsRunner:
         self._wake.set()
 
     def start(self, _app=None):
+        self.db = self.db()   # its own engine: the pass never takes the requests' connections
         self._thread = threading.Thread(target=self._run, name="hookaudit-facts", daemon=True)
         self._thread.start()
         return self.stop
@@ -34,6 +36,7 @@ class FactsRunner:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
+            self.db.dispose()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -55,7 +58,8 @@ def install(app, settings) -> None:
     if settings.facts_pass_interval_s <= 0:
         return
     notify = app.state.alerts.notify if app.state.alerts.config.targets else None
-    runner = FactsRunner(app.state.db, settings.facts_pass_interval_s, notify)
+    runner = FactsRunner(lambda: Database(settings.database_url, pool_size=1),
+                         settings.facts_pass_interval_s, notify)
     app.state.facts_runner = runner
     app.state.ingest_listeners.append(runner.listener)
     app.state.startup_hooks.append(runner.start)
