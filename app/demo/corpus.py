@@ -6,6 +6,7 @@ Everything here is pure given its inputs: the corpus is read once into ``Templat
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -93,8 +94,8 @@ def personalize(template: Template, name: str, uuid: str) -> str:
 
 def personal_macs(xml: str, uuid: str) -> str:
     """Every ``<mac address>`` keeps its vendor prefix and gets the guest's own last three
-    octets (from its UUID; the n-th interface adds n)."""
-    h = uuid.replace("-", "")
+    octets (from a digest of its UUID; the n-th interface adds n)."""
+    h = hashlib.sha256(uuid.encode()).hexdigest()
     counter = iter(range(1000))
 
     def mac(m: re.Match) -> str:
