@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         3650, ge=1, description="the same for started_at more than this many days in the past")
     timeline_max_events: int = Field(20000, ge=100,
                                      description="most events one guest timeline reads")
+    facts_pass_interval_s: float = Field(
+        2.0, ge=0, description="the facts pass runs this long after an ingest (or every this "
+        "many seconds); 0: not in the server, run `hookaudit facts catch-up`")
     host_stale_after_s: int = Field(300, ge=1,
                                     description="a host not seen for this long is `stale`")
     host_lag_warn_s: int = Field(600, ge=1,
@@ -44,7 +47,8 @@ class Settings(BaseSettings):
     # --- operations (docs/operations.md): alerts, metrics, retention -----------------------
     webhook_urls: str = Field("", description="comma-separated alert webhooks; slack+https://... "
                               "or json+https://... picks the body format (else auto)")
-    alert_kinds: str = Field("aborted,killed,policy_denied,seq_gap,chain_failure,host_silent",
+    alert_kinds: str = Field("aborted,killed,policy_denied,seq_gap,chain_failure,host_silent,"
+                             "conflict",
                              description="which facts notify (comma-separated)")
     alert_group_wait_s: float = Field(10.0, ge=0, description="collect a burst this long, then send")
     alert_window_s: float = Field(300.0, ge=1, description="at most one alert per group per window")

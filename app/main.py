@@ -12,17 +12,18 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import alerts, fleet_metrics
+from app import alerts, facts_runner, fleet_metrics
 from app.api import alerts as alerts_api
-from app.api import downloads, events, guests, health, hosts, ingest, openapi, overview, policies
+from app.api import attribution, downloads, events, guests, health, hosts, ingest, openapi, overview
 from app.api import metrics as metrics_api
+from app.api import policies
 from app.config import Settings
 from app.db import Database
 from app.deps import bearer_user, refuse_nul
 from app.errors import install_error_handlers
 from app.metrics import IngestMetricsMiddleware, Metrics, hosts_last_seen
 from app.schemas import IngestBatch
-from app.web import admin, apidocs, auth, pages, pages_events, pages_guests
+from app.web import admin, apidocs, auth, pages, pages_events, pages_facts, pages_guests
 from app.web.render import STATIC_DIR
 
 log = logging.getLogger("hookaudit")
@@ -31,9 +32,9 @@ log = logging.getLogger("hookaudit")
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
     policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
-    openapi.router,
+    openapi.router, attribution.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
-    apidocs.router,
+    apidocs.router, pages_facts.router,
 ]
 
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if app.state.alerts.config.targets:
         app.state.ingest_listeners.append(app.state.alerts.listener)
         app.state.startup_hooks.append(_alert_worker_starter)
+    facts_runner.install(app, settings)   # the facts pass behind ingest (docs/attribution.md)
     app.add_middleware(IngestMetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

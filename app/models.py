@@ -417,3 +417,98 @@ class HostHeartbeat(Base):
         # Retention: every host's rows older than the cutoff.
         Index("ix_host_heartbeats_at", "at"),
     )
+
+
+# Facts (issue 17, app/facts/ and app/services/facts_pass.py) ------------------------------------
+class FactSet(Base):
+    """The facts of one distinct XML body, extracted once (prepare/start/started share one)."""
+
+    __tablename__ = "fact_sets"
+    # Pruned with its XML body: retention deletes the blob, the cascade deletes this.
+    sha256: Mapped[str] = mapped_column(
+        ForeignKey("xml_blobs.sha256", ondelete="CASCADE"), primary_key=True)
+    facts: Mapped[list | None] = mapped_column(JSON)   # [[kind, key, {attrs}], ...]; None: error
+    error: Mapped[str | None] = mapped_column(Text)    # why the XML gave no facts
+    extracted_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FactsPending(Base):
+    """A guest whose facts must be recomputed: ingest adds one row per guest per batch in its
+    own transaction, the facts pass deletes the rows it handled (crash-safe: a restart finds
+    them again; idempotent: the pass recomputes the guest from its events)."""
+
+    __tablename__ = "facts_pending"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    domain_uuid: Mapped[str] = mapped_column(String(36))
+    queued_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HeldFact(Base):
+    """A fact held by one guest from ``start`` to ``end`` (NULL: still held), one stay
+    stitched across migrations, with the events that prove it (app/facts/intervals.py)."""
+
+    __tablename__ = "held_facts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(Text)   # graphics ports: "<host>:<port>"
+    domain_uuid: Mapped[str] = mapped_column(String(36))
+    hosts: Mapped[list] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(DateTime)
+    end: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    attrs: Mapped[dict] = mapped_column(JSON)
+    event_ids: Mapped[list] = mapped_column(JSON)
+
+    __table_args__ = (
+        # GET /attribution: the holders of one key, newest stay first, bounded by start.
+        Index("ix_held_facts_kind_key_start", "kind", "key", "start"),
+        # The facts pass replaces one guest's rows; the guest page lists them.
+        Index("ix_held_facts_domain", "domain_uuid", "start"),
+    )
+
+
+class FactConflict(Base):
+    """Two guests holding one MAC (same segment) or one writable disk at once
+    (app/facts/collisions.py); ``end`` NULL while both still hold it."""
+
+    __tablename__ = "fact_conflicts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str | None] = mapped_column(Text)
+    guest_a: Mapped[str] = mapped_column(String(36))
+    guest_b: Mapped[str] = mapped_column(String(36))
+    hosts: Mapped[list] = mapped_column(JSON)
+    start: Mapped[datetime] = mapped_column(DateTime)
+    end: Mapped[datetime | None] = mapped_column(DateTime)
+    detected_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)   # when the pass saw it end
+
+    __table_args__ = (
+        # GET /conflicts: newest first, keyset on (start, id); the Overview's ongoing ones.
+        Index("ix_fact_conflicts_start", "start", "id"),
+        # The facts pass compares the stored conflicts of the keys it recomputed.
+        Index("ix_fact_conflicts_kind_key", "kind", "key"),
+    )
+
+
+class DefinitionChange(Base):
+    """A guest's definition differs from its previous boot's (app/facts/drift.py)."""
+
+    __tablename__ = "definition_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    domain_uuid: Mapped[str] = mapped_column(String(36))
+    boot_start: Mapped[datetime] = mapped_column(DateTime)
+    hosts: Mapped[list] = mapped_column(JSON)
+    before_sha: Mapped[str] = mapped_column(String(64))
+    after_sha: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(36))   # the boot's first XML event
+    categories: Mapped[str] = mapped_column(String(128))   # ",memory,disks," (LIKE filter)
+    changes: Mapped[list] = mapped_column(JSON)   # [{category, item, action}, ...]
+
+    __table_args__ = (
+        # GET /changes: definitions changed in a time range, newest first.
+        Index("ix_definition_changes_start", "boot_start", "id"),
+        # GET /guests/{uuid}/changes and the pass's replace of one guest's rows.
+        Index("ix_definition_changes_domain", "domain_uuid", "boot_start"),
+    )

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from app.timeutil import iso
 
 # The kinds an operator can switch on or off with HOOKAUDIT_ALERT_KINDS.
-KINDS = ("aborted", "killed", "policy_denied", "seq_gap", "chain_failure", "host_silent")
+KINDS = ("aborted", "killed", "policy_denied", "seq_gap", "chain_failure", "host_silent",
+         "conflict")
 
 # Outcomes that notify: the guest operation was refused, or a running guest was destroyed.
 NOTIFY_OUTCOMES = {"aborted": "aborted", "killed": "killed"}
@@ -70,6 +71,15 @@ def signals_from_summary(summary: dict, kinds=KINDS) -> list[Signal]:
     for problem in summary.get("chain_problems") or []:
         out.append(Signal("chain_failure", host, "-", dict(problem)))
     return [s for s in out if s.kind in kinds]
+
+
+def conflict_signal(conflict: dict) -> Signal:
+    """A conflict of the facts pass (app/services/facts_pass.py) that started or ended:
+    grouped per key, so a duplicate MAC's start and end within a burst are one alert."""
+    key = f"{conflict['kind']} {conflict['key']}"
+    detail = dict(conflict, op=conflict["state"],
+                  reason=f"{key} held by {' and '.join(conflict['guests'])}")
+    return Signal("conflict", " ".join(conflict["hosts"]) or "-", key, detail)
 
 
 def silent_host_signals(hosts, now: datetime, silent_after_s: float) -> list[Signal]:

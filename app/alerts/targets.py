@@ -64,6 +64,7 @@ TITLES = {
     "seq_gap": "events missing (sequence gap)",
     "chain_failure": "hash chain failure",
     "host_silent": "host silent (no heartbeat)",
+    "conflict": "two running guests hold one MAC or writable disk",
     "test": "test alert",
 }
 

@@ -68,6 +68,14 @@ class AlertWorker:
             )
             self._count("dropped")
 
+    def notify(self, signal: rules.Signal) -> None:
+        """Queue one signal raised outside ingest (the facts pass's conflicts); never blocks."""
+        try:
+            self.queue.put_nowait(("signals", [signal]))
+        except queue.Full:
+            log.warning("alert queue full; dropped a %s signal", signal.kind)
+            self._count("dropped")
+
     def send_test(self, requested_by: str | None = None) -> list:
         """Queue a test alert to every target now (no grouping); returns the delivery ids."""
         now = time.time()
@@ -117,6 +125,11 @@ class AlertWorker:
             now = time.time()
             for signal in rules.signals_from_summary(payload, self.config.kinds):
                 self.grouper.add(signal, now)
+        elif kind == "signals":
+            now = time.time()
+            for signal in payload:
+                if signal.kind in self.config.kinds:
+                    self.grouper.add(signal, now)
         elif kind == "jobs":
             for delivery_id, target, alert in payload:
                 self._push(_Job(0.0, next(self._order), alert, target, delivery_id))

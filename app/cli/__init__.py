@@ -6,7 +6,7 @@ Commands read Settings from ``HOOKAUDIT_*`` like the server, ``--database-url`` 
 """
 import argparse
 
-from app.cli import accounts, anchors, query, retention, rollout, server
+from app.cli import accounts, anchors, facts, query, retention, rollout, server
 from app.cli.common import fail
 from app.demo import cli as demo_cli
 from app.policy import cli as policy_cli
@@ -14,7 +14,7 @@ from app.policy import cli as policy_cli
 # Each adds its subcommands to the parser, in this order (the order of `hookaudit --help`).
 GROUPS = [server.add_serve, server.add_db, accounts.add_parser, query.add_parser,
           policy_cli.add_parser, demo_cli.add_parser, retention.add_parser,
-          anchors.add_parser, rollout.add_parser]
+          anchors.add_parser, rollout.add_parser, facts.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ Everything here is pure given its inputs: the corpus is read once into ``Templat
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ _UUID = re.compile(r"<uuid>[^<]*</uuid>")
 _DISK_SOURCE = re.compile(
     r"(<disk\b[^>]*device=['\"]disk['\"][^>]*>(?:(?!</disk>).)*?<source\s+(?:file|dev)=)(['\"])([^'\"]*)\2",
     re.DOTALL)
+# An interface's MAC: guests made from one template must not share it (the facts pass would
+# report every pair as a duplicate MAC, docs/attribution.md).
+_MAC = re.compile(r"(<mac\s+address=)(['\"])([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})\2")
 _PASSWD = re.compile(r"\s+passwd=(['\"])[^'\"]*\1")
 
 
@@ -85,7 +89,21 @@ def personalize(template: Template, name: str, uuid: str) -> str:
         ext = os.path.splitext(base)[1]
         return f"{m.group(1)}{m.group(2)}{folder}/{name}{suffix}{ext}{m.group(2)}"
 
-    return _DISK_SOURCE.sub(disk, xml)
+    return personal_macs(_DISK_SOURCE.sub(disk, xml), uuid)
+
+
+def personal_macs(xml: str, uuid: str) -> str:
+    """Every ``<mac address>`` keeps its vendor prefix and gets the guest's own last three
+    octets (from a digest of its UUID; the n-th interface adds n)."""
+    h = hashlib.sha256(uuid.encode()).hexdigest()
+    counter = iter(range(1000))
+
+    def mac(m: re.Match) -> str:
+        n = next(counter)
+        tail = "%s:%s:%02x" % (h[0:2], h[2:4], (int(h[4:6], 16) + n) % 256)
+        return f"{m.group(1)}{m.group(2)}{m.group(3)[:8]}:{tail}{m.group(2)}"
+
+    return _MAC.sub(mac, xml)
 
 
 def describe(xml: str, text: str) -> str:

@@ -4,6 +4,8 @@ keys extract.py stores."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from app.facts.devices import NAMED_PROTOCOLS
 from app.facts.model import normalise_ip, normalise_mac, normalise_path, normalise_pci
@@ -87,3 +89,40 @@ def recognise(text: str) -> tuple[str, tuple[str, ...]] | None:
 def _uuid(text: str) -> str:
     h = text.replace("-", "").lower()
     return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+# A disk named like the issue's ``rbd/vm-1234-disk-0``: pool/image (or volume/path), no spaces.
+POOL_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._@/-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What a search-box string is: ``kind`` (mac, ip, hostdev, disk, guest), the fact keys it
+    matches, and ``path``: the dashboard page that answers it (the attribution page, or the
+    guest page for a UUID)."""
+
+    kind: str
+    value: str
+    keys: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        if self.kind == "guest":
+            return "/guests/" + self.keys[0]
+        return "/attribution?" + urlencode({self.kind: self.value})
+
+
+def classify(q: str) -> Classified | None:
+    """The header search's router (pure): a UUID opens the guest; a MAC, IP, PCI address,
+    host path, disk URL, ``rbd:``/``volume:``… name or a bare ``pool/image`` opens who held
+    it; anything else (None) is left to the ordinary name search. Recognised strings are
+    the ones ``lookup_keys`` normalises (``52-54-00-AB-CD-EF``, ``3b:00.1`` ...)."""
+    text = (q or "").strip()
+    if not text or len(text) > 1024 or any(c.isspace() for c in text):
+        return None
+    found = recognise(text)
+    if found is None and POOL_IMAGE_RE.match(text):
+        found = "disk", disk_keys(text)
+    if found is None or not found[1]:
+        return None
+    return Classified(found[0], text, found[1])

@@ -45,9 +45,10 @@ def _safe_row(row: dict) -> dict:
     return {k: neutralise(v) for k, v in row.items()}
 
 
-def csv_chunks(rows: Iterable[dict], per_chunk: int = 500) -> Iterator[str]:
+def csv_chunks(rows: Iterable[dict], per_chunk: int = 500,
+               fields: list[str] = EXPORT_FIELDS) -> Iterator[str]:
     out = io.StringIO()
-    writer = csv.DictWriter(out, EXPORT_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(out, fields, extrasaction="ignore")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
         writer.writerow(_safe_row(row))
@@ -58,5 +59,5 @@ def csv_chunks(rows: Iterable[dict], per_chunk: int = 500) -> Iterator[str]:
     yield out.getvalue()
 
 
-def chunks(fmt: str, rows: Iterable[dict]) -> Iterator[str]:
-    return csv_chunks(rows) if fmt == "csv" else ndjson_chunks(rows)
+def chunks(fmt: str, rows: Iterable[dict], fields: list[str] = EXPORT_FIELDS) -> Iterator[str]:
+    return csv_chunks(rows, fields=fields) if fmt == "csv" else ndjson_chunks(rows)

@@ -22,6 +22,7 @@ from app.services import chain
 from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
 from app.services.clock_skew import ClockBounds, apply_bounds
 from app.services.errors import Conflict, Invalid
+from app.services.facts_pass import queue_guests
 from app.services.guest_state import apply_event
 from app.services.ingest_validate import Prepared, prepare
 from app.timeutil import utcnow
@@ -80,6 +81,8 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     open_gaps = _declare_resets(session, host, new, open_gaps, now)
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
+    # The facts pass recomputes these guests after the commit (app/services/facts_pass.py).
+    queue_guests(session, [e["domain_uuid"].lower() for e in new if e.get("domain_uuid")], now)
     stored_ids = {e["event_id"] for e in new}
     # each result names the event_id as the client sent it (the forwarder matches on it)
     results = [{"event_id": prep[id(e)].sent_id or e["event_id"],

@@ -13,6 +13,7 @@ from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision
+from app.services.attribution import ongoing_conflicts
 from app.services.hosts import list_hosts
 from app.timeutil import iso, utcnow
 from hookshim.event import OUTCOMES
@@ -92,4 +93,5 @@ def overview(session: Session, settings, now: datetime | None = None, hours: int
         "missing_events": sum(h["missing_events"] for h in hosts),
         "chain_problems": sum(h["chain_problems"] for h in hosts),
         "top_denials": denials,
+        "conflicts": ongoing_conflicts(session),   # issue 17: duplicate MACs, shared disks
     }

@@ -33,6 +33,7 @@ from app.models import (
 )
 from app.services import heartbeats, retention_runs
 from app.services.checkpoints import chain_start, save_checkpoint
+from app.services.facts_pass import queue_guests
 from app.timeutil import to_naive_utc, utcnow
 from hookshim.event import chain_hash
 
@@ -118,6 +119,7 @@ _COLS = (
     Event.started_at,
     Event.xml_blob,
     Event.output_xml_blob,
+    Event.domain_uuid,
 )
 
 
@@ -138,6 +140,9 @@ def _delete_events(s, host_id: int, rows) -> int:
     if not rows:
         return 0
     s.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
+    # Facts are pruned with their events: the facts pass recomputes these guests from what is
+    # left (queued in this transaction, so an interrupted prune cannot forget them).
+    queue_guests(s, {r.domain_uuid for r in rows if r.domain_uuid}, utcnow())
     s.execute(
         update(Host)
         .where(Host.id == host_id)

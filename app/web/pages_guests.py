@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas_query import EventFilters, GuestQuery
+from app.services.attribution import changed_since_last_boot
 from app.services.errors import NotFound
 from app.services.guests import event_summaries, get_guest, guest_boots, list_guests
 from app.services.live import rows_after, tail_cursor
@@ -86,7 +87,8 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: Ses
         "data": data, "guest": guest, "svg": timeline_svg(tl),
         "events": listed, "boot_groups": calls_by_boot(data["boots"], listed),
         "events_total": len(events), "range": key, "ranges": list(RANGES), "since": since,
-        "tail": tail_cursor(_newest(events, guest))})
+        "tail": tail_cursor(_newest(events, guest)),
+        "changed": changed_since_last_boot(session, guest["domain_uuid"])})
 
 
 def _newest(events: list[dict], guest: dict) -> dict:

@@ -2,7 +2,7 @@
 import pytest
 
 from app.facts import extract_facts
-from app.facts.lookup import lookup_keys, recognise
+from app.facts.lookup import classify, lookup_keys, recognise
 from tests.facts.helpers import fixture
 
 STORED = {(f.kind, f.key) for f in extract_facts(fixture("qemu-live.xml"))}
@@ -65,3 +65,31 @@ def test_lookup_of_an_unknown_kind_is_an_error():
 ])
 def test_the_search_box_recognises(text, expected):
     assert recognise(text) == expected
+
+
+@pytest.mark.parametrize("text, kind, path", [
+    ("52-54-00-AB-CD-EF", "mac", "/attribution?mac=52-54-00-AB-CD-EF"),
+    ("10.0.0.12", "ip", "/attribution?ip=10.0.0.12"),
+    ("0000:3b:00.1", "hostdev", "/attribution?hostdev=0000%3A3b%3A00.1"),
+    ("3b:00.1", "hostdev", "/attribution?hostdev=3b%3A00.1"),
+    ("/var/lib/libvirt/images/web-01.qcow2", "disk",
+     "/attribution?disk=%2Fvar%2Flib%2Flibvirt%2Fimages%2Fweb-01.qcow2"),
+    ("rbd/vm-1234-disk-0", "disk", "/attribution?disk=rbd%2Fvm-1234-disk-0"),   # the issue's
+    ("rbd:rbd/vm-1234-disk-0", "disk", "/attribution?disk=rbd%3Arbd%2Fvm-1234-disk-0"),
+    ("3F9D2C71-8E44-4B6A-A0C2-5B7E9D1F0A08", "guest",
+     "/guests/3f9d2c71-8e44-4b6a-a0c2-5b7e9d1f0a08"),
+])
+def test_classify_routes_what_the_search_box_recognises(text, kind, path):
+    found = classify(text)
+    assert (found.kind, found.path) == (kind, path)
+
+
+@pytest.mark.parametrize("text", ["web-01", "", "  ", "web 01", "dom0-rack7-04", "5907"])
+def test_classify_leaves_names_to_the_name_search(text):
+    assert classify(text) is None
+
+
+@pytest.mark.parametrize("text", ["rbd/vm-1234-disk-0", "52:54:00:AB:CD:EF", "3b:00.1"])
+def test_classified_keys_find_what_extraction_stores(text):
+    found = classify(text)
+    assert {(found.kind if found.kind != "guest" else None, k) for k in found.keys} & STORED
