@@ -17,7 +17,8 @@ log = logging.getLogger("hookaudit.facts")
 
 class FactsRunner:
     def __init__(self, make_db, interval_s: float, notify=None):
-        self.db, self.interval_s, self.notify = make_db, interval_s, notify
+        self.make_db, self.interval_s, self.notify = make_db, interval_s, notify
+        self.db: Database | None = None
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -26,7 +27,10 @@ class FactsRunner:
         self._wake.set()
 
     def start(self, _app=None):
-        self.db = self.db()   # its own engine: the pass never takes the requests' connections
+        # its own engine (made anew at each start: an app's lifespan may run more than once),
+        # so the pass never takes the requests' connections
+        self.db = self.make_db()
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="hookaudit-facts", daemon=True)
         self._thread.start()
         return self.stop
