@@ -5,11 +5,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.timeutil import to_naive_utc
+from app.timerange import parse_bound
+from app.timeutil import to_naive_utc, utcnow
 
 Value = Annotated[str, Field(min_length=1, max_length=256)]
 Values = Annotated[list[Value], Field(max_length=50)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _time_bound(value):
+    """since/until: ISO, ``now`` or relative (``-24h``), resolved by app.timerange."""
+    return parse_bound(value, utcnow()) if isinstance(value, str) else value
 
 
 def _plain_text(value):
@@ -36,12 +42,14 @@ class EventFilters(BaseModel):
     op: Values = Field([], description="hook operation(s): prepare, start, started, ...")
     outcome: list[Literal["ok", "aborted", "killed", "failed_ignored", "timed_out"]] = Field(
         [], max_length=5)
-    since: datetime | None = Field(None, description="started_at >= since (UTC if no zone)")
-    until: datetime | None = Field(None, description="started_at < until (UTC if no zone)")
+    since: datetime | None = Field(None, description="started_at >= since: ISO time (UTC if "
+                                   "no zone), `now`, or relative to now: -15m, -24h, -7d")
+    until: datetime | None = Field(None, description="started_at < until (same forms as since)")
     q: Annotated[str, Field(max_length=256)] | None = Field(
         None, description="text contained in reason or stderr (case-insensitive)")
 
     _text = field_validator("host", "guest", "driver", "op", "q")(_plain_text)
+    _bounds = field_validator("since", "until", mode="before")(_time_bound)
     _times = field_validator("since", "until")(to_naive_utc)
 
 

@@ -2,6 +2,8 @@
 
     GET /api/v1/overview        the overview page
     GET /api/v1/aborts/groups   the groups table of the aborts page (same filters as /aborts)
+    GET /api/v1/histogram       calls per time bucket and outcome (the histogram of the events,
+                                aborts and overview pages; ``scope=aborts`` for aborts only)
 """
 from typing import Annotated, Literal
 
@@ -11,6 +13,7 @@ from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas_query import EventFilters
 from app.services.aborts import abort_groups
+from app.services.histogram import histogram
 from app.services.overview import overview
 
 router = APIRouter(prefix=API_V1, tags=["dashboard"])
@@ -26,6 +29,19 @@ def get_overview(_user: CurrentUser, session: SessionDep, settings: SettingsDep,
     """Last ``hours`` of hook calls: counts by outcome, latest aborts, hosts needing care,
     seq gaps, chain problems, most-hit policy denials."""
     return overview(session, settings, hours=hours)
+
+
+class HistogramQuery(EventFilters):
+    scope: Literal["events", "aborts"] = "events"
+
+
+@router.get("/histogram")
+def get_histogram(_user: CurrentUser, session: SessionDep,
+                  q: Annotated[HistogramQuery, Query()]) -> dict:
+    """Calls matching the filters per time bucket and outcome, counted in the database;
+    without ``since`` the last 24 h. The bucket size follows the range (at most 81 buckets)."""
+    return histogram(session, EventFilters(**q.model_dump(exclude={"scope"})),
+                     aborts=q.scope == "aborts")
 
 
 @router.get("/aborts/groups")
