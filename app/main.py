@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import alerts, fleet_metrics
 from app.api import alerts as alerts_api
-from app.api import downloads, events, guests, health, hosts, ingest, overview, policies
+from app.api import downloads, events, guests, health, hosts, ingest, overview, policies, search
 from app.api import metrics as metrics_api
 from app.config import Settings
 from app.db import Database
@@ -30,8 +30,8 @@ log = logging.getLogger("hookaudit")
 # Every router of the app, in order: the JSON API (app/api/), then the dashboard's pages.
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
-    policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
-    auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
+    policies.router, downloads.router, overview.router, search.router, alerts_api.router,
+    metrics_api.router, auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
 ]
 
 

@@ -13,7 +13,7 @@ Values = Annotated[list[Value], Field(max_length=50)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def _time_bound(value):
+def time_bound(value):
     """since/until: ISO, ``now`` or relative (``-24h``), resolved by app.timerange."""
     return parse_bound(value, utcnow()) if isinstance(value, str) else value
 
@@ -49,7 +49,17 @@ class EventFilters(BaseModel):
         None, description="text contained in reason or stderr (case-insensitive)")
 
     _text = field_validator("host", "guest", "driver", "op", "q")(_plain_text)
-    _bounds = field_validator("since", "until", mode="before")(_time_bound)
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
+    _times = field_validator("since", "until")(to_naive_utc)
+
+
+class RangeQuery(BaseModel):
+    """A time range alone (rule history, overview): the bounds as EventFilters reads them."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: datetime | None = Field(None, description="ISO time, now, or relative: -24h, -7d")
+    until: datetime | None = Field(None, description="ISO time, now, or relative; default now")
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
     _times = field_validator("since", "until")(to_naive_utc)
 
 

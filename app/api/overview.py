@@ -8,10 +8,11 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
-from app.schemas_query import EventFilters
+from app.schemas_query import EventFilters, RangeQuery
 from app.services.aborts import abort_groups
 from app.services.histogram import histogram
 from app.services.overview import overview
@@ -23,12 +24,16 @@ class AbortGroupQuery(EventFilters):
     by: Literal["reason", "host", "rule", "guest"] = "reason"
 
 
+class OverviewQuery(RangeQuery):
+    hours: Annotated[int, Field(ge=1, le=24 * 31)] = 24
+
+
 @router.get("/overview")
 def get_overview(_user: CurrentUser, session: SessionDep, settings: SettingsDep,
-                 hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> dict:
-    """Last ``hours`` of hook calls: counts by outcome, latest aborts, hosts needing care,
-    seq gaps, chain problems, most-hit policy denials."""
-    return overview(session, settings, hours=hours)
+                 q: Annotated[OverviewQuery, Query()]) -> dict:
+    """Hook calls over the last ``hours`` (or ``since``..``until``): counts by outcome,
+    latest aborts, hosts needing care, seq gaps, chain problems, most-hit policy denials."""
+    return overview(session, settings, now=q.until, hours=q.hours, since=q.since)
 
 
 class HistogramQuery(EventFilters):
