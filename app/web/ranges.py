@@ -22,14 +22,15 @@ def raw_bounds(request: Request) -> tuple[str | None, str | None]:
 
 def with_range(request: Request, f: EventFilters) -> tuple[EventFilters, dict]:
     """``f`` with the default range when the URL names none, and the range as the page shows
-    it: the bounds as written (``since``/``until``), which preset that is, and the presets."""
-    since, until = raw_bounds(request)
+    it: the bounds as written (``since``/``until``; ``given``: as the URL has them, for the
+    form), which preset that is, and the presets."""
+    since, until = given = raw_bounds(request)
     if f.since is None and f.until is None:      # none given (or not understood): the default
-        since, until = DEFAULT_SINCE, None
+        since, until, given = DEFAULT_SINCE, None, (None, None)
         f = f.model_copy(update={"since": parse_bound(DEFAULT_SINCE, utcnow())})
     return f, {"since": since if f.since else None, "until": until if f.until else None,
                "preset": preset_of(since, until), "presets": list(PRESETS),
-               "default": DEFAULT_SINCE}
+               "default": DEFAULT_SINCE, "given": {"since": given[0], "until": given[1]}}
 
 
 def range_state(state: dict, tr: dict) -> dict:
