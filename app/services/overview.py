@@ -65,6 +65,7 @@ def overview(session: Session, settings, now: datetime | None = None, hours: int
     now = now or utcnow()
     since = since or now - timedelta(hours=hours)
     hours = round((now - since).total_seconds() / 3600, 2)
+    hours = int(hours) if hours.is_integer() else hours     # 24, not 24.0
     counts, denials = _counts_and_denials(session, since, now)
     hosts = list_hosts(session, settings)
     needing_care = [h for h in hosts if h["health"] not in ("ok", "revoked")]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.dashboard.seeding import chain, fleet
+from tests.dashboard.seeding import WEB_UUID, chain, fleet
 
 
 @pytest.fixture
@@ -80,3 +80,10 @@ def test_api_takes_relative_bounds(viewer, seeded):
     assert len(recent) == 7 and len(everything) == 9
     assert viewer.client.get("/api/v1/events?until=-2d").json()["items"][0]["object"] == "old-guest"
     assert viewer.client.get("/api/v1/overview?since=-7d").json()["total"] == 9
+
+
+def test_guest_timeline_api_takes_relative_bounds(viewer, seeded):
+    url = f"/api/v1/guests/{WEB_UUID}/timeline"
+    assert viewer.client.get(url + "?since=-15m").json()["boots"] == []
+    assert len(viewer.client.get(url + "?since=-3h&until=now").json()["boots"]) == 1
+    assert viewer.client.get(url + "?since=soon").status_code == 422
