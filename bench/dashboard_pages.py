@@ -92,7 +92,8 @@ def login(app):
 
 def measure(client, url: str, runs: int) -> list[float]:
     for _ in range(3):                       # warm caches and the connection pool
-        assert client.get(url).status_code == 200, url
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.status_code, r.text[:300])
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -108,6 +109,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--reseed", action="store_true")
+    ap.add_argument("--only", default="", help="time only pages whose label contains this "
+                                               "(the baseline always runs)")
     args = ap.parse_args()
 
     from app.config import Settings
@@ -143,6 +146,8 @@ def main() -> None:
     base = None
     print(f"{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'p95/baseline':>13}")
     for label, url in pages:
+        if args.only and args.only not in label and url != "/healthz":
+            continue
         times = measure(client, url, args.runs)
         p50, p95 = statistics.median(times), statistics.quantiles(times, n=20)[18]
         base = base or p95

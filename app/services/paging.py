@@ -4,6 +4,7 @@
     pack_cursor / unpack_cursor   the cursor codec: opaque, URL-safe "<iso time>|<key>"
     keyset_page                   one page of a SELECT and the next page's cursor
     contains_pattern              a LIKE pattern for "contains this text" (escapes \\ % _)
+    prefix_pattern                a LIKE pattern for "starts with this text" (same escapes)
 
 The live tail keeps its own readable cursor (app/services/live.py).
 """
@@ -56,3 +57,8 @@ def keyset_page(session: Session, stmt: Select, columns: tuple, p, item: Callabl
 def contains_pattern(text: str) -> str:
     """``%text%`` with LIKE's wildcards in ``text`` matched literally (escape LIKE_ESCAPE)."""
     return "%" + _LIKE_SPECIAL.sub(r"\\\1", text) + "%"
+
+
+def prefix_pattern(text: str) -> str:
+    """``text%`` with LIKE's wildcards in ``text`` matched literally (escape LIKE_ESCAPE)."""
+    return _LIKE_SPECIAL.sub(r"\\\1", text) + "%"

@@ -25,13 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Event, Guest, Host
-from app.services.paging import LIKE_ESCAPE
+from app.services.paging import LIKE_ESCAPE, prefix_pattern
 from app.timeutil import iso
 
 LIMIT = 20
 SUGGEST_LIMIT = 10
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_LIKE_SPECIAL = re.compile(r"([\\%_])")
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,6 @@ class Match:
 
 
 Recogniser = Callable[[Session, str], list[Match]]
-
-
-def prefix_pattern(text: str) -> str:
-    """``text%`` with LIKE's wildcards in ``text`` matched literally (escape LIKE_ESCAPE)."""
-    return _LIKE_SPECIAL.sub(r"\\\1", text) + "%"
 
 
 def event_by_id(session: Session, text: str) -> list[Match]:
@@ -71,13 +65,14 @@ def guest_by_uuid(session: Session, text: str) -> list[Match]:
 
 
 def guest_by_name(session: Session, text: str) -> list[Match]:
-    """Guests named ``text``; without one, guests whose name starts with it (latest first)."""
+    """Guests named ``text``; without one, guests whose name starts with it, in any case
+    (latest first)."""
     exact = session.scalars(select(Guest).where(Guest.name == text)
                             .order_by(Guest.last_event_at.desc()).limit(LIMIT)).all()
     if exact:
         return [_guest(g) for g in exact]
-    rows = session.scalars(select(Guest).where(Guest.name.like(prefix_pattern(text),
-                                                               escape=LIKE_ESCAPE))
+    rows = session.scalars(select(Guest)
+                           .where(Guest.name.ilike(prefix_pattern(text), escape=LIKE_ESCAPE))
                            .order_by(Guest.last_event_at.desc()).limit(LIMIT)).all()
     return [_guest(g) for g in rows]
 
@@ -86,7 +81,7 @@ def host_by_name(session: Session, text: str) -> list[Match]:
     """The host named ``text``; without one, hosts whose name starts with it."""
     exact = session.scalars(select(Host.name).where(Host.name == text)).all()
     names = exact or session.scalars(
-        select(Host.name).where(Host.name.like(prefix_pattern(text), escape=LIKE_ESCAPE))
+        select(Host.name).where(Host.name.ilike(prefix_pattern(text), escape=LIKE_ESCAPE))
         .order_by(Host.name).limit(LIMIT)).all()
     return [Match("host", n, f"/events?host={quote(n)}", "host: its events") for n in names]
 
@@ -137,6 +132,6 @@ def search(session: Session, text: str) -> dict:
 def suggest(session: Session, field: str, prefix: str, limit: int = SUGGEST_LIMIT) -> list[str]:
     """Distinct host or guest names starting with ``prefix`` (a filter input's datalist)."""
     column = {"host": Host.name, "guest": Guest.name}[field]
-    stmt = (select(column).where(column.like(prefix_pattern(prefix), escape=LIKE_ESCAPE))
+    stmt = (select(column).where(column.ilike(prefix_pattern(prefix), escape=LIKE_ESCAPE))
             .distinct().order_by(column).limit(limit))
     return list(session.scalars(stmt))
