@@ -65,6 +65,8 @@ def test_suggest_completes_host_and_guest_names_by_prefix(viewer, seeded):
     guests = viewer.client.get("/api/v1/suggest?field=guest&prefix=web&limit=1").json()["values"]
     assert guests == ["web-01"]
     assert viewer.client.get("/api/v1/suggest?field=mac&prefix=x").status_code == 422
+    # any case, on SQLite and PostgreSQL alike
+    assert viewer.client.get("/api/v1/suggest?field=host&prefix=HOST-").json()["values"] == hosts
 
 
 def test_search_and_suggest_need_a_login(client):
