@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Select, func
+from sqlalchemy import BigInteger, Select, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.util import find_tables
 
-from app.models import Event
+from app.models import Event, Host
 from app.schemas_query import EventFilters
 from app.services.events import ABORTS_CLAUSE, base_query
 from app.timerange import bucket_step, floor_to
@@ -73,6 +74,16 @@ def dense_buckets(rows, since: datetime, until: datetime, t0: datetime, step: ti
              "counts": c, "total": sum(c.values())} for i, c in enumerate(counts)]
 
 
+def _counting(listing: Select, *keys) -> Select:
+    """SELECT keys, count(*) with the WHERE of ``listing`` (a list's query): without its join
+    to hosts unless a filter needs that table (the join costs a lookup per counted row)."""
+    where = listing.whereclause
+    if where is not None and Host.__table__ in find_tables(where, check_columns=True):
+        return listing.with_only_columns(*keys, func.count())      # keeps the join
+    stmt = select(*keys, func.count()).select_from(Event)
+    return stmt if where is None else stmt.where(where)
+
+
 def histogram(session: Session, f: EventFilters, aborts: bool = False,
               now: datetime | None = None, max_buckets: int = 80) -> dict:
     """Calls matching ``f`` (aborted/killed/timed out only with ``aborts``) per bucket and
@@ -84,7 +95,7 @@ def histogram(session: Session, f: EventFilters, aborts: bool = False,
     f = f.model_copy(update={"since": since, "until": until})
     t0, step, n = grid(since, until, max_buckets)
     bucket = bucket_of(Event.started_at, t0, step).label("bucket")
-    stmt: Select = base_query(session, f).with_only_columns(bucket, Event.outcome, func.count())
+    stmt = _counting(base_query(session, f), bucket, Event.outcome)
     if aborts:
         stmt = stmt.where(ABORTS_CLAUSE)
     rows = session.execute(stmt.group_by(bucket, Event.outcome)).all()

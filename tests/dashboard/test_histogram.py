@@ -100,3 +100,17 @@ def test_histogram_api_names_a_bad_time(viewer):
     assert r.status_code == 422
     err = r.json()["error"]
     assert [d["field"] for d in err["details"]] == ["since"] and "yesterday" in err["details"][0]["message"]
+
+
+def test_counting_keeps_the_hosts_join_only_when_a_filter_needs_it(app, stored):
+    """dash1's host globs may filter on hosts.name: the count must not become a cross join."""
+    from app.models import Event, Host
+    from app.services.events import base_query
+    from app.services.histogram import _counting
+
+    with app.state.db.session() as s:
+        by_name = _counting(base_query(s, EventFilters()).where(Host.name == "host-b"), Event.outcome)
+        everything = _counting(base_query(s, EventFilters()), Event.outcome)
+        assert sum(n for _, n in s.execute(by_name.group_by(Event.outcome))) == 30
+        assert sum(n for _, n in s.execute(everything.group_by(Event.outcome))) == 150
+        assert "JOIN" not in str(everything)
