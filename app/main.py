@@ -16,7 +16,7 @@ from app import alerts, facts_runner, fleet_metrics
 from app.api import alerts as alerts_api
 from app.api import attribution, downloads, events, guests, health, hosts, ingest, openapi, overview
 from app.api import metrics as metrics_api
-from app.api import policies
+from app.api import policies, search
 from app.config import Settings
 from app.db import Database
 from app.deps import bearer_user, refuse_nul
@@ -31,8 +31,8 @@ log = logging.getLogger("hookaudit")
 # Every router of the app, in order: the JSON API (app/api/), then the dashboard's pages.
 ROUTERS = [
     health.router, ingest.router, events.router, guests.router, hosts.router,
-    policies.router, downloads.router, overview.router, alerts_api.router, metrics_api.router,
-    openapi.router, attribution.router,
+    policies.router, downloads.router, overview.router, search.router, alerts_api.router,
+    metrics_api.router, openapi.router, attribution.router,
     auth.router, pages.router, pages_events.router, pages_guests.router, admin.router,
     apidocs.router, pages_facts.router,
 ]

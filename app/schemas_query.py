@@ -5,13 +5,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from app.timeutil import to_naive_utc
+from app.timerange import parse_bound
+from app.timeutil import to_naive_utc, utcnow
 
 Value = Annotated[str, Field(min_length=1, max_length=256)]
 Values = Annotated[list[Value], Field(max_length=50)]
 # A time query parameter, naive UTC; an offset that leaves year 1..9999 is a 422.
 UtcTime = Annotated[datetime, AfterValidator(to_naive_utc)]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def time_bound(value):
+    """since/until: ISO, ``now`` or relative (``-24h``), resolved by app.timerange."""
+    return parse_bound(value, utcnow()) if isinstance(value, str) else value
 
 
 def _plain_text(value):
@@ -49,12 +55,14 @@ class EventFilters(BaseModel):
     verdict: list[Verdict] = Field([], max_length=5, description=(
         "what a rule did: deny (enforced refusal), warn, dryrun (a deny in that mode), "
         "mutate, error; with `rule`, the same decision must match both"))
-    since: datetime | None = Field(None, description="started_at >= since (UTC if no zone)")
-    until: datetime | None = Field(None, description="started_at < until (UTC if no zone)")
+    since: datetime | None = Field(None, description="started_at >= since: ISO time (UTC if "
+                                   "no zone), `now`, or relative to now: -15m, -24h, -7d")
+    until: datetime | None = Field(None, description="started_at < until (same forms as since)")
     q: Annotated[str, Field(max_length=256)] | None = Field(
         None, description="text contained in reason or stderr (case-insensitive)")
 
     _text = field_validator("host", "guest", "driver", "op", "rule", "q")(_plain_text)
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
     _times = field_validator("since", "until")(to_naive_utc)
 
 
@@ -62,9 +70,21 @@ class HostRange(BaseModel):
     """The time range of a host page (default: the last 24 hours)."""
 
     model_config = ConfigDict(extra="forbid")
-    since: datetime | None = Field(None, description="from (UTC if no zone); default until - 24 h")
-    until: datetime | None = Field(None, description="to (UTC if no zone); default now")
+    since: datetime | None = Field(None, description="from: ISO time (UTC if no zone), now, or "
+                                   "relative: -24h, -7d; default until - 24 h")
+    until: datetime | None = Field(None, description="to (same forms); default now")
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
+    _times = field_validator("since", "until")(to_naive_utc)
 
+
+class RangeQuery(BaseModel):
+    """A time range alone (rule history, overview): the bounds as EventFilters reads them."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: datetime | None = Field(None, description="ISO time, now, or relative: -24h, -7d")
+    until: datetime | None = Field(None, description="ISO time, now, or relative; default now")
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
+    _times = field_validator("since", "until")(to_naive_utc)
     _times = field_validator("since", "until")(to_naive_utc)
 
 

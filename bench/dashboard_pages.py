@@ -8,7 +8,8 @@ INSERT ... SELECT generate_series per table: 50 hosts, 20,000 guests, N events (
 ops in order, ~1 % aborted, ~0.1 % killed, a deny decision per abort) spread over 30 days,
 and one guest ("big-guest") with N/100 events. Then it logs in as a viewer and times each
 page in-process (TestClient: routing + queries + template, no network), reporting p50/p95
-and the ratio to GET /healthz measured in the same run. The data is synthetic (hashes are
+and the ratio to GET /healthz measured in the same run. The histogram, the rule page,
+search and suggest are timed too (the events/aborts/overview pages include a histogram). The data is synthetic (hashes are
 not a valid chain): this measures reads and rendering, not ingest.
 """
 import argparse
@@ -91,7 +92,8 @@ def login(app):
 
 def measure(client, url: str, runs: int) -> list[float]:
     for _ in range(3):                       # warm caches and the connection pool
-        assert client.get(url).status_code == 200, url
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.status_code, r.text[:300])
     times = []
     for _ in range(runs):
         t = time.perf_counter()
@@ -107,6 +109,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--reseed", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated: time only pages whose label "
+                                               "contains one of these (the baseline always runs)")
     args = ap.parse_args()
 
     from app.config import Settings
@@ -119,20 +123,34 @@ def main() -> None:
         big = conn.execute(text("SELECT md5('big')::uuid::text")).scalar()
         n = conn.execute(text("SELECT count(*) FROM events")).scalar()
         nbig = conn.execute(text("SELECT count(*) FROM events WHERE domain_uuid = :u"), {"u": big}).scalar()
+        first_event = conn.execute(text("SELECT event_id FROM events WHERE id = 12345")).scalar()
     print(f"dataset: {n} events, big guest {nbig} events, {args.runs} runs per page")
     pages = [("baseline /healthz", "/healthz"), ("overview", "/"),
              (f"guest ({nbig} events), default range", f"/guests/{big}"),
              ("same guest, last 24h", f"/guests/{big}?range=24h"),
              ("same guest, last 30d (whole life)", f"/guests/{big}?range=30d"),
              ("aborts (grouped by reason)", "/aborts"), ("aborts by rule", "/aborts?by=rule"),
-             ("events", "/events"), ("events, host filter", "/events?host=dom0-007"),
+             ("events (+ histogram, 24h)", "/events"),
+             ("events, host filter", "/events?host=dom0-007"),
              ("events, host glob", "/events?host=dom0-00*"),
              ("events, rule + verdict filter", "/events?rule=rule-3&verdict=deny"),
              ("aborts, rule filter", "/aborts?rule=rule-3"),
+             ("events, last 7d", "/events?since=-7d"),
+             ("events, last 30d", "/events?since=-30d"),
+             ("histogram JSON, 24h", "/api/v1/histogram"),
+             ("histogram JSON, 30d", "/api/v1/histogram?since=-30d"),
+             ("aborts histogram JSON, 30d", "/api/v1/histogram?since=-30d&scope=aborts"),
+             ("rule page (7d of a rule's hits)", "/policies/rules/rule-3?since=-7d"),
+             ("search, one guest (jumps)", "/api/v1/search?q=guest-12345"),
+             ("search, by prefix", "/api/v1/search?q=guest-1"),
+             ("search, event id", f"/api/v1/search?q={first_event}"),
+             ("suggest guest names", "/api/v1/suggest?field=guest&prefix=guest-12"),
              ("guests", "/guests"), ("hosts", "/hosts")]
     base = None
     print(f"{'page':38} {'p50 ms':>8} {'p95 ms':>8} {'p95/baseline':>13}")
     for label, url in pages:
+        if args.only and url != "/healthz" and not any(w in label for w in args.only.split(",")):
+            continue
         times = measure(client, url, args.runs)
         p50, p95 = statistics.median(times), statistics.quantiles(times, n=20)[18]
         base = base or p95

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from app.api import API_V1
 from app.deps import CurrentUser, SessionDep, SettingsDep
 from app.schemas import ErrorResponse
-from app.schemas_query import GuestOut, GuestPage, GuestQuery, Timeline, UtcTime
+from app.schemas_query import GuestOut, GuestPage, GuestQuery, RangeQuery, Timeline
 from app.services import guests as svc
 from app.services.errors import NotFound
 
@@ -30,11 +30,12 @@ def get_guest(domain_uuid: str, session: SessionDep, _user: CurrentUser):
 
 @router.get("/guests/{domain_uuid}/timeline", response_model=Timeline, responses=ERRORS)
 def get_timeline(domain_uuid: str, session: SessionDep, settings: SettingsDep,
-                 _user: CurrentUser, since: UtcTime | None = None, until: UtcTime | None = None):
+                 _user: CurrentUser, q: Annotated[RangeQuery, Query()]):
     """Boots grouped prepare→release per host, across hosts, migrations linked; ``since`` /
-    ``until`` (UTC) limit the events read, as the dashboard's time range does."""
+    ``until`` (ISO, ``now`` or relative: ``-7d``) limit the events read, as the dashboard's
+    time range does."""
     timeline = svc.guest_timeline(session, domain_uuid, settings.timeline_max_events,
-                                  since, until)
+                                  q.since, q.until)
     if timeline is None:
         raise NotFound("guest", domain_uuid)
     return timeline

@@ -3,14 +3,15 @@
     GET  /api/v1/policy-bundle                      host token; ETag = bundle version, 304;
                                                     the operators' signature in a header
     GET  /api/v1/policies                           rules + deny/warn/dryrun hits 24h/7d
+    GET  /api/v1/policies/rules/{rule_id}           one rule: definition + hits per bucket
     GET  /api/v1/policies/{rule_id}/evaluate?event_id=...   the rule against a stored event
     POST /api/v1/policies/evaluate {event_id, rule}  a draft rule (YAML as JSON) against one
 
 Each route is one call into app/policy/service.py, which the dashboard's policies page uses too.
 """
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel
 
 from app.api import API_V1
@@ -18,7 +19,9 @@ from app.deps import CurrentUser, HostDep, SessionDep, SettingsDep
 from app.errors import ApiError
 from app.policy import service as svc
 from app.policy.published import bundle_to_serve
+from app.policy.rule_page import rule_detail
 from app.schemas import ErrorResponse
+from app.schemas_query import RangeQuery
 from hookshim.bundle_sig import SIGNATURE_HEADER
 
 router = APIRouter(prefix=API_V1, tags=["policies"])
@@ -52,6 +55,14 @@ def _etag_matches(header: str, etag: str) -> bool:
 def get_policies(session: SessionDep, settings: SettingsDep, _user: CurrentUser):
     """Every rule of the current bundle with its hits (deny/warn/dryrun/mutate/error, 24h/7d)."""
     return svc.list_policies(session, svc.cache_for(settings))
+
+
+@router.get("/policies/rules/{rule_id}", responses=ERRORS)
+def get_rule(rule_id: str, session: SessionDep, settings: SettingsDep, _user: CurrentUser,
+             q: Annotated[RangeQuery, Query()]):
+    """One rule as written (match, condition, mode, message) and its decisions per time
+    bucket by kind (deny/warn/dryrun/mutate/error) over ``since``..``until``."""
+    return rule_detail(session, svc.cache_for(settings), rule_id, q.since, q.until)
 
 
 @router.get("/policies/{rule_id}/evaluate", responses=ERRORS)

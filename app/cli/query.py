@@ -39,8 +39,9 @@ def add_parser(sub) -> None:
                    help="what the rule did (repeat for any of several)")
     p.add_argument("--aborts", action="store_true",
                    help="only aborted, killed and timed-out calls (as GET /api/v1/aborts)")
-    p.add_argument("--since", help="ISO time, UTC if no zone")
-    p.add_argument("--until", help="ISO time, UTC if no zone")
+    p.add_argument("--since", help="ISO time (UTC if no zone), now, or relative: "
+                   "--since=-24h (with =: argparse reads -24h as an option)")
+    p.add_argument("--until", help="same forms as --since")
     p.add_argument("-q", help="text in reason or stderr")
     p.add_argument("--format", choices=("ndjson", "json", "csv"), default="ndjson")
     p.add_argument("--order", choices=("desc", "asc"), default="desc")

@@ -22,15 +22,18 @@ LATEST_ABORTS = 10
 TOP_DENIALS = 10
 
 
-def _counts_and_denials(session: Session, since: datetime) -> tuple[dict, list[dict]]:
+def _counts_and_denials(session: Session, since: datetime,
+                        until: datetime) -> tuple[dict, list[dict]]:
     counts_q = (select(literal("outcome").label("kind"), Event.outcome.label("key"),
                        func.count().label("n"))
-                .where(Event.started_at >= since).group_by(Event.outcome))
+                .where(Event.started_at >= since, Event.started_at < until)
+                .group_by(Event.outcome))
     denials_q = (select(literal("deny").label("kind"), PolicyDecision.rule_id.label("key"),
                         func.count().label("n"))
                  # enforce only: a warn/dryrun "deny" refused nothing (the policies page
                  # shows those hits per mode)
-                 .where(PolicyDecision.at >= since, PolicyDecision.verdict == "deny",
+                 .where(PolicyDecision.at >= since, PolicyDecision.at < until,
+                        PolicyDecision.verdict == "deny",
                         PolicyDecision.mode == "enforce")
                  .group_by(PolicyDecision.rule_id))
     counts = {o: 0 for o in OUTCOMES}
@@ -75,11 +78,15 @@ def why(host: dict) -> list[str]:
     return out
 
 
-def overview(session: Session, settings, now: datetime | None = None, hours: int = 24) -> dict:
-    """Counts by outcome and top denials over ``hours``, latest aborts, hosts needing care."""
+def overview(session: Session, settings, now: datetime | None = None, hours: int = 24,
+             since: datetime | None = None) -> dict:
+    """Counts by outcome and top denials over ``since``..``now`` (default: the last
+    ``hours``), latest aborts, hosts needing care."""
     now = now or utcnow()
-    since = now - timedelta(hours=hours)
-    counts, denials = _counts_and_denials(session, since)
+    since = since or now - timedelta(hours=hours)
+    hours = round((now - since).total_seconds() / 3600, 2)
+    hours = int(hours) if hours.is_integer() else hours     # 24, not 24.0
+    counts, denials = _counts_and_denials(session, since, now)
     hosts = list_hosts(session, settings)
     needing_care = [h | {"why": why(h)} for h in hosts if h["health"] not in ("ok", "revoked")]
     return {

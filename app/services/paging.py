@@ -5,6 +5,7 @@
     keyset_page                   one page of a SELECT and the next page's cursor
     contains_pattern              a LIKE pattern for "contains this text" (escapes \\ % _)
     is_glob / glob_pattern        a filter value with * or ? as a LIKE pattern (escaped)
+    prefix_pattern                a LIKE pattern for "starts with this text" (same escapes)
 
 The live tail keeps its own readable cursor (app/services/live.py).
 """
@@ -79,3 +80,8 @@ def glob_pattern(value: str) -> str:
     character; LIKE's own ``%``, ``_`` and ``\\`` in ``value`` match literally."""
     escaped = _LIKE_SPECIAL.sub(r"\\\1", value)
     return escaped.replace("*", "%").replace("?", "_")
+
+
+def prefix_pattern(text: str) -> str:
+    """``text%`` with LIKE's wildcards in ``text`` matched literally (escape LIKE_ESCAPE)."""
+    return _LIKE_SPECIAL.sub(r"\\\1", text) + "%"

@@ -11,34 +11,50 @@ from app.deps import SessionDep
 from app.services import events as events_service
 from app.services.aborts import GROUPINGS, abort_groups
 from app.services.errors import NotFound
+from app.services.histogram import histogram
 from app.web.auth import PageUser
 from app.web.params import event_filters, filter_state, page_links, qs
+from app.web.ranges import histogram_context, range_state, with_range
 from app.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
 
-def _list_context(f, p, error, page: dict, base: str) -> dict:
-    """What a list page and its rows partial render: the page, the filters as links, and
-    the next page's URL as rows (htmx) and as a page (no script)."""
-    state = filter_state(f)
+def _list_context(f, p, error, page: dict, base: str, tr: dict) -> dict:
+    """What a list page and its rows partial render: the page, the filters as links (the
+    time range as written), and the next page's URL as rows (htmx) and as a page."""
+    state = range_state(filter_state(f), tr)
     return {"page": page, "f": f, "state": state, "error": error, "qs": qs, "base": base,
-            **page_links(base, state, page["next_cursor"], limit=p.limit)}
+            "tr": tr, **page_links(base, state, page["next_cursor"], limit=p.limit)}
+
+
+def _filters(request: Request):
+    f, p, error = event_filters(request)
+    f, tr = with_range(request, f)
+    return f, p, error, tr
 
 
 def _events(request: Request, session) -> dict:
-    f, p, error = event_filters(request)
-    return _list_context(f, p, error, events_service.list_events(session, f, p), "/events")
+    f, p, error, tr = _filters(request)
+    return _list_context(f, p, error, events_service.list_events(session, f, p), "/events", tr)
 
 
 def _aborts(request: Request, session) -> dict:
-    f, p, error = event_filters(request)
-    return _list_context(f, p, error, events_service.list_aborts(session, f, p), "/aborts")
+    f, p, error, tr = _filters(request)
+    return _list_context(f, p, error, events_service.list_aborts(session, f, p), "/aborts", tr)
+
+
+def _with_histogram(ctx: dict, session, aborts: bool = False) -> dict:
+    """The list's context plus the histogram of the same filters and range."""
+    h = histogram(session, ctx["f"], aborts=aborts)
+    ctx.update(histogram_context(h, ctx["base"], ctx["state"], ctx["tr"]),
+               histogram_qs=qs(ctx["state"], scope="aborts" if aborts else None))
+    return ctx
 
 
 @router.get("/events")
 def events_page(request: Request, _user: PageUser, session: SessionDep):
-    return render(request, "events.html", _events(request, session))
+    return render(request, "events.html", _with_histogram(_events(request, session), session))
 
 
 @router.get("/events/rows")
@@ -48,7 +64,7 @@ def events_rows(request: Request, _user: PageUser, session: SessionDep):
 
 @router.get("/aborts")
 def aborts_page(request: Request, _user: PageUser, session: SessionDep):
-    ctx = _aborts(request, session)
+    ctx = _with_histogram(_aborts(request, session), session, aborts=True)
     by = request.query_params.get("by", "reason")
     by = by if by in GROUPINGS else "reason"
     ctx.update(by=by, groupings=GROUPINGS, grouped=abort_groups(session, ctx["f"], by))

@@ -62,11 +62,20 @@ def _ago(seconds) -> str:
     return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h"
 
 
+def _bucket(seconds: int) -> str:
+    """A histogram's bucket size: 30 s, 5 min, 3 h, 1 d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def make_env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(time=_time, duration=_duration, outcome=_outcome, ago=_ago)
+    env.filters.update(time=_time, duration=_duration, outcome=_outcome, ago=_ago,
+                       bucket=_bucket)
     env.globals.update(explain=explain, xml_html=xml_html, diff_html=diff_html, escape=escape,
                        virsh_error=virsh_error, verdict_view=verdict_view, glossary=glossary)
     return env

@@ -243,7 +243,7 @@ def test_hosts_and_guests_pages(page):
     assert page.locator("#hosts >> text=lagging").count() == 1          # host-b's 15 min backlog
     shot(page, "hosts")
     page.goto("/guests")
-    page.fill("input[name=q]", "web")
+    page.fill("form.filters input[name=q]", "web")   # not the header's search box (also q)
     expect(page.locator("#guest-rows tr")).to_have_count(1)
     assert "web-01" in page.locator("#guest-rows").inner_text()
     shot(page, "guests")

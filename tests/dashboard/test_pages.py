@@ -151,7 +151,8 @@ def test_unknown_event_is_404_page(viewer_client):
 def test_events_filters_make_permalinks_and_export_links(viewer_client, seeded):
     html = viewer_client.get("/events?outcome=aborted&host=host-a").text
     assert "db-02" in html and "web-01" not in html
-    assert "/api/v1/events?host=host-a&amp;outcome=aborted&amp;format=csv" in html
+    # the export carries the page's range as written (the default: the last 24 h)
+    assert "/api/v1/events?host=host-a&amp;outcome=aborted&amp;since=-24h&amp;format=csv" in html
 
 
 def test_events_more_rows_are_keyset_paged(viewer_client, seeded):

@@ -82,6 +82,15 @@ def test_events_query_prints_filtered_ndjson(cli, served):
     assert sorted(json.loads(line)["op"] for line in out.splitlines()) == ["start", "started"]
 
 
+def test_events_query_takes_relative_times_like_the_api(cli, served):
+    _, token, _ = cli("hosts", "add", "dom0-1")
+    post_events(served, HostCred("dom0-1", token.strip()), make_chain("dom0-1", 3))  # 2026-11-25
+    assert cli("events", "query", "--since=-1h")[1] == ""
+    code, out, _ = cli("events", "query", "--until=now", "--since", "2026-11-25")
+    assert code == 0 and len(out.splitlines()) == 3
+    assert cli("events", "query", "--since=last-week")[0] == 1
+
+
 def test_events_query_refuses_bad_filters(cli):
     assert cli("events", "query", "--outcome", "exploded")[0] == 1
 

@@ -1,0 +1,106 @@
+"""Calls over time, counted in the database: bucketed GROUP BY counts, never rows.
+
+    epoch_seconds     a SQL expression: whole seconds since 1970 of a naive UTC column,
+                      compiled per dialect (SQLite strftime, PostgreSQL extract)
+    bucket_counts     (bucket index, key, count) rows of any SELECT, for any time column
+    dense_buckets     those rows as every bucket of the range, zeros included
+    histogram         the events (or aborts) matching filters, per bucket and outcome
+
+The bucket size comes from app.timerange.bucket_step; buckets are aligned to multiples of
+it since the epoch, so the same range always cuts the same way (and links are stable).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Select, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.util import find_tables
+
+from app.models import Event, Host
+from app.schemas_query import EventFilters
+from app.services.events import ABORTS_CLAUSE, base_query
+from app.timerange import bucket_step, floor_to
+from app.timeutil import iso, utcnow
+from hookshim.event import OUTCOMES
+
+EPOCH = datetime(1970, 1, 1)
+
+
+class epoch_seconds(FunctionElement):  # noqa: N801 (a SQL function, named like one)
+    """Whole seconds since 1970 of a naive UTC datetime column."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    return "CAST(strftime('%%s', %s) AS INTEGER)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_pg(element, compiler, **kw):
+    # timestamp without time zone: extract(epoch) reads it as UTC, which it is
+    return "CAST(floor(extract(epoch FROM %s)) AS BIGINT)" % compiler.process(element.clauses,
+                                                                           **kw)
+
+
+def bucket_of(column, t0: datetime, step: timedelta):
+    """The bucket index of ``column`` on the grid t0 + k*step (rows are >= t0: integer
+    division is floor)."""
+    seconds = int(step.total_seconds())
+    offset = int((t0 - EPOCH).total_seconds())
+    return (epoch_seconds(column) - offset) // seconds
+
+
+def grid(since: datetime, until: datetime, max_buckets: int = 80):
+    """(t0, step, number of buckets) covering since..until."""
+    step = bucket_step(since, until, max_buckets)
+    t0 = floor_to(since, step)
+    return t0, step, max(1, -(-(until - t0) // step))
+
+
+def dense_buckets(rows, since: datetime, until: datetime, t0: datetime, step: timedelta,
+                  n: int, keys) -> list[dict]:
+    """Every bucket of the grid, clipped to since..until, with a count per key (zeros too)."""
+    counts = [dict.fromkeys(keys, 0) for _ in range(n)]
+    for index, key, count in rows:
+        if 0 <= index < n and key in counts[index]:
+            counts[index][key] += count
+    return [{"start": iso(max(t0 + i * step, since)), "end": iso(min(t0 + (i + 1) * step, until)),
+             "counts": c, "total": sum(c.values())} for i, c in enumerate(counts)]
+
+
+def _counting(listing: Select, *keys) -> Select:
+    """SELECT keys, count(*) with the WHERE of ``listing`` (a list's query): without its join
+    to hosts unless a filter needs that table (the join costs a lookup per counted row)."""
+    where = listing.whereclause
+    if where is not None and Host.__table__ in find_tables(where, check_columns=True):
+        return listing.with_only_columns(*keys, func.count())      # keeps the join
+    stmt = select(*keys, func.count()).select_from(Event)
+    return stmt if where is None else stmt.where(where)
+
+
+def histogram(session: Session, f: EventFilters, aborts: bool = False,
+              now: datetime | None = None, max_buckets: int = 80) -> dict:
+    """Calls matching ``f`` (aborted/killed/timed out only with ``aborts``) per bucket and
+    outcome over f.since..f.until (until: now; since: a day before until)."""
+    until = f.until or now or utcnow()
+    since = f.since or until - timedelta(hours=24)
+    if since >= until:
+        since = until - timedelta(seconds=1)
+    f = f.model_copy(update={"since": since, "until": until})
+    t0, step, n = grid(since, until, max_buckets)
+    bucket = bucket_of(Event.started_at, t0, step).label("bucket")
+    stmt = _counting(base_query(session, f), bucket, Event.outcome)
+    if aborts:
+        stmt = stmt.where(ABORTS_CLAUSE)
+    rows = session.execute(stmt.group_by(bucket, Event.outcome)).all()
+    buckets = dense_buckets(rows, since, until, t0, step, n, OUTCOMES)
+    return {"since": iso(since), "until": iso(until), "step_seconds": int(step.total_seconds()),
+            "outcomes": list(OUTCOMES), "aborts_only": aborts, "buckets": buckets,
+            "total": sum(b["total"] for b in buckets),
+            "max": max((b["total"] for b in buckets), default=0)}
