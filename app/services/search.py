@@ -24,6 +24,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.facts.lookup import classify
 from app.models import Event, Guest, Host
 from app.services.paging import LIKE_ESCAPE, prefix_pattern
 from app.timeutil import iso
@@ -93,9 +94,20 @@ def _guest(g: Guest) -> Match:
 
 
 # In order: the exact identifiers first, names after.
+def fact_holder(_session: Session, text: str) -> list[Match]:
+    """A MAC, IP, PCI address, disk path or volume name (app/facts/lookup.py ``classify``, a
+    pure function): the attribution page that says who held it, on which host, when."""
+    found = classify(text)
+    if found is None or found.kind == "guest":      # a UUID: the guest and event recognisers
+        return []
+    return [Match("attribution", f"who held {found.kind} {found.value}", found.path,
+                  "every guest that held it, with hosts, times and the proving calls")]
+
+
 RECOGNISERS: list[tuple[str, Recogniser]] = [
     ("event_id", event_by_id),
     ("guest_uuid", guest_by_uuid),
+    ("fact", fact_holder),
     ("guest_name", guest_by_name),
     ("host_name", host_by_name),
 ]

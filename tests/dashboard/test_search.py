@@ -49,7 +49,9 @@ def test_search_api_is_the_same_data(viewer, seeded):
 
 
 def test_a_registered_recogniser_answers_in_its_place(viewer, seeded, monkeypatch):
-    monkeypatch.setattr(search_service, "RECOGNISERS", list(search_service.RECOGNISERS))
+    # the mechanism alone: without the built-in MAC recogniser ("fact", tested below)
+    monkeypatch.setattr(search_service, "RECOGNISERS",
+                        [r for r in search_service.RECOGNISERS if r[0] != "fact"])
 
     def mac(session, text):
         return [Match("attribution", "web-01 nic", f"/guests/{WEB_UUID}")] if text.count(":") == 5 else []
@@ -76,3 +78,16 @@ def test_search_and_suggest_need_a_login(client):
 
 def test_every_page_has_the_search_box(viewer_client, seeded):
     assert 'id="site-search"' in viewer_client.get("/events").text
+
+
+def test_a_mac_pci_address_or_disk_opens_who_held_it(viewer, viewer_client, seeded):
+    """app/facts/lookup.py classify routes what people paste to the attribution page."""
+    for text, where in [("52-54-00-AB-CD-EF", "/attribution?mac=52-54-00-AB-CD-EF"),
+                        ("0000:3b:00.1", "/attribution?hostdev=0000%3A3b%3A00.1"),
+                        ("rbd/vm-1234-disk-0", "/attribution?disk=rbd%2Fvm-1234-disk-0")]:
+        r = viewer_client.get("/search", params={"q": text}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == where, text
+        assert viewer_client.get(where).status_code == 200
+    # names are not facts: the guest and host recognisers answer them as before
+    data = viewer.client.get("/api/v1/search", params={"q": "db-02"}).json()
+    assert [m["kind"] for m in data["matches"]] == ["guest"]
