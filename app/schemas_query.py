@@ -85,7 +85,6 @@ class RangeQuery(BaseModel):
     until: datetime | None = Field(None, description="ISO time, now, or relative; default now")
     _bounds = field_validator("since", "until", mode="before")(time_bound)
     _times = field_validator("since", "until")(to_naive_utc)
-    _times = field_validator("since", "until")(to_naive_utc)
 
 
 class PageParams(BaseModel):
