@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.schemas_query import _plain_text
+from app.schemas_query import _plain_text, time_bound
 from app.timeutil import to_naive_utc
 
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -14,9 +14,13 @@ CHANGE_CATEGORIES = Literal["memory", "vcpus", "disks", "interfaces", "devices",
 
 class _Range(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    since: datetime | None = Field(None, description="from this time (UTC if no zone)")
-    until: datetime | None = Field(None, description="until this time (UTC if no zone)")
+    since: datetime | None = Field(None, description="from this time: ISO (UTC if no zone), "
+                                   "`now`, or relative to now: -15m, -24h, -7d")
+    until: datetime | None = Field(None, description="until this time (same forms as since)")
     limit: Annotated[int, Field(ge=1, le=5000)] = 500
+
+    # the one time model of every API (app/timerange.py): relative bounds too
+    _bounds = field_validator("since", "until", mode="before")(time_bound)
 
     @field_validator("since", "until")
     @classmethod
@@ -42,10 +46,12 @@ class AttributionQuery(_Range):
     ip: Text | None = Field(None, description="an IPv4 or IPv6 address")
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
         None, description="only stays on this host (required with port)")
-    at: datetime | None = Field(None, description="who held it at this time (UTC if no zone)")
+    at: datetime | None = Field(None, description="who held it at this time: ISO (UTC if no "
+                                "zone), `now`, or relative: -2h")
     format: Literal["json", "csv", "ndjson"] = "json"
 
     _text = field_validator("mac", "disk", "hostdev", "ip", "host")(_plain_text)
+    _at_bound = field_validator("at", mode="before")(time_bound)
 
     @field_validator("at")
     @classmethod

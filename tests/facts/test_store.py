@@ -69,6 +69,11 @@ def test_a_shutdown_closes_the_interval_and_a_later_guest_reuses_the_mac(app, fl
     assert who("2026-11-25T12:25:00Z") == [("web2", ["host-b"])]
     r = viewer.client.get("/api/v1/attribution", params={"mac": MAC})
     assert [h["name"] for h in r.json()["holders"]] == ["web2", "web1"]   # newest first
+    # the API's one time model: `now` and relative bounds (web2 still holds it, web1 did)
+    assert who("now") == [("web2", ["host-b"])]
+    r = viewer.client.get("/api/v1/attribution", params={"mac": MAC, "since": "-3650d",
+                                                         "until": "now"})
+    assert r.status_code == 200 and [h["name"] for h in r.json()["holders"]] == ["web2", "web1"]
 
 
 def test_attribution_names_the_proving_events(app, fleet, viewer):
