@@ -99,7 +99,9 @@ def new_page(browser, server):
 def pages(server, unknown: bool = True) -> list[str]:
     refused = server["events"][3]["event_id"]
     return ["/", "/events", "/aborts", "/aborts?by=rule", "/hosts", "/policies", "/guests",
-            f"/guests/{WEB_UUID}", f"/events/{refused}"] + (["/no/such/page"] if unknown else [])
+            f"/guests/{WEB_UUID}", f"/events/{refused}", "/hosts/host-a", "/hosts/host-b",
+            "/search?q=e", "/attribution?mac=52:54:00:00:00:01", "/conflicts", "/changes",
+            "/policies/rules/no-pci-passthrough-prod"] + (["/no/such/page"] if unknown else [])
 
 
 def test_api_docs_load_offline_from_the_app(new_page, server):
