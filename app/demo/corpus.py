@@ -106,6 +106,45 @@ def personal_macs(xml: str, uuid: str) -> str:
     return _MAC.sub(mac, xml)
 
 
+# -- edits for the demo's scenes (an operator redefining a guest: `virsh edit`) ---------------
+
+_INTERFACE = re.compile(r"<interface\b.*?</interface>", re.DOTALL)
+_SEGMENT = re.compile(r"<source\s+(?:network|bridge)=")
+_MEMORY = re.compile(r"(<(memory|currentMemory)\b[^>]*>)(\d+)(</\2>)")
+
+
+def first_interface(xml: str) -> str | None:
+    """The first ``<interface>`` element, when it has a MAC on a named network or bridge
+    (what a duplicate-MAC conflict needs: docs/attribution.md)."""
+    m = _INTERFACE.search(xml)
+    if m and _MAC.search(m.group(0)) and _SEGMENT.search(m.group(0)):
+        return m.group(0)
+    return None
+
+
+def first_mac(xml: str) -> str | None:
+    iface = first_interface(xml)
+    m = _MAC.search(iface) if iface else None
+    return m.group(3).lower() if m else None
+
+
+def with_interface(xml: str, iface: str) -> str:
+    """``xml`` with its first ``<interface>`` replaced by ``iface``."""
+    return _INTERFACE.sub(lambda _m: iface, xml, count=1)
+
+
+def with_mac(xml: str, mac: str) -> str:
+    """``xml`` with the first interface's MAC set to ``mac``."""
+    iface = first_interface(xml)
+    return with_interface(xml, _MAC.sub(lambda m: f"{m.group(1)}{m.group(2)}{mac}{m.group(2)}",
+                                         iface, count=1))
+
+
+def with_memory(xml: str, factor: int) -> str:
+    """``<memory>`` and ``<currentMemory>`` multiplied by ``factor``."""
+    return _MEMORY.sub(lambda m: f"{m.group(1)}{int(m.group(3)) * factor}{m.group(4)}", xml)
+
+
 def describe(xml: str, text: str) -> str:
     """Give the guest a ``<description>`` (after its uuid) unless it has one."""
     if "<description>" in xml:

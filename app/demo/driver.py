@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from app.demo import lifecycle
-from app.demo.corpus import insecure
+from app.demo.corpus import first_interface, insecure, with_interface, with_mac, with_memory
 from app.demo.fleet import Fleet
 from app.demo.scenario import Action
 from app.demo.simhost import CallResult, SimHost
@@ -49,7 +49,23 @@ class Driver:
             return self._start(host, guest)
         if kind == "migrate":
             return self._migrate(host, action.target, guest)
+        if kind == "redefine":
+            self.xml[guest] = self.redefined(guest, action.edit)
+            return True
         raise ValueError(f"unknown action {kind!r}")
+
+    def redefined(self, guest: str, edit: tuple) -> str:
+        """The guest's definition after an operator's edit (``virsh edit``: no hook call)."""
+        xml, what = self.xml[guest], edit[0]
+        if what == "mac":
+            return with_mac(xml, edit[1])
+        if what == "interface_of":
+            return with_interface(xml, first_interface(self.xml[edit[1]]))
+        if what == "own_interface":
+            return with_interface(xml, first_interface(self.fleet.guest(guest).xml))
+        if what == "memory":
+            return with_memory(xml, edit[1])
+        raise ValueError(f"unknown edit {edit!r}")
 
     def count(self, key: str) -> None:
         with self._lock:

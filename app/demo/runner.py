@@ -245,6 +245,7 @@ class Demo:
             self.run_all(pool, [a for a in opening if a.kind == "daemon_start"])
             self.run_all(pool, [a for a in opening if a.kind != "daemon_start"])
             self.run_all(pool, self.scenario.showcase())
+            self.play_scenes(pool)
             if o.outage and len(self.fleet.hosts) > 1 and burst >= 2:
                 self.timed_outage(self.fleet.hosts[0].name, o.outage_s)
             if o.stale_host and len(self.fleet.hosts) > 2:
@@ -258,6 +259,20 @@ class Demo:
                 if self.on_trickle:
                     self.on_trickle()
                 self.run_stream(pool, None, o.rate, deadline)
+
+    def play_scenes(self, pool: ThreadPoolExecutor) -> None:
+        """The facts stories (Scenario.scenes), one action after the other."""
+        actions, cast = self.scenario.scenes()
+        says = {"mac_old": "{mac_new} boots with the MAC {mac_old} had",
+                "dup_a": "{dup_b} boots with {dup_a}'s MAC (a duplicate), then stops",
+                "memory": "{memory} reboots with twice the memory"}
+        for role, text in says.items():
+            if role in cast:
+                self.out("  scene: " + text.format(**cast))
+        for a in actions:
+            if self.stop.is_set():
+                return
+            self.run_all(pool, [a])
 
     def set_offline(self, host: str, offline: bool) -> None:
         """Stop (or restart) ``host``'s forwarder; its shim keeps spooling meanwhile."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from app.demo.corpus import first_interface, first_mac, personal_macs
 from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST, OLD_XEN_STORE, Fleet
 
-GUEST_ACTIONS = ("boot", "shutdown", "destroy", "reboot", "migrate", "save", "restore")
+GUEST_ACTIONS = ("boot", "shutdown", "destroy", "reboot", "migrate", "save", "restore",
+                 "redefine")
 HOST_ACTIONS = ("daemon_start", "daemon_restart", "offline", "online")
 
 # What a running guest does next, with weights (a realistic day: mostly reboots and moves).
@@ -29,6 +31,8 @@ class Action:
     host: str                  # where the hook runs (the source host for a migration)
     guest: str | None = None
     target: str | None = None  # migrate: destination host
+    edit: tuple | None = None  # redefine: ("mac", MAC) | ("interface_of", GUEST) |
+    #                            ("own_interface",) | ("memory", FACTOR)  (driver.py applies it)
 
 
 class Scenario:
@@ -78,6 +82,70 @@ class Scenario:
         host = host or self.rng.choice([h.name for h in self.fleet.hosts])
         self._pending.append((self.drawn + after, Action("offline", host)))
         self._pending.append((self.drawn + after + length, Action("online", host)))
+
+    def scenes(self) -> tuple[list[Action], dict[str, str]]:
+        """The facts stories (docs/attribution.md), to run one action after the other:
+
+        - **MAC reused**: guest A stops and gets a new NIC; guest B is given A's old MAC and boots;
+        - **duplicate MAC**: guest D is redefined with running guest C's interface (same MAC, same
+          network) and boots: a conflict starts; D stops and gets its own NIC back: it ends;
+        - **memory change**: guest E boots, stops, gets twice the memory, boots again.
+
+        Returns the actions and the cast (``{"mac_old": A, "mac_new": B, "dup_a": C, "dup_b": D,
+        "memory": E}``, a scene left out when the fleet has too few guests with a NIC)."""
+        plain = [g for g in self.fleet.guests if g.name not in (DENIED_GUEST, LEGACY_GUEST)]
+        nic = [g for g in plain if first_interface(g.xml)]
+        cast: dict[str, str] = {}
+        for c in nic:                     # the duplicate first: it needs two of one driver
+            d = next((d for d in nic if d.driver == c.driver and d is not c), None)
+            if d is not None:
+                cast["dup_a"], cast["dup_b"] = c.name, d.name
+                break
+        rest = [g for g in nic if g.name not in cast.values()]
+        if len(rest) >= 2:
+            cast["mac_old"], cast["mac_new"] = rest[0].name, rest[1].name
+        left = [g for g in plain if g.name not in cast.values()]
+        if left:
+            cast["memory"] = left[0].name
+        running, out = set(self.running) - self.saved, []
+
+        def act(kind: str, name: str, edit: tuple | None = None) -> None:
+            out.append(Action(kind, self.where[name], name, edit=edit))
+            if kind in ("boot", "restore"):
+                running.add(name)
+            elif kind == "shutdown":
+                running.discard(name)
+
+        def up(name: str) -> None:
+            if name not in running:
+                act("restore" if name in self.saved else "boot", name)
+
+        def down(name: str) -> None:
+            up(name)                      # a saved guest is restored first: stopped cleanly
+            act("shutdown", name)
+
+        if "mac_old" in cast:
+            a, b = (self.fleet.guest(cast[k]) for k in ("mac_old", "mac_new"))
+            up(a.name)
+            down(a.name)
+            act("redefine", a.name, ("mac", first_mac(personal_macs(a.xml, a.uuid + "/nic-2"))))
+            down(b.name)
+            act("redefine", b.name, ("mac", first_mac(a.xml)))
+            up(b.name)
+        if "dup_a" in cast:
+            c, d = cast["dup_a"], cast["dup_b"]
+            up(c)
+            down(d)
+            act("redefine", d, ("interface_of", c))
+            up(d)
+            down(d)
+            act("redefine", d, ("own_interface",))
+        if "memory" in cast:
+            e = cast["memory"]
+            down(e)
+            act("redefine", e, ("memory", 2))
+            up(e)
+        return out, cast
 
     # -- the random stream -------------------------------------------------------------------
 

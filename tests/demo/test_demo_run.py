@@ -5,6 +5,7 @@ forwarders, the server under uvicorn, the example policies. Afterwards the store
 through the API (a fresh app on the demo's SQLite file).
 """
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.demo.corpus import first_mac
 from app.demo.fleet import DENIED_GUEST, LEGACY_GUEST
 from app.demo.store import Credentials, repo_env
 from app.main import create_app
@@ -148,3 +150,64 @@ def test_server_log_shows_the_requests(demo_run):
     state, _ = demo_run
     log = (state / "server.log").read_text()
     assert '"POST /api/v1/ingest HTTP/1.1" 200' in log and '"GET /healthz HTTP/1.1" 200' in log
+
+
+@pytest.fixture(scope="module")
+def scenes(demo_run, api):
+    """The facts scenes' cast (from the demo's output), their guests, and the facts pass run
+    over the demo's store (``catch_up``: whatever the server's own pass had not done yet)."""
+    from app.db import Database
+    from app.demo.corpus import load_templates
+    from app.demo.fleet import build_fleet
+    from app.services.facts_pass import catch_up
+
+    state, out = demo_run
+    cast = {}
+    for pattern, roles in ((r"scene: (\S+) boots with the MAC (\S+) had", ("mac_new", "mac_old")),
+                           (r"scene: (\S+) boots with (\S+)'s MAC", ("dup_b", "dup_a")),
+                           (r"scene: (\S+) reboots with twice the memory", ("memory",))):
+        m = re.search(pattern, out)
+        assert m, f"no scene {pattern!r} in the demo's output:\n{out}"
+        cast.update(zip(roles, m.groups()))
+    db = Database(Credentials.load(state / "demo.json").db_url)
+    try:
+        catch_up(db)
+    finally:
+        db.dispose()
+    fleet = build_fleet(1, 3, 8, load_templates())   # the demo's fleet: same seed and sizes
+    return {role: fleet.guest(name) for role, name in cast.items()}
+
+
+def test_scene_a_reused_mac_lists_both_guests_one_after_the_other(api, scenes):
+    old, new = scenes["mac_old"], scenes["mac_new"]
+    r = api.get("/api/v1/attribution", params={"mac": first_mac(old.xml),
+                                               "since": "2000-01-01T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    by_guest = defaultdict(list)
+    for h in r.json()["holders"]:
+        by_guest[h["guest"]].append(h)
+    assert set(by_guest) == {old.uuid, new.uuid}
+    # every stay of the first holder ended before any stay of the second began
+    for a in by_guest[old.uuid]:
+        for b in by_guest[new.uuid]:
+            assert a["end"] is not None and a["end"] <= b["start"], (a, b)
+
+
+def test_scene_a_duplicate_mac_starts_and_ends(api, scenes):
+    a, b = scenes["dup_a"], scenes["dup_b"]
+    r = api.get("/api/v1/conflicts", params={"kind": "mac"})
+    assert r.status_code == 200, r.text
+    mine = [c for c in r.json()["conflicts"] if c["key"] == first_mac(a.xml)]
+    assert len(mine) == 1, r.json()
+    c = mine[0]
+    assert {g["guest"] for g in c["guests"]} == {a.uuid, b.uuid}
+    assert c["scope"] and c["start"] and c["end"] and c["start"] < c["end"]
+    assert not c["ongoing"]
+
+
+def test_scene_memory_changes_between_two_boots(api, scenes):
+    e = scenes["memory"]
+    r = api.get(f"/api/v1/guests/{e.uuid}/changes")
+    assert r.status_code == 200, r.text
+    changes = r.json()["changes"]
+    assert [c for c in changes if "memory" in c["categories"]], changes

@@ -274,3 +274,64 @@ def test_refused_guests_are_retried_only_now_and_then(templates):
     picks = Counter(a.guest for a in drive(s, 1000, fail=lambda a: a.guest in (DENIED_GUEST, LEGACY_GUEST)))
     others = [n for g, n in picks.items() if g not in (DENIED_GUEST, LEGACY_GUEST, None)]
     assert 0 < picks[DENIED_GUEST] < min(others) / 2
+
+
+# -- the facts scenes (docs/demo.md) ------------------------------------------------------------
+
+def _play(scenario: Scenario, actions) -> None:
+    for a in actions:
+        scenario.begin(a)
+        scenario.record(a, True)
+
+
+@pytest.mark.parametrize("templates_of", ["corpus", "builtin"])
+def test_scenes_cast_distinct_guests_and_keep_their_state_consistent(templates, templates_of):
+    pool = templates if templates_of == "corpus" else builtin_templates()
+    fleet = build_fleet(1, 3, 8, pool)
+    s = Scenario(fleet, 1)
+    _play(s, s.opening())
+    actions, cast = s.scenes()
+    assert set(cast) == {"mac_old", "mac_new", "dup_a", "dup_b", "memory"}
+    assert len(set(cast.values())) == 5 and not {DENIED_GUEST, LEGACY_GUEST} & set(cast.values())
+    assert fleet.guest(cast["dup_a"]).driver == fleet.guest(cast["dup_b"]).driver
+    # every action fits the guest's state at that point (never boot a running guest, ...)
+    running = set(s.running)
+    for a in actions:
+        if a.kind in ("boot", "restore"):
+            assert a.guest not in running, a
+            running.add(a.guest)
+        elif a.kind == "shutdown":
+            assert a.guest in running, a
+            running.discard(a.guest)
+        elif a.kind == "redefine":
+            assert a.guest not in running, a     # redefined while stopped: the next boot has it
+    # the end state: the old MAC holder and the duplicate are stopped, the new holder runs
+    assert cast["mac_new"] in running and cast["memory"] in running
+    assert cast["mac_old"] not in running and cast["dup_b"] not in running and cast["dup_a"] in running
+
+
+def test_scene_edits_change_only_what_they_say():
+    from app.demo.corpus import first_interface, first_mac, with_mac, with_memory
+
+    fleet = build_fleet(1, 3, 8, builtin_templates())
+    g = next(g for g in fleet.guests if first_interface(g.xml))
+    other = with_mac(g.xml, "52:54:00:aa:bb:cc")
+    assert first_mac(other) == "52:54:00:aa:bb:cc" and first_mac(g.xml) != "52:54:00:aa:bb:cc"
+    assert with_mac(other, first_mac(g.xml)) == g.xml
+    mem = int(re.search(r"<memory[^>]*>(\d+)<", g.xml).group(1))
+    doubled = with_memory(g.xml, 2)
+    assert re.search(r"<memory[^>]*>(\d+)<", doubled).group(1) == str(2 * mem)
+    assert re.search(r"<currentMemory[^>]*>(\d+)<", doubled).group(1) == str(2 * mem)
+
+
+def test_redefine_calls_no_hook_and_own_interface_undoes_a_borrowed_one():
+    from app.demo.corpus import first_mac
+    from app.demo.driver import Driver
+
+    fleet = build_fleet(1, 3, 8, builtin_templates())
+    a, b = [g for g in fleet.guests if g.driver == "libxl"][:2]
+    driver = Driver(fleet, hosts={})           # no hosts: any hook call would raise
+    assert driver.execute(Action("redefine", b.home, b.name, edit=("interface_of", a.name)))
+    assert first_mac(driver.xml[b.name]) == first_mac(a.xml) != first_mac(b.xml)
+    driver.execute(Action("redefine", b.home, b.name, edit=("own_interface",)))
+    assert driver.xml[b.name] == b.xml and driver.stats["calls"] == 0
