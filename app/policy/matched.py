@@ -13,6 +13,7 @@ from hookshim.policy_xml import XMLError, parse, select
 
 # Decisions in which the rule matched: a deny (enforced or not) or a rewrite.
 MATCHED_VERDICTS = ("deny", "mutate")
+ATTR_OPS = ("set_attribute", "remove_attribute", "replace_prefix")
 
 
 class _Ctx:
@@ -77,7 +78,7 @@ def _mutated(ops, root) -> list:
     out = []
     for op in ops:
         for n in select(root, op[1]):
-            attr = op[2] if op[0] in ("set_attribute", "remove_attribute", "replace_prefix") else None
+            attr = op[2] if op[0] in ATTR_OPS else None
             current = _value(n, attr) if attr is not None else n.text
             changes = {"set_attribute": lambda: n.attrib.get(attr) != op[3],
                        "remove_attribute": lambda: attr in n.attrib,

@@ -47,7 +47,8 @@ def highlight_redactions(text: str) -> Markup:
 # Tags in the displayed XML, in document order (attribute values may hold ">"); comments,
 # CDATA, processing instructions and a DOCTYPE are skipped whole.
 TAG_RE = re.compile(r"""<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<!DOCTYPE[^>]*>"""
-                    r"""|</[^>]*>|<[^\s/>!?][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""",
+                    r"""|</[^>]*>"""
+                    r"""|<[^\s/>!?][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""",
                     re.DOTALL)
 
 

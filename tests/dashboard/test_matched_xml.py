@@ -13,11 +13,13 @@ from tests.factories import chain_of, post_events
 from tests.fixtures_app import HostCred
 from tests.policy.helpers import NO_HOSTDEV, VCPU_CAP
 
-PROD_XML = ("<domain type='kvm'><name>prod-db</name><vcpu>4</vcpu><description>x &gt; y</description>"
+PROD_XML = ("<domain type='kvm'><name>prod-db</name><vcpu>4</vcpu>"
+            "<description>x &gt; y</description>"
             "<devices><disk type='file'><source file='/a'/></disk>"
             "<hostdev mode='subsystem' type='pci'><source><address bus='0x03'/></source></hostdev>"
             "</devices></domain>")
-MARK = re.compile(r'<mark class="matched" id="match-(\d+)" title="matched rule ([^"]+)">(.*?)</mark>',
+MARK = re.compile(r'<mark class="matched" id="match-(\d+)" title="matched rule ([^"]+)">'
+                  r'(.*?)</mark>',
                   re.DOTALL)
 
 
