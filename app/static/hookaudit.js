@@ -8,6 +8,7 @@
 // 4. "/" focuses the header's search box (not while typing in a field).
 // 5. Dragging across a histogram (svg.histogram) narrows the page's range to the span.
 // 6. Inputs with data-suggest="host|guest" fill their <datalist> from /api/v1/suggest.
+// 7. The event page scrolls the first XML element that matched a rule (mark.matched) into view.
 (function () {
   document.documentElement.classList.add("js");
   // 4. The narrow screen's "Menu" button folds the header's nav (aria-expanded says which).
@@ -71,6 +72,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     renderTimes(document);
+    // 7. the matched element: into the XML box's view and the window's (unless a #fragment chose)
+    var matched = document.querySelector("#xml mark.matched");
+    if (matched && !window.location.hash) matched.scrollIntoView({ block: "center" });
     var btn = document.getElementById("tz-toggle");
     if (btn) btn.addEventListener("click", function () {
       try { localStorage.setItem(TZ_KEY, tzMode() === "utc" ? "local" : "utc"); } catch (e) { /* private mode */ }

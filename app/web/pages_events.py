@@ -7,7 +7,7 @@ Each list has a page route and a rows route (healthchecks' ``log`` / ``log_event
 """
 from fastapi import APIRouter, Request
 
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
 from app.services import events as events_service
 from app.services.aborts import GROUPINGS, abort_groups
 from app.services.errors import NotFound
@@ -77,9 +77,14 @@ def aborts_rows(request: Request, _user: PageUser, session: SessionDep):
 
 
 @router.get("/events/{event_id}")
-def event_page(request: Request, event_id: str, _user: PageUser, session: SessionDep):
+def event_page(request: Request, event_id: str, _user: PageUser, session: SessionDep,
+               settings: SettingsDep):
+    from app.policy.matched import matched_elements
+    from app.policy.service import cache_for
+
     ev = events_service.get_event(session, event_id)
     if ev is None:
         raise NotFound("event", event_id, "No event has this id. It may have been pruned by "
                                           "retention, or the link is cut short.")
-    return render(request, "event.html", {"ev": ev})
+    bundle = cache_for(settings).get()[0]
+    return render(request, "event.html", {"ev": ev, "matched": matched_elements(bundle, ev)})

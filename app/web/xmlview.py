@@ -44,11 +44,60 @@ def highlight_redactions(text: str) -> Markup:
     return Markup("").join(out)
 
 
-def xml_html(text: str | None) -> Markup:
+# Tags in the displayed XML, in document order (attribute values may hold ">"); comments,
+# CDATA, processing instructions and a DOCTYPE are skipped whole.
+TAG_RE = re.compile(r"""<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<!DOCTYPE[^>]*>"""
+                    r"""|</[^>]*>"""
+                    r"""|<[^\s/>!?][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""",
+                    re.DOTALL)
+
+
+def element_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every element of ``text``, in document order (the order of
+    app/policy/matched.element_indexes); elements left open at the end get no span."""
+    spans: list = []
+    stack: list = []
+    for m in TAG_RE.finditer(text):
+        tag = m.group(0)
+        if tag.startswith(("<!", "<?")):
+            continue
+        if tag.startswith("</"):
+            if stack:
+                i = stack.pop()
+                spans[i] = (spans[i][0], m.end())
+            continue
+        spans.append((m.start(), m.end() if tag.endswith("/>") else None))
+        if not tag.endswith("/>"):
+            stack.append(len(spans) - 1)
+    return [(a, b if b is not None else -1) for a, b in spans]
+
+
+def xml_html(text: str | None, marks: dict | None = None) -> Markup:
+    """The XML for display; ``marks`` ({element index: [rule id, ...]}, from
+    app/policy/matched.py) wraps those elements in ``<mark class="matched" id="match-N">``
+    (an element inside a marked one is covered by its ancestor's mark)."""
     body = pretty_xml(text)
-    if len(body) > DISPLAY_MAX:
-        body = body[:DISPLAY_MAX] + "\n… (cut for display)"
-    return highlight_redactions(body)
+    cut = len(body) > DISPLAY_MAX
+    if cut:
+        body = body[:DISPLAY_MAX]
+    out, pos, n = [], 0, 0
+    if marks:
+        spans = element_spans(body)
+        for i in sorted(marks):
+            if i >= len(spans) or spans[i][1] < 0 or spans[i][0] < pos:
+                continue                       # past the cut, or inside an earlier mark
+            start, end = spans[i]
+            n += 1
+            out.append(highlight_redactions(body[pos:start]))
+            out.append(Markup('<mark class="matched" id="match-%d" title="matched rule %s">')
+                       % (n, ", ".join(marks[i])))
+            out.append(highlight_redactions(body[start:end]))
+            out.append(Markup("</mark>"))
+            pos = end
+    out.append(highlight_redactions(body[pos:]))
+    if cut:
+        out.append(escape("\n… (cut for display)"))
+    return Markup("").join(out)
 
 
 def diff_lines(before: str | None, after: str | None) -> list[tuple[str, str]]:
