@@ -59,22 +59,27 @@ def _latest_aborts(session: Session) -> list[dict]:
              "started_at": iso(r[9])} for r in rows]
 
 
+def _when(value: str | None) -> str:
+    """An ISO time as people read it in a sentence: to the second, UTC said."""
+    return f"{value[:19].replace('T', ' ')} UTC" if value else "an unknown time"
+
+
 def why(host: dict) -> list[str]:
     """What needs care on a host (the overview's "Why" column), from its health data."""
     out = []
     if host["health"] == "never_seen":
         out.append("never reported")
     elif host["health"] == "stale":
-        out.append(f"stale since {host['last_seen_at']}")
+        out.append(f"stale since {_when(host['last_seen_at'])}")
     if host["missing_events"]:
         out.append(f"{host['missing_events']} missing event(s) in seq gaps")
     if host["chain_problems"]:
         out.append(f"{host['chain_problems']} chain problem(s)")
     if host["health"] == "lagging":
         out.append(f"oldest unsent event {host['oldest_unsent_age_s']:.0f} s old "
-                   f"(as of {host['heartbeat_at']})")
+                   f"(as of {_when(host['heartbeat_at'])})")
     if host["spool_reset"]:
-        out.append(f"spool reset at {host['spool_reset']['at']}")
+        out.append(f"spool reset at {_when(host['spool_reset']['at'])}")
     return out
 
 

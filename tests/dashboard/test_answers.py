@@ -256,6 +256,15 @@ def test_overview_hosts_needing_care_show_name_health_and_why(viewer_client, mak
     assert "never reported" in section
 
 
+def test_why_a_host_needs_care_reads_as_a_sentence():
+    from app.services.overview import why
+    host = {"health": "stale", "last_seen_at": "2026-12-07T17:37:27.863027Z", "missing_events": 2,
+            "chain_problems": 0, "oldest_unsent_age_s": None, "heartbeat_at": None,
+            "spool_reset": {"at": "2026-12-07T17:30:00.000001Z"}}
+    assert why(host) == ["stale since 2026-12-07 17:37:27 UTC", "2 missing event(s) in seq gaps",
+                         "spool reset at 2026-12-07 17:30:00 UTC"]
+
+
 def test_unknown_route_answers_a_page_to_browsers_and_json_to_the_api(viewer_client):
     page = viewer_client.get("/no/such/page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
