@@ -196,6 +196,12 @@ class EventDetail(EventSummary):
                                                 "(by domain UUID, else by name), on any host")
     migration: MigrationHosts | None = Field(None, description="migrate calls: source (the host "
                                              "of the guest's previous call) and destination")
+    matched: dict[str, Any] | None = Field(None, description=(
+        "what the event page highlights (app/policy/matched.py): `rules`, each rule that denied "
+        "or rewrote with `elements`, the indexes in document order (0: the root) of the XML "
+        "elements that made it match, and `source`: `decided` (re-evaluated with the bundle "
+        "that decided) or `current` (that bundle is no longer served); `retired`: rules no "
+        "longer served, which cannot be re-evaluated"))
 
 
 class GuestOut(BaseModel):

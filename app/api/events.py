@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.api import API_V1
-from app.deps import CurrentUser, DbDep, SessionDep
+from app.deps import CurrentUser, DbDep, SessionDep, SettingsDep
 from app.schemas import ErrorResponse
 from app.schemas_query import AbortQuery, EventDetail, EventFilters, EventPage, EventQuery
 from app.services import events as svc
@@ -50,9 +50,14 @@ def _export(name: str, fmt: str, rows) -> StreamingResponse:
 
 @router.get("/events/{event_id}", response_model=EventDetail,
             responses={**ERRORS, 404: {"model": ErrorResponse}})
-def get_event(event_id: str, session: SessionDep, _user: CurrentUser):
-    """One event with its XML, filter output, their diff, policy decisions, chain problems."""
+def get_event(event_id: str, session: SessionDep, settings: SettingsDep, _user: CurrentUser):
+    """One event with its XML, filter output, their diff, policy decisions, chain problems,
+    and the XML elements that made its rules match (the event page's highlight)."""
+    from app.policy.matched import matched_elements
+    from app.policy.service import cache_for
+
     event = svc.get_event(session, event_id)
     if event is None:
         raise NotFound("event", event_id)
-    return event
+    found = matched_elements(cache_for(settings).get()[0], event)
+    return event | {"matched": {"rules": found["rules"], "retired": found["retired"]}}

@@ -79,9 +79,16 @@ def test_event_page_marks_the_hostdev_that_matched(mapp, decided_by_current):
     host, events = _event(mapp, "no-hostdev-in-prod", version)
     with TestClient(mapp, base_url=BASE_URL) as c:
         assert post_events(c, host, events).status_code == 200
-        html = login(c, "vera").get(f"/events/{events[0]['event_id']}").text
+        user = login(c, "vera")
+        html = user.get(f"/events/{events[0]['event_id']}").text
+        api = user.get(f"/api/v1/events/{events[0]['event_id']}").json()["matched"]
     marks = MARK.findall(html)
     assert len(marks) == 1
+    # the JSON twin says the same: one rule, one element, and which bundle re-evaluated it
+    [found] = api["rules"]
+    assert (found["rule_id"], len(found["elements"]), api["retired"]) == (
+        "no-hostdev-in-prod", 1, [])
+    assert found["source"] == ("decided" if decided_by_current else "current")
     n, rule, body = marks[0]
     assert (n, rule) == ("1", "no-hostdev-in-prod")
     assert body.startswith("&lt;hostdev") and body.endswith("&lt;/hostdev&gt;")
@@ -94,6 +101,9 @@ def test_a_retired_rule_is_said_and_marks_nothing(mapp):
     host, events = _event(mapp, "gone-rule", "old")
     with TestClient(mapp, base_url=BASE_URL) as c:
         assert post_events(c, host, events).status_code == 200
-        html = login(c, "vera").get(f"/events/{events[0]['event_id']}").text
+        user = login(c, "vera")
+        html = user.get(f"/events/{events[0]['event_id']}").text
+        api = user.get(f"/api/v1/events/{events[0]['event_id']}").json()["matched"]
+    assert api == {"rules": [], "retired": ["gone-rule"]}
     assert MARK.findall(html) == []
     assert "<b>gone-rule</b> is no longer in the served rules" in html
