@@ -146,6 +146,7 @@ def test_outages_are_silences_longer_than_the_threshold(beats, now_s, expected):
 
 def test_metrics_say_how_old_the_backlog_is_and_whether_the_bundle_was_refused(
         app, client, host_a, host_b):
+    from tests.fixtures_app import METRICS_HEADERS
     from tests.rollout.test_server import metric
 
     beat(client, host_a, spool_depth=5, bundle_refused="bundle refused: unknown signer")
@@ -153,7 +154,7 @@ def test_metrics_say_how_old_the_backlog_is_and_whether_the_bundle_was_refused(
     with app.state.db.session(write=True) as s:   # host-a went silent an hour ago
         s.get(Host, s.scalar(select(Host.id).where(Host.name == "host-a"))).hb_at = \
             utcnow() - timedelta(hours=1)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METRICS_HEADERS).text
     assert metric(text, "hookaudit_host_heartbeat_age_seconds", host="host-a") >= 3600
     assert metric(text, "hookaudit_host_heartbeat_age_seconds", host="host-b") < 3600
     assert metric(text, "hookaudit_host_bundle_refused", host="host-a") == 1
