@@ -1,5 +1,5 @@
-"""Guest XML for the simulated fleet: real libvirt test XML when the corpus is present, a small
-built-in template generator when it is not (a fresh clone without ``../shared`` still demos).
+"""Guest XML for the simulated fleet: real libvirt test XML when $HOOKAUDIT_CORPUS names a folder
+of it, else a small built-in template generator (the product needs nothing outside its clone).
 
 Everything here is pure given its inputs: the corpus is read once into ``Template`` records and
 ``personalize`` rewrites one template into one guest's XML.
@@ -28,20 +28,17 @@ class Template:
         return "<hostdev" in self.xml
 
 
-def corpus_dir(repo: Path | None = None) -> Path:
-    """$HOOKAUDIT_CORPUS, else ``../shared/corpus/libvirt-xml`` beside the repository."""
+def corpus_dir() -> Path | None:
+    """$HOOKAUDIT_CORPUS (libxl/ and qemu/ folders of domain XML), or None: the built-ins."""
     env = os.environ.get("HOOKAUDIT_CORPUS")
-    if env:
-        return Path(env)
-    repo = repo or Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "corpus" / "libvirt-xml"
+    return Path(env) if env else None
 
 
 def load_templates(path: Path | None = None) -> list[Template]:
     """Domain templates from the corpus (libxl/ and qemu/ folders); built-ins when absent."""
     path = corpus_dir() if path is None else path
     found = []
-    for driver in DRIVERS:
+    for driver in DRIVERS if path is not None else ():
         for file in sorted((path / driver).rglob("*.xml")) if (path / driver).is_dir() else ():
             text = file.read_text(encoding="utf-8")
             if _usable(text):

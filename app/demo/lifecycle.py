@@ -1,6 +1,6 @@
 """Which hook calls libvirtd makes, in which order, for each lifecycle event, per driver.
 
-Straight from ``docs/libvirt-hooks.md`` (shared): the success path of each event, and what
+Straight from ``docs/libvirt.md``: the success path of each event, and what
 follows when one call fails. Pure data and functions; the runner executes them.
 
 A call is ``(op, subop, extra)``; the XML fed on stdin is decided by the runner.

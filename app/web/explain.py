@@ -1,6 +1,6 @@
 """Say in words what a hook call did to the guest operation (libvirt's op semantics).
 
-Pure: ``explain(event) -> str``. The table follows shared/docs/libvirt-hooks.md; the words
+Pure: ``explain(event) -> str``. The table follows docs/libvirt.md; the words
 are what an operator paged at 03:00 needs: what libvirt did because of this call.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``timeline_from_boots(boots, t0, t1)`` turns the boots of ``app.services.guests`` (the data
 of /api/v1/guests/{uuid}/timeline) into one lane per host with a bar per boot
-(prepare→release, see shared/docs/libvirt-hooks.md) coloured by its worst outcome, migration
+(prepare→release, see docs/libvirt.md) coloured by its worst outcome, migration
 arrows (source boot's host → destination) and marks for every aborted / killed / timed-out
 call. ``timeline_svg`` renders it.
 """
