@@ -14,6 +14,9 @@ XML of bench/hook_latency.py on stdin), --repeat times; the median count is repo
     start+p    the same with the example policies (policies/) compiled into its bundle:
                no rule matches start, so the bundle is only loaded
     prepare+p  `prepare` with that bundle: five rules evaluated against the XML
+    ... fwd    the same three while a forwarder's hand-over listener runs (its HandoffServer,
+               in this process): the call sends its event over spool.sock instead of writing
+               the spool (hookshim/handoff.py) - how a host with `hookshim forward` runs
 
     /work/main/.venv/bin/python bench/hook_instructions.py [--repeat 3] [--json]
 
@@ -80,6 +83,24 @@ def main():
             count(argv, data)
         results = {name: statistics.median(count(argv, data) for _ in range(args.repeat))
                    for name, argv in commands.items()}
+        from hookshim.handoff_server import HandoffServer
+        from hookshim.spool import Spool
+
+        listeners = []
+        for sub in ("a", "b"):
+            state = str(root / sub / "state")
+            listeners.append(HandoffServer(state, lambda s=state: Spool(s + "/spool.db")))
+            listeners[-1].start()
+        try:
+            for name in ("start", "start+p", "prepare+p"):
+                count(commands[name], data)
+                results[name + " fwd"] = statistics.median(
+                    count(commands[name], data) for _ in range(args.repeat))
+        finally:
+            for listener in listeners:
+                listener.stop()
+        if sum(listener.committed for listener in listeners) < 3 * (args.repeat + 1):
+            raise SystemExit("calls fell back to the direct write: not measured")
     floor = results["pass"]
     rows = {name: {"instructions": n, "vs_pass": round(n / floor, 3),
                    "beyond_pass_M": round((n - floor) / 1e6, 2)} for name, n in results.items()}
@@ -88,9 +109,9 @@ def main():
         return
     print("%s, %d-byte domain XML on stdin, median of %d valgrind runs"
           % (PYTHON, len(data), args.repeat))
-    print("%-10s %14s %9s %16s" % ("command", "instructions", "vs pass", "beyond pass (M)"))
+    print("%-14s %14s %9s %16s" % ("command", "instructions", "vs pass", "beyond pass (M)"))
     for name, r in rows.items():
-        print("%-10s %14s %9.3f %16.2f" % (name, format(r["instructions"], ","), r["vs_pass"],
+        print("%-14s %14s %9.3f %16.2f" % (name, format(r["instructions"], ","), r["vs_pass"],
                                           r["beyond_pass_M"]))
 
 

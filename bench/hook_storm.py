@@ -18,15 +18,26 @@ interleaved round by round, so machine load hits both alike:
               `virsh start`ed in parallel, then destroyed, with and without the shim,
               interleaved round by round (needs root and libvirt; slow).
 
+--forwarder says what runs beside the calls (each mode measured in turn, each against its
+own floor):
+
+    running   the real forwarder, `python3 -m hookshim forward`, delivering to a stub ingest
+              server in this process that acknowledges every event: calls hand their event
+              over its socket (hookshim/handoff.py) - how a host runs
+    none      no forwarder: every call writes the spool itself (the fallback)
+    connection  no forwarder, but a spool connection held open (the old
+              --forwarder-connected: what a forwarder without the hand-over did)
+
 After every shim storm the spool is checked: gapless seq, valid chain, one row per call.
 
     /work/main/.venv/bin/python bench/hook_storm.py --sizes 32,128 --rounds 10 [--fsync]
-        [--single 100] [--virsh 5] [--json]
+        [--single 100] [--forwarder running,none] [--virsh 5] [--json]
 """
 
 import argparse
 import json
 import os
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -90,6 +101,79 @@ def spool_check(state_dir, expected):
             raise SystemExit("spool broken at seq %s (expected %d)" % (ev["seq"], i))
         prev = ev["hash"]
     return expected - len(events)   # calls answered but not recorded (busy timeout...)
+
+
+class StubIngest:
+    """A server that acknowledges every event (ingest), bundle 404, heartbeat 200: what the
+    forwarder talks to, without a real server's CPU on this machine's two cores."""
+
+    def __enter__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _reply(self, status, payload):
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.endswith("/ingest"):
+                    events = json.loads(body)["events"]
+                    self._reply(200, {"results": [{"event_id": e["event_id"],
+                                                   "status": "stored"} for e in events]})
+                else:
+                    self._reply(200, {})
+
+            def do_GET(self):
+                self._reply(404, {"detail": "no bundle"})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Forwarder:
+    """``--forwarder running``: the real ``hookshim forward`` for the bench's install, until
+    its hand-over socket exists."""
+
+    def __init__(self, conf, state_dir, url):
+        self.conf, self.state_dir, self.url = Path(conf), Path(state_dir), url
+        self.proc = None
+
+    def __enter__(self):
+        token = self.conf.parent / "token"
+        token.write_text("bench-token\n")
+        token.chmod(0o600)
+        self.original = self.conf.read_text()
+        self.conf.write_text(self.original + "server_url = %s\ntoken_file = %s\n"
+                             % (self.url, token))
+        self.proc = subprocess.Popen([PYTHON, "-m", "hookshim", "--config", str(self.conf),
+                                      "forward"], cwd=str(REPO), stderr=subprocess.DEVNULL)
+        sock = self.state_dir / "spool.sock"
+        for _ in range(500):
+            if sock.exists():
+                return self
+            time.sleep(0.02)
+        raise SystemExit("the forwarder did not start listening")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.conf.write_text(self.original)
 
 
 class DsyncWriter:
@@ -183,15 +267,21 @@ def run_virsh(rounds, guests=8):
     from tests.e2e.shim import install_shim
 
     check_prerequisites()
-    daemons, shims = {}, {}
+    daemons, shims, forwarders = {}, {}, []
     names = ["g%d" % i for i in range(guests)]
-    times = {"none": [], "shim": []}
+    # shim: calls write the spool themselves; shim+fwd: `hookshim forward` runs (delivering
+    # to a stub ingest server) and the calls hand their events to it
+    times = {"none": [], "shim": [], "shim+fwd": []}
+    stub = StubIngest().__enter__()
     try:
-        for config in ("none", "shim"):
+        for config in times:
             lv = daemons[config] = PrivateLibvirt().setup()
-            if config == "shim":
+            if config != "none":
                 shims[config] = install_shim(lv)
                 shims[config].install_example_policies()
+            if config == "shim+fwd":
+                forwarders.append(Forwarder(shims[config].config, shims[config].state_dir,
+                                            stub.url).__enter__())
             lv.start()
             for g in names:
                 lv.define(guest_xml(g, description="storm guest"))
@@ -216,19 +306,28 @@ def run_virsh(rounds, guests=8):
 
         order = list(daemons)
         for r in range(rounds + 1):   # round 0 warms up
-            for config in order[r % 2:] + order[:r % 2]:
+            for config in order[r % 3:] + order[:r % 3]:
                 t = parallel(daemons[config], "start")
                 parallel(daemons[config], "destroy")
                 if r:
                     times[config].append(t)
-        recorded = len([e for e in shims["shim"].events() if e["driver"] == "qemu"])
+        recorded = {c: len([e for e in shims[c].events() if e["driver"] == "qemu"])
+                    for c in shims}
+        queue = shims["shim+fwd"].state_dir / "spool.queue"
+        handed = "all" if not queue.exists() else "not all: some calls wrote directly"
     finally:
+        for fwd in forwarders:
+            fwd.__exit__(None, None, None)
+        stub.__exit__(None, None, None)
         for lv in daemons.values():
             lv.close()
-    none, shim = statistics.median(times["none"]), statistics.median(times["shim"])
+    med = {c: statistics.median(t) for c, t in times.items()}
     return {"case": "virsh start x%d in parallel" % guests, "rounds": rounds,
-            "none_median_ms": round(none, 1), "shim_median_ms": round(shim, 1),
-            "ratio": round(shim / none, 3), "qemu_calls_recorded": recorded}
+            "none_median_ms": round(med["none"], 1), "shim_median_ms": round(med["shim"], 1),
+            "ratio": round(med["shim"] / med["none"], 3),
+            "shim_fwd_median_ms": round(med["shim+fwd"], 1),
+            "ratio_fwd": round(med["shim+fwd"] / med["none"], 3),
+            "qemu_calls_recorded": recorded, "handed_over": handed}
 
 
 def main():
@@ -237,17 +336,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--single", type=int, default=100, help="single-call runs (0: skip)")
     ap.add_argument("--fsync", action="store_true", help="also under O_DSYNC pressure")
-    ap.add_argument("--forwarder-connected", action="store_true",
-                    help="hold a spool connection open, as the running forwarder does")
+    ap.add_argument("--forwarder", default="running",
+                    help="comma-separated modes: running, none, connection (see above)")
     ap.add_argument("--virsh", type=int, default=0, help="rounds of the libvirtd case")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    modes = [m for m in args.forwarder.split(",") if m]
+    if set(modes) - {"running", "none", "connection"}:
+        raise SystemExit("--forwarder: running, none or connection")
     data = domain_xml()
     rows = []
     from app.policy.compiler import compile_dir, dump_bundle
 
-    with tempfile.TemporaryDirectory(prefix="hook-storm-", dir="/var/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hook-storm-", dir="/var/tmp") as tmp, \
+            StubIngest() as stub:
         root = Path(tmp)
         hook = str(install(root / "a", False))
         bundle, findings = compile_dir(REPO / "policies")
@@ -259,39 +362,66 @@ def main():
         for _ in range(5):   # warm: spool created, bundle and hot-path caches written
             storm(commands["shim"], data, 1)
             calls[0] += 1
-        holder = None
-        if args.forwarder_connected:
-            from hookshim.spool import Spool
-
-            holder = Spool(str(root / "a" / "state" / "spool.db"))
-            holder.stats()
         state = root / "a" / "state"
-        if args.single:
-            rows.append(single_row(run_single(commands, data, args.single, calls), "single"))
-        rows += storm_rows(run_storms(commands, data, sizes, args.rounds, state, calls), "storm")
-        if args.fsync:
-            with DsyncWriter(root):
-                if args.single:
-                    rows.append(single_row(run_single(commands, data, args.single, calls),
-                                           "single+O_DSYNC"))
-                rows += storm_rows(run_storms(commands, data, sizes, args.rounds, state,
-                                              calls), "storm+O_DSYNC")
-        if holder is not None:
-            holder.close()
+        for mode in modes:
+            with _beside(mode, root / "a", stub.url):
+                storm(commands["shim"], data, 1)   # warm this mode's path
+                calls[0] += 1
+                rows += _measure(args, commands, data, sizes, state, calls, root, mode)
     if args.virsh:
         rows.append(run_virsh(args.virsh))
     meta = {"xml_bytes": len(data), "python": PYTHON, "load_avg": os.getloadavg(),
-            "cpus": os.cpu_count(), "forwarder_connected": args.forwarder_connected,
-            "spool_events_checked": calls[0]}
+            "cpus": os.cpu_count(), "forwarder": modes, "spool_events_checked": calls[0]}
     if args.json:
         print(json.dumps({"meta": meta, "results": rows}, indent=1))
         return
-    print("xml %d bytes, %s, load avg %.2f %.2f %.2f, %d cpus, forwarder connected: %s, "
+    print("xml %d bytes, %s, load avg %.2f %.2f %.2f, %d cpus, forwarder modes %s, "
           "%d spool events checked (gapless, chained)"
-          % ((len(data), PYTHON) + meta["load_avg"] + (meta["cpus"], args.forwarder_connected,
+          % ((len(data), PYTHON) + meta["load_avg"] + (meta["cpus"], ",".join(modes),
                                                        calls[0])))
     for row in rows:
         print("  ".join("%s=%s" % kv for kv in row.items()))
+
+
+class _beside:
+    """What runs beside the calls in one --forwarder mode."""
+
+    def __init__(self, mode, root, url):
+        self.mode, self.root, self.url, self.inner = mode, root, url, None
+
+    def __enter__(self):
+        if self.mode == "running":
+            self.inner = Forwarder(self.root / "hookshim.conf", self.root / "state",
+                                   self.url).__enter__()
+        elif self.mode == "connection":
+            from hookshim.spool import Spool
+
+            self.inner = Spool(str(self.root / "state" / "spool.db"))
+            self.inner.stats()
+        return self
+
+    def __exit__(self, *exc):
+        if self.mode == "running":
+            self.inner.__exit__(*exc)
+        elif self.mode == "connection":
+            self.inner.close()
+
+
+def _measure(args, commands, data, sizes, state, calls, root, mode):
+    rows = []
+    tag = "" if mode == "running" else " (forwarder %s)" % mode
+    if args.single:
+        rows.append(single_row(run_single(commands, data, args.single, calls), "single" + tag))
+    rows += storm_rows(run_storms(commands, data, sizes, args.rounds, state, calls),
+                       "storm" + tag)
+    if args.fsync:
+        with DsyncWriter(root):
+            if args.single:
+                rows.append(single_row(run_single(commands, data, args.single, calls),
+                                       "single+O_DSYNC" + tag))
+            rows += storm_rows(run_storms(commands, data, sizes, args.rounds, state, calls),
+                               "storm+O_DSYNC" + tag)
+    return rows
 
 
 if __name__ == "__main__":

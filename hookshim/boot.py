@@ -19,10 +19,14 @@ import sys
 FORMAT = 1
 # Load order: each module's top-level hookshim imports come before it.
 HOT = ("hookshim.fs", "hookshim.outcome", "hookshim.answer", "hookshim.wire", "hookshim.event",
-       "hookshim.redact", "hookshim.config", "hookshim.scripts", "hookshim.limits",
-       "hookshim.spool_schema", "hookshim.spool", "hookshim.spool_group", "hookshim.call_event",
-       "hookshim.record",
+       "hookshim.redact", "hookshim.config", "hookshim.scripts", "hookshim.handoff",
+       "hookshim.call_event", "hookshim.record",
        "hookshim.hook", "hookshim.policy_xml", "hookshim.policy_cond", "hookshim.policy")
+# The direct write of the spool (no forwarder took the event: hookshim/handoff.py), loaded
+# from its own file only by a call that writes: with the forwarder running, a call never
+# unmarshals or runs them (1.4 M instructions, docs/hookshim.md "Hook storms").
+SPOOL = ("hookshim.limits", "hookshim.spool_schema", "hookshim.spool", "hookshim.spool_group")
+GROUPS = {"hotpath": HOT, "spool": SPOOL}
 PACKAGE_DIR = __file__.rpartition("/")[0]
 
 
@@ -34,10 +38,14 @@ def launch(config_path, driver, hooks_dir):
     run(config_path, driver, hooks_dir)
 
 
-def preload():
-    """Load HOT from the precompiled file; True when it was used. Never raises."""
+def preload(group="hotpath"):
+    """Load the modules of ``group`` (GROUPS) from its precompiled file; True when it was
+    used. Never raises."""
+    names = GROUPS[group]
+    if all(name in sys.modules for name in names):
+        return False
     try:
-        entries = _read(blob_path())
+        entries = _read(blob_path(group), names)
     except Exception:  # noqa: BLE001 - unreadable, stale, other Python: import normally
         entries = None
     if entries is not None:
@@ -45,22 +53,22 @@ def preload():
             _install(entries)
             return True
         except Exception:  # noqa: BLE001 - a module failed to run: retry the normal way
-            for name in HOT:
+            for name in names:
                 sys.modules.pop(name, None)
     try:
-        for name in HOT:
+        for name in names:
             __import__(name)
-        write(blob_path())
+        write(blob_path(group), group)
     except Exception:  # noqa: BLE001 - hookshim.hook's own import reports real problems
         pass
     return False
 
 
-def blob_path():
+def blob_path(group="hotpath"):
     tag = sys.implementation.cache_tag
     if tag is None:
         raise ImportError("this Python writes no bytecode caches")
-    return "%s/__pycache__/hotpath.%s.bin" % (PACKAGE_DIR, tag)
+    return "%s/__pycache__/%s.%s.bin" % (PACKAGE_DIR, group, tag)
 
 
 def _magic():
@@ -76,7 +84,7 @@ def _stamp(path):
     return st.st_mtime_ns, st.st_size
 
 
-def _read(path):
+def _read(path, names=HOT):
     """[(name, file, code)] when the file is current for this Python and these sources."""
     with open(path, "rb") as f:
         st = posix.fstat(f.fileno())
@@ -85,7 +93,7 @@ def _read(path):
         if st.st_uid != posix.geteuid() or st.st_mode & 0o022:
             return None
         fmt, magic, stored = marshal.loads(f.read())
-    if fmt != FORMAT or magic != _magic() or [e[0] for e in stored] != list(HOT):
+    if fmt != FORMAT or magic != _magic() or [e[0] for e in stored] != list(names):
         return None
     entries = []
     for name, stamp, code in stored:
@@ -113,21 +121,22 @@ def _install(entries):
         setattr(package, name.rpartition(".")[2], module)
 
 
-def write(path):
-    """Compile HOT from their sources into ``path`` (atomically, hookshim.fs.replace_file:
-    where the file cannot be created, nothing is compiled). Raises OSError."""
+def write(path, group="hotpath"):
+    """Compile the modules of ``group`` from their sources into ``path`` (atomically,
+    hookshim.fs.replace_file: where the file cannot be created, nothing is compiled).
+    Raises OSError."""
     from hookshim.fs import replace_file   # here, not at the top: boot is imported normally
 
     try:
         posix.mkdir(path.rpartition("/")[0], 0o755)
     except FileExistsError:
         pass
-    replace_file(path, _compile_all)
+    replace_file(path, lambda: _compile_all(GROUPS[group]))
 
 
-def _compile_all():
+def _compile_all(names=HOT):
     stored = []
-    for name in HOT:
+    for name in names:
         source = _source(name)
         stamp = _stamp(source)
         with open(source, "rb") as f:

@@ -69,6 +69,8 @@ KEYS = {
     "script_timeout": (_duration, 0.0),
     "on_internal_error": (_str, "passthrough"),
     "on_record_failure": (_str, "allow"),
+    "handoff": (_bool, True),
+    "handoff_timeout": (_duration, 2.0),
     "redact_extra": (_str, ()),
     "policy_bundle": (_str, None),
     "policy_signers": (_optional, None),

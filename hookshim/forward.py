@@ -53,7 +53,8 @@ class Forwarder:
     """
 
     def __init__(self, config, *, timeout=30.0, max_backoff=60.0, lease_s=None,
-                 refused_backoff=REFUSED_BACKOFF_S, transport=None, rng=random.random):
+                 refused_backoff=REFUSED_BACKOFF_S, transport=None, rng=random.random,
+                 handoff=True):
         if not config.server_url:
             raise ValueError("server_url is not set in %s" % (config.path or "the config"))
         self.config = config
@@ -65,6 +66,10 @@ class Forwarder:
         self.backoff = Backoff(base=min(0.5, max_backoff), cap=max_backoff, rng=rng)
         self.refused_backoff = refused_backoff
         self.stopping = threading.Event()
+        # Hook calls hand their events to this process (hookshim/handoff.py) when the
+        # config allows it; not for --once, which exits when drained.
+        self.handoff = handoff and getattr(config, "handoff", True)
+        self.handoff_server = None
         self.spool = None
         self.bundles = None
         # syslog_url: every event the server acknowledged also goes to syslog, before it is
@@ -96,7 +101,25 @@ class Forwarder:
             self._take_over()
             # One sender thread: HTTP round trips overlap the spool work (see ``step``).
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="hookshim-sender")
+            if self.handoff:
+                self._start_handoff()
         return self
+
+    def _start_handoff(self):
+        """Listen for hook calls' events (hookshim/handoff_server.py). A failure to listen
+        is logged and costs nothing but speed: the calls write the spool themselves."""
+        from hookshim.handoff_server import HandoffServer
+
+        state_dir, max_bytes = self.config.state_dir, self.config.spool_max_bytes
+        try:
+            self.handoff_server = HandoffServer(
+                state_dir, lambda: Spool(os.path.join(state_dir, SPOOL_NAME),
+                                         max_bytes=max_bytes, busy_timeout_s=10.0))
+        except OSError as exc:
+            log.warning("cannot listen for hook calls (%s); they write the spool themselves",
+                        exc)
+            return
+        self.handoff_server.start()
 
     def _open_spool(self):
         """Open the spool; a damaged one is reset here (spool_reset.py) and the reset event
@@ -139,6 +162,9 @@ class Forwarder:
             log.info("took over %d events left in flight by a previous forwarder", len(orphans))
 
     def close(self):
+        if self.handoff_server is not None:
+            self.handoff_server.stop()
+            self.handoff_server = None
         if self._sender is not None:
             self._sender.shutdown(wait=True)
             self._sender = None
@@ -152,6 +178,8 @@ class Forwarder:
 
         Returns an exit status: 0, or with ``once`` 1 when events are left unsent.
         """
+        if once:
+            self.handoff = False
         self.open()
         try:
             while not self.stopping.is_set():

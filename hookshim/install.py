@@ -346,7 +346,9 @@ def precompile(python, out):
 
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from hookshim import boot\n"
-            "boot.preload() or boot.write(boot.blob_path())\n" % package_root())
+            "for group in boot.GROUPS:\n"
+            "    boot.preload(group) or boot.write(boot.blob_path(group), group)\n"
+            % package_root())
     try:
         proc = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True,
                               timeout=60)

@@ -25,7 +25,9 @@ FILTER_OPS = frozenset(op for _, op in outcome.FILTER_OPS)
 # A deny here harms a running guest (for some driver, in some libvirt release); the linter
 # only lets it through with an explicit opt-in, and the evaluator re-checks per driver and
 # release so a hand-edited bundle cannot do it by accident.
-DESTRUCTIVE_OPS = frozenset(op for d in outcome.DRIVERS for op in outcome.guard_rail_ops(d))
+# Computed on first use (destructive_ops): walking the outcome table costs ~1.4 M
+# instructions, paid at import by every hook call before (docs/hookshim.md "Hook storms").
+_DESTRUCTIVE_OPS = []
 MARKER_NAMESPACE = "urn:hookaudit:policy"
 MAX_REASON = 400
 
@@ -278,8 +280,16 @@ def _run_deny(rule, ctx, result):
 def _harms_running(call):
     driver, op = call.get("driver"), call.get("op")
     if driver not in outcome.DRIVERS:  # a driver libvirt may add later: judge by op name
-        return op in DESTRUCTIVE_OPS
+        return op in destructive_ops()
     return outcome.harms_running(driver, op, call.get("libvirt_version"))
+
+
+def destructive_ops():
+    """Ops where a deny harms a running guest for some driver, in some libvirt release."""
+    if not _DESTRUCTIVE_OPS:
+        _DESTRUCTIVE_OPS.append(frozenset(op for d in outcome.DRIVERS
+                                          for op in outcome.guard_rail_ops(d)))
+    return _DESTRUCTIVE_OPS[0]
 
 
 def _fail(rule, exc, result):

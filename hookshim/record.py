@@ -5,6 +5,8 @@ A spool that cannot be written follows ``on_record_failure`` and is reported to 
 except where refusing would harm a running guest (the guard rail of hookshim/outcome.py).
 """
 
+import sys
+
 from hookshim import outcome
 from hookshim.call_event import build_event
 from hookshim.fs import join, makedirs
@@ -54,7 +56,25 @@ def record(call, cfg, answer, kind="hook", kept=None):
 
 
 def _append(cfg, event, kept):
+    if cfg.handoff:
+        # The running forwarder commits it (no sqlite in this process); any failure, at
+        # once or after handoff_timeout, falls through to the direct write below, which
+        # skips the event if the forwarder committed it after all (hookshim/handoff.py).
+        from hookshim.handoff import HandoffFailed, hand_over
+
+        try:
+            return hand_over(cfg.state_dir, event, cfg.handoff_timeout)
+        except HandoffFailed as exc:
+            if not str(exc).startswith("no forwarder"):
+                from hookshim import shimlog
+
+                shimlog.log("warning", "hand-over to the forwarder failed (%s); writing the "
+                            "spool directly" % exc)
     # Here, not at the top: a Python without sqlite still answers (on_record_failure).
+    # The launcher loads the spool modules from their precompiled file (hookshim/boot.py).
+    boot = sys.modules.get("hookshim.boot")
+    if boot is not None:
+        boot.preload("spool")
     from hookshim import spool_group
     from hookshim.spool import SPOOL_NAME, Spool
 

@@ -163,13 +163,63 @@ def _lead(spool, own, queue, own_path, trace):
     return stored.get(own["event_id"], own)
 
 
+def commit_handed(spool, events, state_dir, lock_wait_s=LOCK_WAIT_S, trace=None):
+    """The forwarder's group commit of events calls handed over (hookshim/handoff.py):
+    ``events`` (dicts, fitted here) and, when the flock is had, whatever calls queued for
+    the direct write, in ONE transaction; returns ({event_id: stored event}, events) once
+    committed. Thread-safe (no SIGALRM: the flock is polled, and only while a direct writer
+    holds it); without the flock within ``lock_wait_s`` it commits through SQLite's own lock
+    and leaves the queue to its owners."""
+    events = [fit_event(dict(ev)) for ev in events]
+    fd = posix.open(join(state_dir, LOCK), posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC,
+                    0o600)
+    try:
+        locked = _lock_polling(fd, lock_wait_s)
+        _note(trace, "locked" if locked else "lock timeout")
+        queued = []
+        if locked:
+            queue = join(state_dir, QUEUE)
+            try:
+                queued = _collect(queue, None, None)
+            except FileNotFoundError:
+                queued = []
+        seen = {ev["event_id"] for ev in events}
+        batch = events + [ev for _, ev in queued if ev["event_id"] not in seen]
+        _note(trace, "leading %d" % len(batch))
+        stored = _open(spool).append_batch(batch)
+        _note(trace, "committed")
+        for path, _ in queued:
+            _remove(path)
+        return stored, events
+    finally:
+        posix.close(fd)
+
+
+def _lock_polling(fd, wait_s):
+    """flock(LOCK_EX) within ``wait_s`` seconds, polled (any thread); True when had."""
+    import fcntl
+
+    deadline = time.monotonic() + wait_s
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
 def _collect(queue, own, own_path):
-    """[(path, event)] in name (arrival) order, own included, at most MAX_BATCH."""
+    """[(path, event)] in name (arrival) order, own included, at most MAX_BATCH (``own``
+    None: only what is queued)."""
     all_names = posix.listdir(queue)
     names = sorted(n for n in all_names if n.endswith(SUFFIX) and n[0] != ".")
     if len(names) != len(all_names):
         _sweep(queue, set(all_names) - set(names))
-    own_name = own_path.rpartition("/")[2]
+    own_name = own_path.rpartition("/")[2] if own_path else None
     batch = []
     for name in names:
         if len(batch) >= MAX_BATCH - 1 and name != own_name:

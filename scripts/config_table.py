@@ -26,6 +26,8 @@ SHIM_KEYS = {
     "script_timeout": "kill an adopted script's process group after this long (0 = wait forever, like libvirt)",
     "on_internal_error": "`passthrough` (answer as the adopted scripts did), `allow` or `deny` when the shim itself fails",
     "on_record_failure": "`allow` or `deny` when the spool cannot be written (disk full, read-only, a damaged spool that could not be reset)",
+    "handoff": "hand each call's event to the running forwarder over `<state_dir>/spool.sock`, which commits it (docs/hookshim.md#hook-storms); false: every call writes the spool itself",
+    "handoff_timeout": "how long a call waits for the forwarder's acknowledgement before it writes the spool itself",
     "redact_extra": "extra redaction rules, one per line (docs/hookshim.md#redaction)",
     "policy_bundle": "compiled policy bundle the hook enforces (default `<state_dir>/policy-bundle.json`)",
     "policy_signers": "OpenSSH allowed_signers file of the operators who may sign policy bundles (written by `hookshim install --policy-signers`); unset: unsigned bundles accepted, with a warning (docs/policies.md#signed-bundles)",

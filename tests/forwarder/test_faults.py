@@ -216,3 +216,32 @@ def test_batches_too_large_for_the_server_are_split_and_a_huge_event_parked(stac
     (row, _), = sp.rows(state="parked")
     sp.close()
     assert "too large" in row["error"]
+
+
+def test_hook_calls_hand_their_events_to_the_running_forwarder(stack, db_url):
+    """With `hookshim forward` running, calls hand their events over its socket
+    (hookshim/handoff.py): none writes the spool itself (the direct write's queue directory
+    is never made), all are delivered once; after SIGTERM the socket is gone and calls
+    write directly again."""
+    from hookshim import handoff, spool_group
+
+    s = stack(db_url)
+    fwd = s.host.start_forwarder()
+    sock = s.host.state_dir / handoff.SOCKET
+    wait_for(sock.exists, 30, "the forwarder to listen:\n" + s.host.forwarder_log())
+    threads = [threading.Thread(target=s.host.fire, args=(6,), kwargs={"guest": "g%d" % i})
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not (s.host.state_dir / spool_group.QUEUE).exists()
+    s.wait_drained()
+    assert len(assert_delivered_exactly_once(s.host, s.db)) == 24
+    fwd.send_signal(signal.SIGTERM)
+    assert fwd.wait(30) == 0
+    assert not sock.exists()
+    assert s.host.fire(2) == [0, 0]
+    assert (s.host.state_dir / spool_group.QUEUE).exists()   # written directly
+    assert s.host.forward_once().returncode == 0
+    assert len(assert_delivered_exactly_once(s.host, s.db)) == 26

@@ -94,6 +94,31 @@ def test_install_precompiles_for_the_launchers_python(tmp_path):
     assert not [line for line in lines if "not precompiled" in line]
     assert "from hookshim.boot import launch" in (tmp_path / "hooks" / "libxl").read_text()
     assert list((REPO / "hookshim" / "__pycache__").glob("hotpath.*.bin"))
+    assert list((REPO / "hookshim" / "__pycache__").glob("spool.*.bin"))   # boot.SPOOL
+
+
+SPOOL_PROBE = """
+import sys
+sys.path.insert(0, {root!r})
+from hookshim import boot
+boot.preload()
+used = boot.preload('spool')
+import hookshim.spool_group as g
+assert g.__file__ == {root!r} + '/hookshim/spool_group.py'
+print(used, boot.preload('spool'))
+"""
+
+
+def test_the_direct_writes_modules_have_their_own_file(root):
+    def run():
+        proc = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", SPOOL_PROBE.format(
+            root=str(root))], capture_output=True, text=True, cwd="/")
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+    # first: imported normally and written; then loaded from it; loaded twice: no-op
+    assert run() == ["False", "False"]
+    assert list((root / "hookshim" / "__pycache__").glob("spool.*.bin"))
+    assert run() == ["True", "False"]
 
 
 def test_an_unwritable_cache_only_means_normal_imports(root):
@@ -135,6 +160,9 @@ def test_hot_loads_each_module_after_the_hookshim_modules_it_imports_at_top_leve
     for position, name in enumerate(boot.HOT):
         early = top_level_imports(name) - set(boot.HOT[:position])
         assert early == set(), "%s imports %s: list them before it in HOT" % (name, early)
+    for position, name in enumerate(boot.SPOOL):   # loaded after HOT, by a direct write
+        early = top_level_imports(name) - set(boot.HOT) - set(boot.SPOOL[:position])
+        assert early == set(), "%s imports %s: list them before it in SPOOL" % (name, early)
 
 
 def test_top_level_imports_skip_what_functions_import():
