@@ -102,7 +102,7 @@ def status(args, config):
     except SpoolDamaged as exc:
         spool, stats, damaged = None, dict(EMPTY_STATS, last_seq=None), str(exc)
     stats.update(host=cfg.host, spool=_spool_path(cfg), max_bytes=cfg.spool_max_bytes,
-                 spool_damaged=damaged, **_bundle_status(cfg, spool))
+                 spool_damaged=damaged, handoff=handoff_state(cfg), **_bundle_status(cfg, spool))
     if args.prometheus:
         write_textfile(args.prometheus, stats)
     if args.json:
@@ -111,6 +111,32 @@ def status(args, config):
         for key in sorted(stats):
             print("%-20s %s" % (key, _cell(stats[key])))
     return _damaged(damaged) if damaged else 0
+
+
+def handoff_state(cfg):
+    """Whether hook calls hand their events to a forwarder now (hookshim/handoff.py):
+    ``listening``, ``no forwarder``, ``stale socket`` (a forwarder died: calls write
+    directly), ``off`` (handoff = false) or ``unreachable: <error>``."""
+    import socket
+
+    from hookshim.handoff import SOCKET
+
+    if not cfg.handoff:
+        return "off"
+    path = os.path.join(cfg.state_dir, SOCKET)
+    if not os.path.exists(path):
+        return "no forwarder"
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)   # closed without a word: the listener drops it
+        return "listening"
+    except ConnectionRefusedError:
+        return "stale socket"
+    except OSError as exc:
+        return "unreachable: %s" % exc
+    finally:
+        probe.close()
 
 
 def _cell(value):
@@ -148,13 +174,17 @@ METRICS = (
     ("hookshim_spool_bytes", "gauge", "bytes", "Bytes of event JSON held in the spool."),
     ("hookshim_policy_bundle_refused", "gauge", "bundle_refused",
      "1 while the policy bundle on the host is unusable or the last one fetched was refused."),
+    ("hookshim_handoff_listening", "gauge", "handoff_listening",
+     "1 while the forwarder takes hook calls' events over its socket (else calls write "
+     "the spool themselves)."),
 )
 
 
 def render_textfile(stats):
     """node-exporter textfile collector format."""
     host = stats["host"].replace("\\", "\\\\").replace('"', '\\"')
-    stats = dict(stats, bundle_refused=1 if stats.get("bundle_error") else 0)
+    stats = dict(stats, bundle_refused=1 if stats.get("bundle_error") else 0,
+                 handoff_listening=1 if stats.get("handoff") == "listening" else 0)
     lines = []
     for name, kind, key, help_text in METRICS:
         lines += ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind),

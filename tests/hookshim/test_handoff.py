@@ -6,6 +6,7 @@ Real launcher processes, called as libvirtd calls them; the forwarder side is th
 HandoffServer, in this process or (where it must be stopped or killed) in a child process.
 No timing assertions: timeouts only stop a hung test.
 """
+import json
 import os
 import random
 import signal
@@ -339,3 +340,31 @@ def test_reply_ok_carries_kind_and_dropped():
 def test_the_socket_is_private(shim, listening):
     mode = os.stat(shim.state_dir / handoff.SOCKET).st_mode & 0o777
     assert mode & 0o077 == 0, oct(mode)
+
+
+def test_status_says_whether_the_forwarder_takes_the_calls(shim, tmp_path):
+    from tests.hookshim.test_cli import cli
+
+    shim.install("libxl")
+
+    def state():
+        prom = tmp_path / "h.prom"
+        stats = json.loads(cli(shim, "status", "--json", "--prometheus", str(prom)).stdout)
+        gauge = [x for x in prom.read_text().splitlines()
+                 if x.startswith("hookshim_handoff_listening{")][0].rsplit(" ", 1)[1]
+        return stats["handoff"], gauge
+
+    assert state() == ("no forwarder", "0")
+    shim.state_dir.mkdir(parents=True, exist_ok=True)
+    server = HandoffServer(str(shim.state_dir), spool_opener(shim.state_dir), nice=None)
+    server.start()
+    try:
+        assert state() == ("listening", "1")
+    finally:
+        server.stop()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(shim.state_dir / handoff.SOCKET))
+    stale.close()
+    assert state() == ("stale socket", "0")
+    shim.set(handoff="false")
+    assert state() == ("off", "0")
