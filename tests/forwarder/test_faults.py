@@ -187,15 +187,20 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_0(stack):
     assert_delivered_exactly_once(s.host, s.db)
 
 
+def fire_concurrently(host, threads, calls):
+    """``threads`` threads each running the real hook ``calls`` times (guest g<thread>)."""
+    running = [threading.Thread(target=host.fire, args=(calls,), kwargs={"guest": "g%d" % i})
+               for i in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+
+
 def test_hooks_fire_concurrently_while_the_forwarder_drains(stack):
     s = stack(batch_size=7)
     s.host.start_forwarder()
-    threads = [threading.Thread(target=s.host.fire, args=(15,), kwargs={"guest": "g%d" % i})
-               for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    fire_concurrently(s.host, 4, 15)
     s.wait_drained()
     recorded = assert_delivered_exactly_once(s.host, s.db)
     assert len(recorded) == 60
@@ -229,12 +234,7 @@ def test_hook_calls_hand_their_events_to_the_running_forwarder(stack, db_url):
     fwd = s.host.start_forwarder()
     sock = s.host.state_dir / handoff.SOCKET
     wait_for(sock.exists, 30, "the forwarder to listen:\n" + s.host.forwarder_log())
-    threads = [threading.Thread(target=s.host.fire, args=(6,), kwargs={"guest": "g%d" % i})
-               for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    fire_concurrently(s.host, 4, 6)
     assert not (s.host.state_dir / spool_group.QUEUE).exists()
     s.wait_drained()
     assert len(assert_delivered_exactly_once(s.host, s.db)) == 24

@@ -21,7 +21,8 @@ from hookshim import handoff, spool_group
 from hookshim.handoff_server import HandoffServer
 from hookshim.spool import SPOOL_NAME, Spool
 from tests.hookshim.helpers import REPO, assert_chain, hook_event
-from tests.hookshim.test_storm import acknowledged, queue_files, spool_events, start_calls
+from tests.hookshim.test_storm import acknowledged, held_flock, queue_files, spool_events, \
+    start_calls
 
 
 def spool_opener(state_dir):
@@ -286,22 +287,12 @@ def test_queued_direct_writes_are_committed_in_the_forwarders_batch(tmp_path):
 def test_the_forwarder_commits_without_the_flock_when_a_direct_writer_holds_it(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\n"
-                               "fcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
-                               "time.sleep(3600)", str(state / spool_group.LOCK)],
-                              stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline() == b"held\n"
-        with Spool(str(state / SPOOL_NAME)) as sp:
-            trace = []
-            spool_group.commit_handed(sp, [hook_event(extra="x")], str(state),
-                                      lock_wait_s=0.2, trace=trace)
-            assert trace == ["lock timeout", "leading 1", "committed"]
-            assert [e["extra"] for _, e in sp.rows(10, None)] == ["x"]
-    finally:
-        holder.kill()
-        holder.wait()
+    with held_flock(state / spool_group.LOCK), Spool(str(state / SPOOL_NAME)) as sp:
+        trace = []
+        spool_group.commit_handed(sp, [hook_event(extra="x")], str(state),
+                                  lock_wait_s=0.2, trace=trace)
+        assert trace == ["lock timeout", "leading 1", "committed"]
+        assert [e["extra"] for _, e in sp.rows(10, None)] == ["x"]
 
 
 def test_a_state_dir_too_long_for_a_socket_path_means_no_hand_over(tmp_path):

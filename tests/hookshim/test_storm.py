@@ -169,6 +169,27 @@ def test_leader_killed_mid_group_commit(shim, tmp_path, stop_at):
     assert queue_files(shim.state_dir) == []
 
 
+class held_flock:
+    """Another process holding ``path``'s flock, neither finishing nor dying, until exit."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c",
+                                      "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\n"
+                                      "fcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)"
+                                      "\ntime.sleep(3600)", str(self.path)],
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout.readline() == b"held\n"
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
 def test_lock_not_free_in_time_writes_alone(tmp_path):
     """A holder that neither finishes nor dies: the caller gives up waiting after the
     deadline, takes its hand-over back and appends by itself."""
@@ -177,13 +198,7 @@ def test_lock_not_free_in_time_writes_alone(tmp_path):
     db = str(state / SPOOL_NAME)
     with Spool(db) as sp:
         sp.append(hook_event(extra="before"))
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\n"
-                               "fcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
-                               "time.sleep(3600)", str(state / spool_group.LOCK)],
-                              stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline() == b"held\n"
+    with held_flock(state / spool_group.LOCK):
         trace = []
         with Spool(db) as sp:
             stored = spool_group.append(sp, hook_event(extra="alone"), str(state),
@@ -195,9 +210,6 @@ def test_lock_not_free_in_time_writes_alone(tmp_path):
         assert [e["extra"] for e in rows] == ["before", "alone"]
         assert_chain(rows)
         assert os.listdir(state / spool_group.QUEUE) == []
-    finally:
-        holder.kill()
-        holder.wait()
     # the SIGALRM used for the deadline is gone again
     assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.default_int_handler)
 
