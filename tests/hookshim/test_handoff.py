@@ -359,3 +359,24 @@ def test_status_says_whether_the_forwarder_takes_the_calls(shim, tmp_path):
     assert state() == ("stale socket", "0")
     shim.set(handoff="false")
     assert state() == ("off", "0")
+
+
+def test_a_full_spool_answers_overflow_through_the_hand_over(tmp_path):
+    """The size bound applies to handed-over events exactly as to direct writes: past it
+    the call's details go into the overflow marker, and the call learns it (its warning)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    server = HandoffServer(str(state), lambda: Spool(str(state / SPOOL_NAME), max_bytes=4096),
+                           nice=None)
+    server.start()
+    try:
+        replies = [handoff.hand_over(str(state), hook_event(extra=str(i), xml="<d/>" * 200))
+                   for i in range(4)]
+    finally:
+        server.stop()
+    assert replies[0] == {"kind": "hook", "dropped": 0}
+    assert replies[-1]["kind"] == "overflow" and replies[-1]["dropped"] >= 1
+    with Spool(str(state / SPOOL_NAME)) as sp:
+        rows = [e for _, e in sp.rows(10, None)]
+    assert_chain(rows)
+    assert rows[-1]["kind"] == "overflow"
