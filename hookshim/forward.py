@@ -70,6 +70,9 @@ class Forwarder:
         # config allows it; not for --once, which exits when drained.
         self.handoff = handoff and getattr(config, "handoff", True)
         self.handoff_server = None
+        # The sender's and the hand-over's spool writes queue on this, not in SQLite's
+        # sleep-and-poll busy handler (a hook call waits on the hand-over's commit).
+        self._write_lock = threading.Lock()
         self.spool = None
         self.bundles = None
         # syslog_url: every event the server acknowledged also goes to syslog, before it is
@@ -114,7 +117,8 @@ class Forwarder:
         try:
             self.handoff_server = HandoffServer(
                 state_dir, lambda: Spool(os.path.join(state_dir, SPOOL_NAME),
-                                         max_bytes=max_bytes, busy_timeout_s=10.0))
+                                         max_bytes=max_bytes, busy_timeout_s=10.0,
+                                         write_lock=self._write_lock))
         except OSError as exc:
             log.warning("cannot listen for hook calls (%s); they write the spool themselves",
                         exc)
@@ -125,7 +129,7 @@ class Forwarder:
         """Open the spool; a damaged one is reset here (spool_reset.py) and the reset event
         written at once, on behalf of this host, so the server learns of it first."""
         self.spool = Spool(os.path.join(self.config.state_dir, SPOOL_NAME),
-                           max_bytes=self.config.spool_max_bytes)
+                           max_bytes=self.config.spool_max_bytes, write_lock=self._write_lock)
         self._declare_reset()
 
     def _declare_reset(self):

@@ -51,10 +51,15 @@ class Spool:
     """A spool file. Cheap to construct: one connection, a few PRAGMAs, no schema work
     unless the file is new."""
 
-    def __init__(self, path, max_bytes=256 * 1024 * 1024, busy_timeout_s=60.0, recover=True):
+    def __init__(self, path, max_bytes=256 * 1024 * 1024, busy_timeout_s=60.0, recover=True,
+                 write_lock=None):
         """``recover``: reset a damaged file (see spool_reset); False raises SpoolDamaged
-        instead (``hookshim status`` only reports)."""
+        instead (``hookshim status`` only reports). ``write_lock``: a threading.Lock that
+        the spool objects of one process share (the forwarder's sender and its hand-over
+        listener): their write transactions then queue on it, woken at once, instead of
+        meeting in SQLite's sleep-and-poll busy handler."""
         self.path = str(path)
+        self.write_lock = write_lock
         self.max_bytes = max_bytes
         self.busy_timeout_s = busy_timeout_s
         self.reset_info = None  # set when this object reset the spool
@@ -160,7 +165,7 @@ class Spool:
                 time.sleep(0.02)
 
     def _write(self):
-        return Transaction(self._db)
+        return Transaction(self._db, self.write_lock)
 
     # -- the hook path -------------------------------------------------------------------
 

@@ -129,17 +129,29 @@ class Transaction:
     """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock up
     front, so two writers never both read the chain tail and then race to extend it."""
 
-    def __init__(self, db):
+    def __init__(self, db, lock=None):
         self.db = db
+        self.lock = lock   # a threading.Lock shared by the writers of one process, or None
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
+        try:
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            else:
+                self.db.execute("ROLLBACK")
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         return False
 
 

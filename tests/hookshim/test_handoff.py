@@ -380,3 +380,40 @@ def test_a_full_spool_answers_overflow_through_the_hand_over(tmp_path):
         rows = [e for _, e in sp.rows(10, None)]
     assert_chain(rows)
     assert rows[-1]["kind"] == "overflow"
+
+
+def test_writers_of_one_process_queue_on_the_shared_lock_not_in_sqlites_busy_handler(tmp_path):
+    """The forwarder's sender and its hand-over listener share a write lock: the second
+    writer waits for the first's COMMIT on it, so it never meets SQLite's busy handler (a
+    busy timeout of 10 ms here would otherwise fail it with "database is locked")."""
+    import threading
+
+    lock = threading.Lock()
+    path = str(tmp_path / SPOOL_NAME)
+    first = Spool(path, write_lock=lock)
+    second_ready = threading.Event()
+    results = []
+
+    def second():
+        sp = Spool(path, busy_timeout_s=0.01, write_lock=lock)
+        second_ready.set()
+        try:
+            sp.set_meta("k", "second")
+            results.append("second committed")
+        except Exception as exc:  # noqa: BLE001 - the failure this test guards against
+            results.append(repr(exc))
+        finally:
+            sp.close()
+
+    with first._write():
+        first._db.execute("INSERT OR REPLACE INTO meta VALUES ('k', 'first')")
+        t = threading.Thread(target=second)
+        t.start()
+        second_ready.wait(30)
+        time.sleep(0.2)                 # the second writer is now waiting on the lock
+        results.append("first committing")
+    t.join(30)
+    first.close()
+    assert results == ["first committing", "second committed"]
+    with Spool(path) as sp:
+        assert sp.get_meta("k") == "second"
