@@ -261,13 +261,15 @@ class HandoffServer(threading.Thread):
                                                        self.state_dir, self.lock_wait_s,
                                                        self.trace)
         except Exception as exc:  # noqa: BLE001 - every call falls back and writes itself
-            log.error("hand-over commit failed (%s); %d calls write the spool themselves",
-                      exc, len(ready))
+            if len(ready) > 1:   # one event the spool cannot take must not fail the others
+                for c in ready:
+                    self._commit([c])
+                return
+            log.error("hand-over commit failed (%s); the call writes the spool itself", exc)
             self._close_spool()
-            for c in ready:
-                _answer(c.sock, b"NO commit failed: %s\n"
-                        % type(exc).__name__.encode("ascii", "replace"))
-                c.sock.close()
+            _answer(ready[0].sock, b"NO commit failed: %s\n"
+                    % type(exc).__name__.encode("ascii", "replace"))
+            ready[0].sock.close()
             return
         self.committed += len(stored)
         for c, ev in zip(ready, fitted):

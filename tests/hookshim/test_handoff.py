@@ -417,3 +417,30 @@ def test_writers_of_one_process_queue_on_the_shared_lock_not_in_sqlites_busy_han
     assert results == ["first committing", "second committed"]
     with Spool(path) as sp:
         assert sp.get_meta("k") == "second"
+
+
+def test_a_failing_event_in_a_batch_is_refused_alone(tmp_path):
+    import marshal
+
+    from hookshim.handoff_server import _Conn
+
+    state = tmp_path / "state"
+    state.mkdir()
+    server = HandoffServer(str(state), spool_opener(state), nice=None)
+    pairs = [socket.socketpair() for _ in range(3)]
+    bad = hook_event(extra="bad")
+    bad["extra"] = {1, 2}                          # marshal-able, not JSON: seal fails
+    ready = []
+    for (mine, theirs), ev in zip(pairs, (hook_event(extra="a"), bad, hook_event(extra="b"))):
+        conn = _Conn(mine, 0)
+        conn.event = marshal.loads(marshal.dumps(ev))
+        ready.append(conn)
+    server._commit(ready)
+    answers = [theirs.recv(100) for _, theirs in pairs]
+    assert answers[0].startswith(b"OK hook") and answers[2].startswith(b"OK hook")
+    assert answers[1].startswith(b"NO commit failed: TypeError")
+    with Spool(str(state / SPOOL_NAME)) as sp:
+        rows = [e for _, e in sp.rows(10, None)]
+    assert [e["extra"] for e in rows] == ["a", "b"]
+    assert_chain(rows)
+    server._unlisten()
