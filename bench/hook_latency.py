@@ -8,16 +8,20 @@ order so that load changes hit every command alike:
     hook     <hooks>/libxl guest prepare begin -       (the installed launcher, spool
                                                         synchronous=FULL, fsync per call)
     hook+1   the same with one adopted `exit 0` shell script (optional, --with-script)
+    hook+fwd the same with `hookshim forward` running (optional, --forwarder-running): the
+             call hands its event over the forwarder's socket (hookshim/handoff.py)
 
 each with the same ~8 KB domain XML on stdin (a libxl corpus domain whose <devices> are
 repeated to 8 KB), env -i LC_ALL=C PATH=..., cwd /. Reports median/p95/p99 in ms and the
 ratio of each median to the floor's; also the median CPU time (user+sys, from wait4),
 which a loaded machine distorts much less than wall time.
 
-    .venv/bin/python bench/hook_latency.py --runs 300 [--with-script] [--json]
+    .venv/bin/python bench/hook_latency.py --runs 300 [--with-script] [--forwarder-running]
+        [--json]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -72,7 +76,10 @@ def run(argv, data):
         (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, null, 1),
         (os.POSIX_SPAWN_DUP2, null, 2)])
     os.close(r)
-    os.write(w, data)   # fits the pipe buffer: never blocks, even if the child never reads
+    try:
+        os.write(w, data)   # fits the pipe buffer: never blocks, even if the child never reads
+    except BrokenPipeError:
+        pass                # it exited without reading (the floor, `pass`): nothing to give
     os.close(w)
     _, status, usage = os.wait4(pid, 0)
     wall = (time.perf_counter() - t0) * 1000.0
@@ -112,10 +119,13 @@ def main():
     ap.add_argument("--forwarder-connected", action="store_true",
                     help="hold a spool connection open during the runs, as the running "
                          "forwarder does (hook calls then skip the close-time checkpoint)")
+    ap.add_argument("--forwarder-running", action="store_true",
+                    help="also time hook+fwd: a second install whose forwarder runs")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data = domain_xml()
-    with tempfile.TemporaryDirectory(prefix="hook-latency-", dir="/var/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hook-latency-", dir="/var/tmp") as tmp, \
+            contextlib.ExitStack() as beside:
         root = Path(tmp)
         commands = {"floor": [PYTHON, "-I", "-S", "-c", "pass"],
                     "sh": ["/bin/sh", "-c", "cat >/dev/null"],
@@ -123,6 +133,14 @@ def main():
         if args.with_script:
             commands["hook+1"] = [str(install(root / "b", True)), "guest", "prepare",
                                   "begin", "-"]
+        if args.forwarder_running:
+            from forwarder_stub import Forwarder, StubIngest
+
+            commands["hook+fwd"] = [str(install(root / "c", False)), "guest", "prepare",
+                                    "begin", "-"]
+            stub = beside.enter_context(StubIngest())
+            beside.enter_context(Forwarder(root / "c" / "hookshim.conf", root / "c" / "state",
+                                           stub.url))
         names = list(commands)
         holders = []
         for _ in range(args.warmup):
@@ -143,7 +161,8 @@ def main():
         for holder in holders:
             holder.close()
     meta = {"xml_bytes": len(data), "python": PYTHON, "load_avg": os.getloadavg(),
-            "cpus": os.cpu_count(), "forwarder_connected": args.forwarder_connected}
+            "cpus": os.cpu_count(), "forwarder_connected": args.forwarder_connected,
+            "forwarder_running": args.forwarder_running}
     if args.json:
         print(json.dumps({"meta": meta, "results": rows}, indent=1))
         return
