@@ -100,10 +100,37 @@ def calls(events):
             for e in events if e["kind"] == "hook"]
 
 
-def forward(shim, server):
-    """`hookshim forward --once` against ``server`` with the shim's own config file."""
+def point_at(shim, server):
+    """The shim's config names ``server`` and the host's token file."""
     token = shim.lv.root / "host.token"
     token.write_text(server.host_tokens[shim.host] + "\n")
     token.chmod(0o600)
     shim.write_config(server_url=server.url, token_file=str(token))
+
+
+def forward(shim, server):
+    """`hookshim forward --once` against ``server`` with the shim's own config file."""
+    point_at(shim, server)
     return hookshim("forward", "--config", str(shim.config), "--once", check=False)
+
+
+def forwarder_daemon(shim, server):
+    """`hookshim forward` running (as its systemd unit runs it) against ``server``; returns
+    the process once it listens for hook calls (hookshim/handoff.py). The caller stops it."""
+    from hookshim.handoff import SOCKET
+
+    point_at(shim, server)
+    proc = subprocess.Popen([sys.executable, "-m", "hookshim.cli", "--config", str(shim.config),
+                             "forward", "--timeout", "5", "--max-backoff", "0.5"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = shim.state_dir / SOCKET
+    for _ in range(1500):
+        if sock.exists():
+            return proc
+        if proc.poll() is not None:
+            raise RuntimeError("hookshim forward exited: %s" % proc.stderr.read().decode())
+        import time
+
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("hookshim forward did not listen")

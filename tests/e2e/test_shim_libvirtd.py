@@ -11,7 +11,7 @@ import pytest
 from hookshim.event import GENESIS_HASH, verify_event
 from tests.e2e.harness import guest_xml, network_xml, wait_for
 from tests.e2e.server import Server
-from tests.e2e.shim import HOST, Shim, calls, forward, hookshim
+from tests.e2e.shim import HOST, Shim, calls, forward, forwarder_daemon, hookshim
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
 
@@ -249,6 +249,59 @@ def test_the_forwarder_ships_every_event_and_the_api_shows_boots_and_the_denial(
     assert "hke-ship-frozen is frozen for the audit" in denied["reason"]
     assert "<name>hke-ship-frozen</name>" in detail["xml"]
     assert [(d["rule_id"], d["verdict"]) for d in detail["decisions"]] == [("frozen-guest", "deny")]
+
+
+def test_with_the_forwarder_running_libvirtds_calls_are_handed_over_and_delivered(
+        shim_libvirt, tmp_path):
+    """The production layout: `hookshim forward` runs beside libvirtd. Every hook call of a
+    start, a destroy and a start the adopted legacy hook refuses hands its event over the
+    forwarder's socket (no call writes the spool itself: the direct write's queue directory
+    is never made), virsh still shows the refusal, and the server receives every event
+    once. (The forwarder syncs the policy bundle from the server, which has none here.)"""
+    import signal
+
+    from hookshim.spool import Spool
+    from hookshim.spool_group import QUEUE
+
+    lv, shim = shim_libvirt
+    server = Server(tmp_path, HOST).start()
+    queue = shim.state_dir / QUEUE
+    if queue.exists():
+        queue.rmdir()          # made by the daemon's own calls before; empty once they ended
+    fwd = None
+
+    def unsent():
+        with Spool(str(shim.state_dir / "spool.db")) as sp:
+            return sp.stats()["depth"]
+    try:
+        fwd = forwarder_daemon(shim, server)
+        shim.skip_to_now()
+        if "hke-legacy-deny" not in lv.ok("list", "--all", "--name").split():
+            lv.define(guest_xml("hke-legacy-deny"))      # else: an earlier test's, on this daemon
+        refused = lv.virsh("start", "hke-legacy-deny")
+        assert refused.returncode != 0 and "is not allowed on this host" in refused.stderr
+        lv.define(guest_xml("hke-hand"))
+        lv.ok("start", "hke-hand")
+        lv.ok("destroy", "hke-hand")
+        mine = shim.new_events()
+        assert not queue.exists()
+        assert wait_for(lambda: unsent() == 0, 60), "the forwarder did not deliver"
+        stored = [server.get(f"/api/v1/events/{e['event_id']}") for e in mine]
+        host = server.get(f"/api/v1/hosts/{HOST}")
+        fwd.send_signal(signal.SIGTERM)
+        assert fwd.wait(30) == 0
+        fwd = None
+    finally:
+        if fwd is not None:
+            fwd.kill()
+            fwd.wait()
+        server.stop()
+    assert host["chain_status"] == "ok"   # (earlier tests' events went to another server)
+    assert [(e["seq"], e["hash"]) for e in stored] == [(e["seq"], e["hash"]) for e in mine]
+    ops = [(e["object"], e["op"], e["outcome"]) for e in mine if e["driver"] == "qemu"]
+    assert ("hke-legacy-deny", "prepare", "aborted") in ops
+    assert [op for obj, op, _ in ops if obj == "hke-hand"] == [
+        "prepare", "start", "started", "stopped", "release"]
 
 
 def test_uninstall_puts_the_legacy_hook_back_and_libvirt_runs_it_directly(shim_libvirt):
