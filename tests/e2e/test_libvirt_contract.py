@@ -12,12 +12,15 @@ from tests.e2e.harness import guest_xml, network_xml, wait_for
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
 
-# Records one file per call: argv (one per line), then stdin; fails when asked to.
+# Records one file set per call: env, stdin, then argv (one per line) - written under a
+# temporary name and renamed last, so a visible .argv means a whole record even while the
+# call is still running (a reader never finds an .argv without its .stdin); fails when
+# asked to.
 RECORDER = """#!/bin/sh
 f={rec}/$(date +%s%N)-$$
-printf '%s\\n' "$0" "$@" > "$f.argv"
 {{ pwd; env | sort; }} > "$f.env"
 cat > "$f.stdin"
+printf '%s\\n' "$0" "$@" > "$f.argv-part" && mv "$f.argv-part" "$f.argv"
 if [ -e "{rec}/fail-$1-$2" ]; then echo "recorder refuses $1 $2" >&2; exit 1; fi
 exit 0
 """
