@@ -441,6 +441,19 @@ class FactsPending(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     domain_uuid: Mapped[str] = mapped_column(String(36))
     queued_at: Mapped[datetime] = mapped_column(DateTime)
+    # The earliest started_at of the events that queued it: the pass recomputes the guest
+    # from the last quiet point at or before it. NULL: from all its events (retention, backfill).
+    since: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class FactsCursor(Base):
+    """Where a guest's facts may be recomputed from (app/services/facts_pass.py): its quiet
+    points, the starts of boots before which none of its boots was open on any host, each with
+    the XML digest of the last definition before it (for the drift of the next boot)."""
+
+    __tablename__ = "facts_cursors"
+    domain_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    quiet: Mapped[list] = mapped_column(JSON)   # [[iso time, definition sha | null], ...]
 
 
 class HeldFact(Base):
