@@ -471,12 +471,17 @@ class HeldFact(Base):
     status: Mapped[str] = mapped_column(String(16))
     attrs: Mapped[dict] = mapped_column(JSON)
     event_ids: Mapped[list] = mapped_column(JSON)
+    # NULL: from the guest's own events; else the network whose hook calls say it (a port's
+    # MAC held by its owner, app/facts/networks.py): the pass recomputes the rows per source.
+    source: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         # GET /attribution: the holders of one key, newest stay first, bounded by start.
         Index("ix_held_facts_kind_key_start", "kind", "key", "start"),
         # The facts pass replaces one guest's rows; the guest page lists them.
         Index("ix_held_facts_domain", "domain_uuid", "start"),
+        # ... and one network's.
+        Index("ix_held_facts_source", "source", "start"),
     )
 
 

@@ -3,7 +3,8 @@
 import json
 import sys
 
-from app.cli.common import database_of
+from app.cli.common import database_of, settings_of
+from app.facts_runner import segments_of
 from app.schemas_facts import LOOKUP_KINDS, AttributionQuery
 from app.services import attribution as svc
 from app.services.export import chunks
@@ -47,7 +48,7 @@ def _print_text(result: dict) -> None:
 def cmd_catch_up(args) -> int:
     db = database_of(args)
     try:
-        result = catch_up(db)
+        result = catch_up(db, segments=segments_of(settings_of(args)))
     finally:
         db.dispose()
     print(f"facts pass: {result.guests} guest(s) recomputed, {result.extracted} XML "

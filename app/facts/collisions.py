@@ -9,11 +9,18 @@ libvirt checks neither across hosts. The rules:
   (virtlockd, sanlock) give a non-shareable writable disk an exclusive lease, so one shareable
   side is not enough.
 A guest never collides with itself (the two hosts of a migration).
+
+**Host-local segments.** A libvirt network in NAT, route or open mode, or an isolated one,
+is a bridge only its host has: two hosts' private ``default`` networks share a name, not a
+segment. ``Segments`` says which scopes are host-local (the network's own XML, as its hook
+sends it, and the operator's overrides); ``per_segment`` qualifies such a holding's scope with
+its host (``network:default@host-a``), so its MAC collides only within one host.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import Any
 
@@ -46,6 +53,46 @@ class Conflict:
     hosts: tuple[str, ...]
     start: Any
     end: Any | None
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """Which MAC scopes are host-local. ``host_local``/``shared``: the operator's overrides
+    (scopes such as ``network:default``, ``bridge:virbr1``), which win over what the
+    network's XML says (``evidence``: its ``segment`` fact attribute, None: never seen)."""
+
+    host_local: frozenset = frozenset()
+    shared: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, host_local: str = "", shared: str = "") -> "Segments":
+        """Comma-separated names: a bare name is a libvirt network (``default`` ->
+        ``network:default``), ``bridge:NAME`` / ``direct:DEV`` / ``network:NAME`` as given."""
+        return cls(_scopes(host_local), _scopes(shared))
+
+    def is_local(self, scope: str, evidence: str | None) -> bool:
+        if scope in self.shared:
+            return False
+        return scope in self.host_local or evidence == "host-local"
+
+
+def _scopes(text: str) -> frozenset:
+    names = (n.strip() for n in (text or "").split(","))
+    return frozenset(n if ":" in n else "network:" + n for n in names if n)
+
+
+def per_segment(h: Holding, local_on: Callable[[str], bool]) -> list[Holding]:
+    """A MAC holding split by segment: on each host where its scope is host-local
+    (``local_on(host)``) a holding of ``scope@host`` on that host alone; on the other hosts
+    the holding as it is."""
+    if h.kind != "mac" or h.scope is None:
+        return [h]
+    local = [host for host in h.hosts if local_on(host)]
+    if not local:
+        return [h]
+    shared = tuple(host for host in h.hosts if host not in local)
+    out = [replace(h, hosts=shared)] if shared else []
+    return out + [replace(h, scope="%s@%s" % (h.scope, host), hosts=(host,)) for host in local]
 
 
 def holding(guest: str, interval: FactInterval) -> Holding:

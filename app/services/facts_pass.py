@@ -27,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from app.db import Database, is_postgresql
 from app.facts import FactsError, extract_facts
-from app.facts.collisions import Holding, find_conflicts
+from app.facts.collisions import Holding, Segments, find_conflicts, per_segment
 from app.facts.drift import definition_drift
 from app.facts.intervals import quiet_points, stay_intervals, stitch
+from app.facts.networks import network_intervals
 from app.facts.model import Fact
 from app.models import (DefinitionChange, Event, FactConflict, FactsCursor, FactSet,
-                        FactsPending, HeldFact, Host, XmlBlob)
+                        FactsPending, Guest, HeldFact, Host, XmlBlob)
 from app.services.bulk import executemany, insert_ignore, member_of
 from app.timeutil import iso, utcnow
 
@@ -71,11 +72,13 @@ def pending_count(db: Database) -> int:
 
 
 def catch_up(db: Database, guests_per_pass: int = 50,
-             on_signal: Callable[[dict], None] | None = None) -> PassResult:
-    """Run passes until nothing is queued (the backfill, the worker, `hookaudit facts`)."""
+             on_signal: Callable[[dict], None] | None = None,
+             segments: Segments = Segments()) -> PassResult:
+    """Run passes until nothing is queued (the backfill, the worker, `hookaudit facts`).
+    ``segments``: which networks are host-local besides what their XML says (settings)."""
     total = PassResult()
     while True:
-        result = run_pass(db, guests_per_pass)
+        result = run_pass(db, guests_per_pass, segments)
         total.guests += result.guests
         total.extracted += result.extracted
         total.signals += result.signals
@@ -86,7 +89,7 @@ def catch_up(db: Database, guests_per_pass: int = 50,
             return total
 
 
-def run_pass(db: Database, max_guests: int = 50) -> PassResult:
+def run_pass(db: Database, max_guests: int = 50, segments: Segments = Segments()) -> PassResult:
     """One short transaction: recompute up to ``max_guests`` queued guests."""
     result, now = PassResult(), utcnow()
     with db.session(write=True) as s:
@@ -105,14 +108,14 @@ def run_pass(db: Database, max_guests: int = 50) -> PassResult:
             # the earliest new event of the guest; None (any row without one): all events
             since[uuid] = None if at is None or since.get(uuid, at) is None \
                 else min(at, since.get(uuid, at))
-        recompute_guests(s, guests, now, result, since)
+        recompute_guests(s, guests, now, result, since, segments)
         s.execute(delete(FactsPending).where(FactsPending.id.in_(ids)))
         result.guests = len(guests)
     return result
 
 
 def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassResult,
-                     since: dict | None = None) -> None:
+                     since: dict | None = None, segments: Segments = Segments()) -> None:
     """Recompute these guests from their events, a few statements for all of them: the
     cost of a pass is per statement far more than per row (bench/facts_ingest.py).
 
@@ -120,22 +123,33 @@ def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassR
     all its events). A guest is recomputed from its last quiet point at or before that time
     (``intervals.quiet_points``, kept in ``facts_cursors``): nothing before such a point
     depends on later events, so the rows of the stays before it are kept as they are and the
-    result is the same as a recompute from all events (tests/facts/test_incremental.py)."""
+    result is the same as a recompute from all events (tests/facts/test_incremental.py).
+
+    A queued UUID may be a network's (its hook calls are stored under it): a network is
+    recomputed from all its events (app/facts/networks.py), its rows held by itself (the
+    network, its DHCP entries) or by the guests that own its ports, with ``source`` = it."""
     since = since or {}
+    networks = _networks(s, guests)
     cursors = _cursors(s, guests)
-    start_of = {u: _start_point(cursors.get(u), since.get(u)) for u in guests}
+    start_of = {u: None if u in networks else _start_point(cursors.get(u), since.get(u))
+                for u in guests}
     events_of = _events_of(s, guests, {u: p[0] for u, p in start_of.items() if p})
     facts = _facts_of(s, {e["xml_blob"] for evs in events_of.values() for e in evs
-                          if e["op"] in EXTRACT_OPS and e["xml_blob"]}, now, result)
-    old_of = _held_rows(s, guests, start_of)
-    gone, rows, keys, stays_of, quiet_of = [], [], {}, {}, {}
+                          if _extracts(e)}, now, result)
+    old_of = _held_rows(s, guests, start_of, networks)
+    gone, rows, keys, stays_of, quiet_of, networks_changed = [], [], {}, {}, {}, set()
     for uuid in guests:
         events = events_of.get(uuid, [])
         for e in events:
-            found = facts.get(e["xml_blob"]) if e["op"] in EXTRACT_OPS else None
+            found = facts.get(e["xml_blob"]) if _extracts(e) else None
             e["facts"] = None if found is None else _host_qualified(found, e["host"])
-        stays_of[uuid] = stays = stitch(events)
-        new = {_comparable(r): r for r in (_held_row(uuid, i) for i in stay_intervals(stays))}
+        if uuid in networks:
+            stays_of[uuid] = []
+            held = [_held_row(holder, i, uuid) for holder, i in network_intervals(uuid, events)]
+        else:
+            stays_of[uuid] = stays = stitch(events)
+            held = [_held_row(uuid, i) for i in stay_intervals(stays)]
+        new = {_comparable(r): r for r in held}
         old = {_comparable(r): r for r in old_of.get(uuid, [])}
         # Only what changed is written: most batches only add calls to a guest's last boot.
         gone += [r["id"] for k, r in old.items() if k not in new]
@@ -144,17 +158,46 @@ def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassR
             if r["kind"] in COLLIDING_KINDS and (k not in new or k not in old):
                 key = (r["kind"], r["key"])     # -> the earliest start of a changed row
                 keys[key] = min(keys.get(key, r["start"]), r["start"])
+            elif r["kind"] == "network" and (k not in new or k not in old):
+                networks_changed.add(r["key"])
     if gone:
         s.execute(delete(HeldFact).where(HeldFact.id.in_(gone)))
     if rows:   # COPY on PostgreSQL, one executemany on SQLite
         executemany(s, HeldFact.__table__, rows)
+    if networks_changed:    # whether the network is host-local may have changed
+        for key in _macs_on(s, networks_changed):
+            keys[key] = datetime.min
     if keys:
-        _refresh_conflicts(s, keys, now, result)
+        _refresh_conflicts(s, keys, now, result, segments)
     _refresh_changes(s, guests, stays_of, start_of, quiet_of)
     _save_cursors(s, guests, cursors, start_of, quiet_of)
 
 
-HELD_COLUMNS = ("kind", "key", "hosts", "start", "end", "status", "attrs", "event_ids")
+HELD_COLUMNS = ("domain_uuid", "kind", "key", "hosts", "start", "end", "status", "attrs",
+                "event_ids")
+
+
+def _macs_on(s: Session, names: set[str]) -> set[tuple[str, str]]:
+    """The MAC keys ever held on these networks (a scan of the MAC rows: only when what a
+    network's XML says about it changed, which is rare)."""
+    t = HeldFact.__table__.c
+    scopes = sorted("network:" + n for n in names)
+    return {("mac", key) for key in s.scalars(select(t.key).distinct().where(
+        t.kind == "mac", t.attrs["scope"].as_string().in_(scopes)))}
+
+
+def _extracts(e: dict) -> bool:
+    """Whether this call's XML is read for facts: a guest's calls that can open or change a
+    holding; every network call but ``stopped`` (each carries the network and its port)."""
+    if not e["xml_blob"]:
+        return False
+    return e["op"] != "stopped" if e["driver"] == "network" else e["op"] in EXTRACT_OPS
+
+
+def _networks(s: Session, units: list[str]) -> set[str]:
+    """The queued UUIDs that are networks (their guests row says driver network)."""
+    return set(s.scalars(select(Guest.domain_uuid).where(
+        member_of(s, Guest.domain_uuid, units), Guest.driver == "network")))
 MAX_QUIET_POINTS = 64       # per guest: a backlog older than the oldest kept is a full recompute
 QUIET_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"     # fixed width: the stored strings sort as times do
 
@@ -193,16 +236,23 @@ def _save_cursors(s: Session, guests, cursors, start_of, quiet_of) -> None:
         s.execute(insert(FactsCursor), rows)
 
 
-def _held_rows(s: Session, guests: list[str], start_of: dict) -> dict[str, list[dict]]:
+def _held_rows(s: Session, guests: list[str], start_of: dict,
+               networks: set[str] = frozenset()) -> dict[str, list[dict]]:
     """The stored rows of the stays being recomputed: a fact of a stay before the window
-    started before the window's first point; one of a stay in it, at or after it."""
+    started before the window's first point; one of a stay in it, at or after it. A
+    network's: every row it is the source of."""
     table = HeldFact.__table__
-    stmt = select(table.c.id, table.c.domain_uuid, *(table.c[c] for c in HELD_COLUMNS)).where(
-        _per_guest(s, table.c.domain_uuid, table.c.start, guests, start_of))
+    domains = [u for u in guests if u not in networks]
+    where = [and_(_per_guest(s, table.c.domain_uuid, table.c.start, domains, start_of),
+                  table.c.source.is_(None))] if domains else []
+    if networks:
+        where.append(member_of(s, table.c.source, sorted(networks)))
+    stmt = select(table.c.id, table.c.source, *(table.c[c] for c in HELD_COLUMNS)).where(
+        or_(*where))
     out: dict[str, list[dict]] = {}
     for row in s.execute(stmt):
         data = dict(row._mapping)
-        out.setdefault(data.pop("domain_uuid"), []).append(data)
+        out.setdefault(data.pop("source") or data["domain_uuid"], []).append(data)
     return out
 
 
@@ -217,7 +267,8 @@ def _per_guest(s: Session, uuid_col, time_col, guests: list[str], start_of: dict
 
 def _comparable(row: dict) -> tuple:
     """A held row as a hashable value (JSON columns as tuples), equal for equal rows."""
-    return (row["kind"], row["key"], tuple(row["hosts"]), row["start"], row["end"],
+    return (row["domain_uuid"], row["kind"], row["key"], tuple(row["hosts"]), row["start"],
+            row["end"],
             row["status"], tuple(sorted(row["attrs"].items())), tuple(row["event_ids"]))
 
 
@@ -270,10 +321,10 @@ def _facts_of(s: Session, shas: set, now: datetime, result: PassResult) -> dict:
     return known
 
 
-def _held_row(uuid: str, i) -> dict:
+def _held_row(uuid: str, i, source: str | None = None) -> dict:
     return {"kind": i.fact.kind, "key": i.fact.key, "domain_uuid": uuid, "hosts": list(i.hosts),
             "start": i.start, "end": i.end, "status": i.status, "attrs": i.fact.attributes,
-            "event_ids": [e for e in i.event_ids if e]}
+            "event_ids": [e for e in i.event_ids if e], "source": source}
 
 
 # Conflicts ---------------------------------------------------------------------------------------
@@ -281,7 +332,8 @@ def _conflict_identity(kind, key, scope, a, b, start) -> tuple:
     return (kind, key, scope, a, b, start)
 
 
-def _refresh_conflicts(s: Session, changed: dict, now, result) -> None:
+def _refresh_conflicts(s: Session, changed: dict, now, result,
+                       segments: Segments = Segments()) -> None:
     """Re-derive the conflicts of the keys whose rows changed and bring the table in line.
 
     ``changed``: (kind, key) -> the earliest start of a row added or removed. A conflict is an
@@ -297,9 +349,9 @@ def _refresh_conflicts(s: Session, changed: dict, now, result) -> None:
         holds = s.execute(select(t.kind, t.key, t.domain_uuid, t.hosts, t.start, t.end, t.attrs)
                           .where(tuple_(t.kind, t.key).in_(chunk), t.status != "aborted",
                                  or_(t.end.is_(None), t.end > since)))
-        found = [c for c in find_conflicts(_holding(*h) for h in holds
-                                           if h.end is None or h.end > changed[h.kind, h.key])
-                 if c.start >= changed[c.kind, c.key]]
+        holdings = [_holding(*h) for h in holds if h.end is None or h.end > changed[h.kind, h.key]]
+        holdings = _by_segment(s, holdings, segments)
+        found = [c for c in find_conflicts(holdings) if c.start >= changed[c.kind, c.key]]
         new = {_conflict_identity(c.kind, c.key, c.scope, *c.guests, c.start): c for c in found}
         old = {_conflict_identity(r.kind, r.key, r.scope, r.guest_a, r.guest_b, r.start): r
                for r in s.scalars(select(FactConflict).where(
@@ -327,6 +379,27 @@ def _refresh_conflicts(s: Session, changed: dict, now, result) -> None:
             if c.end is not None and now - c.end <= ALERT_RECENT:
                 result.signals.append(_signal("ended", row))
     s.flush()
+
+
+def _by_segment(s: Session, holdings: list[Holding], segments: Segments) -> list[Holding]:
+    """Each MAC holding on a host-local segment scoped to its host (collisions.per_segment):
+    what the network's latest XML on that host says (its ``network`` fact), unless the
+    operator's settings say otherwise."""
+    names = {h.scope.partition(":")[2] for h in holdings
+             if h.kind == "mac" and h.scope and h.scope.startswith("network:")}
+    evidence: dict[tuple[str, str], str | None] = {}
+    if names:
+        t = HeldFact.__table__.c
+        for key, hosts, attrs in s.execute(select(t.key, t.hosts, t.attrs).where(
+                t.kind == "network", t.key.in_(sorted(names))).order_by(t.start)):
+            for host in hosts:      # the latest start wins
+                evidence[host, key] = (attrs or {}).get("segment")
+    out = []
+    for h in holdings:
+        name = h.scope.partition(":")[2] if h.scope else ""
+        out += per_segment(h, lambda host, h=h, name=name: segments.is_local(
+            h.scope, evidence.get((host, name))))
+    return out
 
 
 def _holding(kind, key, guest, hosts, start, end, attrs) -> Holding:
