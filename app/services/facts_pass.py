@@ -154,12 +154,20 @@ def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassR
         # Only what changed is written: most batches only add calls to a guest's last boot.
         gone += [r["id"] for k, r in old.items() if k not in new]
         rows += [r for k, r in new.items() if k not in old]
+        # A key's conflicts are re-derived when what they depend on changed (not when a
+        # row only gained a proving event or an attribute such as the tap device).
+        sides: dict[tuple, list] = {}
         for k, r in (*old.items(), *new.items()):
-            if r["kind"] in COLLIDING_KINDS and (k not in new or k not in old):
-                key = (r["kind"], r["key"])     # -> the earliest start of a changed row
-                keys[key] = min(keys.get(key, r["start"]), r["start"])
-            elif r["kind"] == "network" and (k not in new or k not in old):
+            if k in new and k in old:
+                continue
+            if r["kind"] in COLLIDING_KINDS:
+                sides.setdefault((r["kind"], r["key"]), [[], []])[k in new].append(r)
+            elif r["kind"] == "network":
                 networks_changed.add(r["key"])
+        for key, (removed, added) in sides.items():
+            if sorted(map(_collision_view, removed)) != sorted(map(_collision_view, added)):
+                start = min(r["start"] for r in (*removed, *added))
+                keys[key] = min(keys.get(key, start), start)
     if gone:
         s.execute(delete(HeldFact).where(HeldFact.id.in_(gone)))
     if rows:   # COPY on PostgreSQL, one executemany on SQLite
@@ -175,6 +183,14 @@ def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassR
 
 HELD_COLUMNS = ("domain_uuid", "kind", "key", "hosts", "start", "end", "status", "attrs",
                 "event_ids")
+
+
+def _collision_view(row: dict) -> tuple:
+    """What a row's conflicts depend on (collisions.Holding, plus whether it counts)."""
+    a = row["attrs"]
+    return (row["domain_uuid"], tuple(row["hosts"]), row["start"],
+            row["end"] or datetime.max, row["status"] == "aborted", a.get("scope") or "",
+            a.get("writable") == "yes", a.get("shareable") == "yes")
 
 
 def _macs_on(s: Session, names: set[str]) -> set[tuple[str, str]]:
