@@ -89,6 +89,26 @@ def catch_up(db: Database, guests_per_pass: int = 50,
             return total
 
 
+def recheck_conflicts(db: Database, segments: Segments = Segments(),
+                      on_signal: Callable[[dict], None] | None = None) -> PassResult:
+    """Re-derive the conflicts of every MAC and disk key from the held facts (after a change
+    of the host-local / shared network settings): conflicts that still hold keep their rows
+    (no new alert), the others go, new ones start."""
+    result = PassResult()
+    with db.session() as s:
+        t = HeldFact.__table__.c
+        keys = [tuple(k) for k in s.execute(select(t.kind, t.key).distinct().where(
+            t.kind.in_(COLLIDING_KINDS)))]
+    for first in range(0, len(keys), 1000):
+        with db.session(write=True) as s:
+            _refresh_conflicts(s, dict.fromkeys(keys[first:first + 1000], datetime.min),
+                               utcnow(), result, segments)
+    for signal in result.signals:
+        if on_signal is not None:
+            on_signal(signal)
+    return result
+
+
 def run_pass(db: Database, max_guests: int = 50, segments: Segments = Segments()) -> PassResult:
     """One short transaction: recompute up to ``max_guests`` queued guests."""
     result, now = PassResult(), utcnow()

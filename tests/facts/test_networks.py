@@ -206,3 +206,13 @@ def test_a_network_xml_arriving_later_removes_the_false_conflict(app, fleet):
         fleet.network(host, "default", -5, ("start", "started"), network_xml(host, "default"))
     catch_up(app.state.db)
     assert conflicts(app) == []
+
+
+def test_recheck_conflicts_applies_changed_settings(app, fleet, db_url, capsys, monkeypatch):
+    boot_both(fleet, "default")
+    catch_up(app.state.db)
+    assert conflicts(app) == [("mac", MAC, "network:default", ("host-a", "host-b"))]
+    monkeypatch.setenv("HOOKAUDIT_FACTS_HOST_LOCAL_NETWORKS", "default")
+    code = main(["--database-url", db_url, "facts", "catch-up", "--recheck-conflicts"])
+    assert code == 0 and "conflicts re-derived" in capsys.readouterr().out
+    assert conflicts(app) == []
