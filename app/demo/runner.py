@@ -254,7 +254,7 @@ class Demo:
             if o.outage and len(self.fleet.hosts) > 1 and burst >= 2:
                 self.timed_outage(self.fleet.hosts[0].name, o.outage_s)
             if o.stale_host and len(self.fleet.hosts) > 2:
-                host = self.fleet.hosts[-1].name
+                host = self._stale_host()
                 self.set_offline(host, True)
                 self.out(f"  {host} stays offline: stale on the hosts page, its backlog growing")
             self.out(f"history burst: {burst} actions as fast as {o.workers} workers go")
@@ -283,6 +283,18 @@ class Demo:
                 self.hold_duplicate(a, actions[i + 1:])
                 return
             self.run_all(pool, [a])
+
+    def _stale_host(self) -> str:
+        """The host that goes offline for good: the last one, unless it runs a guest of the
+        held duplicate (whose end would then only reach the server at the final drain)."""
+        hold, names = self._duplicate_hold, [h.name for h in self.fleet.hosts]
+        if hold is None:
+            return names[-1]
+        busy = {self.scenario.where.get(hold.guest), self.scenario.where.get(hold.target)}
+        if self.opts.outage:
+            busy.add(names[0])                                # the outage host
+        spare = [n for n in names if n not in busy]
+        return spare[-1] if spare else names[-1]
 
     def hold_duplicate(self, hold: Action, rest: list[Action]) -> None:
         """Both guests of the duplicate MAC keep running for ``duplicate_s`` seconds (wall

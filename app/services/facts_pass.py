@@ -11,9 +11,13 @@ batch's transaction). A pass takes the queued guests and recomputes each from it
   one whose end appeared has ended (both reported to ``on_signal`` for the webhooks);
 - consecutive boots' definitions are compared (app/facts/drift.py) into
   ``definition_changes``, each pair of XML bodies once.
+Each guest is recomputed from its last quiet point at or before the earliest event that
+queued it (``facts_pending.since``; ``facts_cursors``), with the same result as from all its
+events (recompute_guests). A queued network (its hook calls are stored under its UUID) gives
+the MACs of its ports to their owners and its DHCP entries to itself (app/facts/networks.py).
 Crash-safe and idempotent: the queue rows are deleted in the transaction that wrote the
-results, and a guest is always recomputed from all its events, so a pass that dies is simply
-done again. On PostgreSQL one advisory lock lets one process run the pass at a time.
+results, and only differences are written, so a pass that dies is simply done again. On
+PostgreSQL one advisory lock lets one process run the pass at a time.
 """
 import logging
 from bisect import bisect_left, bisect_right

@@ -401,3 +401,14 @@ def test_a_run_that_ends_first_ends_the_duplicate_and_a_stop_does_not():
     stopped.stop.set()            # Ctrl-C: no more hook calls
     stopped.end_duplicate()
     assert stopped.driver.calls == before
+
+
+def test_the_host_that_stays_offline_is_not_one_of_the_held_duplicates():
+    from concurrent.futures import ThreadPoolExecutor
+    demo = _demo(duplicate_s=3600)
+    with ThreadPoolExecutor(2) as pool:
+        demo.play_scenes(pool)
+    hold, where = demo._duplicate_hold, demo.scenario.where
+    stale = demo._stale_host()
+    assert stale not in {where[hold.guest], where[hold.target], demo.fleet.hosts[0].name}
+    demo.end_duplicate()
