@@ -123,10 +123,15 @@ def _group_key(h: Holding) -> tuple:
 
 
 def _overlaps(group: list[Holding]) -> list[Conflict]:
-    """Sweep in start order, keeping the holdings not yet ended."""
+    """Sweep in start order, keeping the holdings not yet ended. Two holdings collide when
+    they overlap for some time: the later start is before the first end. A holding that
+    ended when it started (a fact in one call, its boot ended at the same instant) was held
+    for no time and collides with nothing, whichever of two equal starts comes first."""
     active: list[Holding] = []
     found = []
     for h in group:
+        if h.end is not None and h.end <= h.start:
+            continue
         active = [a for a in active if a.end is None or a.end > h.start]
         found.extend(_conflict(a, h) for a in active if a.guest != h.guest and _clash(a, h))
         active.append(h)

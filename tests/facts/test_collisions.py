@@ -94,3 +94,13 @@ def test_a_duplicate_mac_appears_and_disappears_from_two_guests_hook_xml():
     assert [(c.kind, c.key, c.scope, c.guests, c.hosts, c.start, c.end)
             for c in find_conflicts(holdings)] == [
         ("mac", M, NET, ("clone", "web-01"), ("h2", "h1"), 5, 9)]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_holding_of_no_time_collides_with_nothing_in_either_order(order):
+    """Held from a call to a boot end at the same instant: no overlap, whichever of two equal
+    starts the sweep meets first (the pass reads rows in no fixed order)."""
+    pair = [mac("g1", 5, 5), mac("g2", 5)]
+    assert _found(pair if order else pair[::-1]) == []
+    assert _found([mac("g1", 0), mac("g2", 5, 5)]) == []
+    assert _found([mac("g1", 0), mac("g2", 5, 6)]) == [("mac", ("g1", "g2"), 5, 6)]
