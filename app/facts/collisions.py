@@ -109,7 +109,28 @@ def find_conflicts(holdings: Iterable[Holding]) -> list[Conflict]:
     conflicts: list[Conflict] = []
     for _, group in groupby(candidates, key=_group_key):
         conflicts.extend(_overlaps(sorted(group, key=lambda h: h.start)))
-    return sorted(conflicts, key=lambda c: (c.start, c.kind, c.key, c.guests))
+    return sorted(_merged(conflicts), key=lambda c: (c.start, c.kind, c.key, c.guests))
+
+
+def _merged(conflicts: list[Conflict]) -> list[Conflict]:
+    """One conflict per (kind, key, scope, guests, start): a guest may hold one key in two
+    stays at once (a boot a crashed host never released, and a new boot elsewhere), and both
+    can overlap the other guest's holding from the same start. They are one conflict, until
+    the last of them ends, on all their hosts (whatever order the holdings came in)."""
+    by_identity: dict[tuple, list[Conflict]] = {}
+    for c in conflicts:
+        by_identity.setdefault((c.kind, c.key, c.scope, c.guests, c.start), []).append(c)
+    out = []
+    for same in by_identity.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        ends = [c.end for c in same]
+        hosts = tuple(dict.fromkeys(h for c in sorted(same, key=lambda c: c.hosts)
+                                    for h in c.hosts))
+        out.append(Conflict(same[0].kind, same[0].key, same[0].scope, same[0].guests, hosts,
+                            same[0].start, None if None in ends else max(ends)))
+    return out
 
 
 def _may_collide(h: Holding) -> bool:
