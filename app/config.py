@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     facts_pass_interval_s: float = Field(
         2.0, ge=0, description="the facts pass runs this long after an ingest (or every this "
         "many seconds); 0: not in the server, run `hookaudit facts catch-up`")
+    facts_host_local_networks: str = Field(
+        "", description="comma-separated networks whose MACs collide only within one host "
+        "(`default`, or a scope such as `bridge:virbr1`), besides the NAT/route/open/isolated "
+        "networks whose own XML says so")
+    facts_shared_networks: str = Field(
+        "", description="comma-separated networks (or scopes) that are one segment across "
+        "hosts whatever their XML says")
     host_stale_after_s: int = Field(300, ge=1,
                                     description="a host not seen for this long is `stale`")
     host_lag_warn_s: int = Field(600, ge=1,

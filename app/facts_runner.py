@@ -10,14 +10,16 @@ import threading
 
 from app.alerts.rules import conflict_signal
 from app.db import Database
+from app.facts.collisions import Segments
 from app.services.facts_pass import catch_up
 
 log = logging.getLogger("hookaudit.facts")
 
 
 class FactsRunner:
-    def __init__(self, make_db, interval_s: float, notify=None):
+    def __init__(self, make_db, interval_s: float, notify=None, segments: Segments = Segments()):
         self.make_db, self.interval_s, self.notify = make_db, interval_s, notify
+        self.segments = segments
         self.db: Database | None = None
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,7 +47,7 @@ class FactsRunner:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                catch_up(self.db, on_signal=self._signal)
+                catch_up(self.db, on_signal=self._signal, segments=self.segments)
             except Exception:   # a DB hiccup must not kill the thread: the queue stays
                 log.exception("facts pass failed; retrying")
             self._wake.wait(self.interval_s)
@@ -63,7 +65,12 @@ def install(app, settings) -> None:
         return
     notify = app.state.alerts.notify if app.state.alerts.config.targets else None
     runner = FactsRunner(lambda: Database(settings.database_url, pool_size=1),
-                         settings.facts_pass_interval_s, notify)
+                         settings.facts_pass_interval_s, notify, segments_of(settings))
     app.state.facts_runner = runner
     app.state.ingest_listeners.append(runner.listener)
     app.state.startup_hooks.append(runner.start)
+
+
+def segments_of(settings) -> Segments:
+    """The operator's host-local / shared network overrides (docs/attribution.md)."""
+    return Segments.parse(settings.facts_host_local_networks, settings.facts_shared_networks)

@@ -441,6 +441,19 @@ class FactsPending(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     domain_uuid: Mapped[str] = mapped_column(String(36))
     queued_at: Mapped[datetime] = mapped_column(DateTime)
+    # The earliest started_at of the events that queued it: the pass recomputes the guest
+    # from the last quiet point at or before it. NULL: from all its events (retention, backfill).
+    since: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class FactsCursor(Base):
+    """Where a guest's facts may be recomputed from (app/services/facts_pass.py): its quiet
+    points, the starts of boots before which none of its boots was open on any host, each with
+    the XML digest of the last definition before it (for the drift of the next boot)."""
+
+    __tablename__ = "facts_cursors"
+    domain_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    quiet: Mapped[list] = mapped_column(JSON)   # [[iso time, definition sha | null], ...]
 
 
 class HeldFact(Base):
@@ -458,12 +471,17 @@ class HeldFact(Base):
     status: Mapped[str] = mapped_column(String(16))
     attrs: Mapped[dict] = mapped_column(JSON)
     event_ids: Mapped[list] = mapped_column(JSON)
+    # NULL: from the guest's own events; else the network whose hook calls say it (a port's
+    # MAC held by its owner, app/facts/networks.py): the pass recomputes the rows per source.
+    source: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         # GET /attribution: the holders of one key, newest stay first, bounded by start.
         Index("ix_held_facts_kind_key_start", "kind", "key", "start"),
         # The facts pass replaces one guest's rows; the guest page lists them.
         Index("ix_held_facts_domain", "domain_uuid", "start"),
+        # ... and one network's.
+        Index("ix_held_facts_source", "source", "start"),
     )
 
 

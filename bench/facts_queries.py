@@ -12,6 +12,7 @@ schema (alembic head, the real indexes), it times the service functions the API 
 ``list_conflicts`` (newest page; ongoing only). Prints p50/p95/max per query in ms.
 """
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -74,12 +75,40 @@ def seed(db: Database, events: int, guests: int) -> None:
     _flush(db, rows, conflicts)
 
 
+HELD_COPY = ("kind", "key", "domain_uuid", "hosts", "start", "end", "status", "attrs",
+             "event_ids")
+CONFLICT_COPY = ("kind", "key", "scope", "guest_a", "guest_b", "hosts", "start", "end",
+                 "detected_at", "ended_at")
+
+
 def _flush(db, rows, conflicts) -> None:
+    if db.engine.dialect.name == "postgresql":
+        _copy(db, rows, conflicts)
+        return
     with db.session(write=True) as s:
         if rows:
             s.execute(insert(HeldFact), rows)
         if conflicts:
             s.execute(insert(FactConflict), conflicts)
+
+
+def _copy(db, rows, conflicts) -> None:
+    """PostgreSQL: COPY the rows (several times faster than multi-row INSERTs at 5M events)."""
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for table, columns, data in (("held_facts", HELD_COPY, rows),
+                                     ("fact_conflicts", CONFLICT_COPY, conflicts)):
+            if not data:
+                continue
+            sql = 'COPY %s (%s) FROM STDIN' % (table, ", ".join('"%s"' % c for c in columns))
+            with cur.copy(sql) as copy:
+                for r in data:
+                    copy.write_row([json.dumps(r[c]) if isinstance(r[c], (list, dict)) else r[c]
+                                    for c in columns])
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def timed(fn, n: int) -> list[float]:
@@ -105,6 +134,7 @@ def main() -> None:
     ap.add_argument("--guests", type=int, default=5000)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    ap.add_argument("--seed-only", action="store_true", help="seed, then stop (no queries)")
     args = ap.parse_args()
     if args.db.startswith("sqlite:///") and not args.reuse:
         Path(args.db.removeprefix("sqlite:///")).unlink(missing_ok=True)
@@ -113,7 +143,16 @@ def main() -> None:
     if not args.reuse:
         t = time.perf_counter()
         seed(db, args.events, args.guests)
-        print(f"seeded facts of {args.events} events in {time.perf_counter() - t:.0f} s")
+        with db.session(write=True) as s:   # fresh planner statistics, as autovacuum would
+            if db.engine.dialect.name == "postgresql":
+                s.execute(text("ANALYZE held_facts"))
+                s.execute(text("ANALYZE fact_conflicts"))
+            else:
+                s.execute(text("ANALYZE"))
+        print(f"seeded facts of {args.events} events in {time.perf_counter() - t:.0f} s",
+              flush=True)
+    if args.seed_only:
+        return
     span = STEP * args.events
     rng = random.Random(1)
 

@@ -3,11 +3,12 @@
 import json
 import sys
 
-from app.cli.common import database_of
+from app.cli.common import database_of, settings_of
+from app.facts_runner import segments_of
 from app.schemas_facts import LOOKUP_KINDS, AttributionQuery
 from app.services import attribution as svc
 from app.services.export import chunks
-from app.services.facts_pass import catch_up
+from app.services.facts_pass import catch_up, recheck_conflicts
 
 
 def cmd_who(args) -> int:
@@ -46,12 +47,16 @@ def _print_text(result: dict) -> None:
 
 def cmd_catch_up(args) -> int:
     db = database_of(args)
+    segments = segments_of(settings_of(args))
     try:
-        result = catch_up(db)
+        result = catch_up(db, segments=segments)
+        rechecked = recheck_conflicts(db, segments) if args.recheck_conflicts else None
     finally:
         db.dispose()
     print(f"facts pass: {result.guests} guest(s) recomputed, {result.extracted} XML "
           f"bodies extracted, {len(result.signals)} conflict change(s)")
+    if rechecked is not None:
+        print(f"conflicts re-derived: {len(rechecked.signals)} recent start(s)/end(s)")
     return 0
 
 
@@ -74,4 +79,7 @@ def add_parser(sub) -> None:
     c = facts.add_subparsers(dest="facts_cmd", required=True).add_parser(
         "catch-up", help="run the facts pass until nothing is queued (after a migration's "
         "backfill, or when the server runs with HOOKAUDIT_FACTS_PASS_INTERVAL_S=0)")
+    c.add_argument("--recheck-conflicts", action="store_true",
+                   help="then re-derive every MAC and disk conflict (after changing "
+                   "HOOKAUDIT_FACTS_HOST_LOCAL_NETWORKS / _SHARED_NETWORKS)")
     c.set_defaults(func=cmd_catch_up)

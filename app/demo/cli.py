@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the host that goes offline and catches up")
     p.add_argument("--outage-seconds", dest="outage_s", type=float, default=180.0,
                    help="how long that host stays offline (the demo server says stale after 60 s)")
+    p.add_argument("--duplicate-seconds", dest="duplicate_s", type=float, default=90.0,
+                   help="how long the duplicate-MAC scene's two guests overlap (wall time; "
+                   "ended at the end of the run at the latest)")
     p.add_argument("--no-stale-host", dest="stale_host", action="store_false",
                    help="skip the host that goes offline in the trickle and stays stale")
     p.add_argument("--policy-dir", type=Path, default=REPO / "policies",
@@ -61,7 +64,7 @@ def options(args: argparse.Namespace) -> Options:
                    forward_interval=args.forward_interval,
                    # a lag measured over the trickle must not include an outage's backlog
                    outage=args.outage and not measuring, outage_s=args.outage_s,
-                   stale_host=args.stale_host and not measuring,
+                   stale_host=args.stale_host and not measuring, duplicate_s=args.duplicate_s,
                    policy_dir=args.policy_dir)
 
 

@@ -49,6 +49,7 @@ class Options:
     forward_interval: float = 1.0  # forwarder poll interval (the shim default is 2 s)
     outage: bool = True
     outage_s: float = 180.0        # the outage's length (the demo server says stale after 60 s)
+    duplicate_s: float = 90.0      # how long the duplicate-MAC scene's overlap lasts (wall time)
     stale_host: bool = True        # one host goes offline in the trickle and stays so
     policy_dir: Path = REPO / "policies"   # the example policies
 
@@ -69,6 +70,10 @@ class Demo:
         self.actions_done = 0
         self.on_trickle = None   # called when the steady trickle begins (lag measurement)
         self._outage_end: threading.Timer | None = None
+        self._duplicate_end: threading.Timer | None = None
+        self._duplicate_rest: list[Action] = []
+        self._duplicate_lock = threading.Lock()
+        self._duplicate_hold: Action | None = None
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class Demo:
             if o.outage and len(self.fleet.hosts) > 1 and burst >= 2:
                 self.timed_outage(self.fleet.hosts[0].name, o.outage_s)
             if o.stale_host and len(self.fleet.hosts) > 2:
-                host = self.fleet.hosts[-1].name
+                host = self._stale_host()
                 self.set_offline(host, True)
                 self.out(f"  {host} stays offline: stale on the hosts page, its backlog growing")
             self.out(f"history burst: {burst} actions as fast as {o.workers} workers go")
@@ -259,20 +264,67 @@ class Demo:
                 if self.on_trickle:
                     self.on_trickle()
                 self.run_stream(pool, None, o.rate, deadline)
+        self.end_duplicate()    # the run is over before the hold: the conflict ends within it
 
     def play_scenes(self, pool: ThreadPoolExecutor) -> None:
         """The facts stories (Scenario.scenes), one action after the other."""
         actions, cast = self.scenario.scenes()
         says = {"mac_old": "{mac_new} boots with the MAC {mac_old} had",
-                "dup_a": "{dup_b} boots with {dup_a}'s MAC (a duplicate), then stops",
+                "dup_a": "{dup_b} boots with {dup_a}'s MAC (a duplicate), stops %.0f s later"
+                         % self.opts.duplicate_s,
                 "memory": "{memory} reboots with twice the memory"}
         for role, text in says.items():
             if role in cast:
                 self.out("  scene: " + text.format(**cast))
-        for a in actions:
+        for i, a in enumerate(actions):
             if self.stop.is_set():
                 return
+            if a.kind == "hold":
+                self.hold_duplicate(a, actions[i + 1:])
+                return
             self.run_all(pool, [a])
+
+    def _stale_host(self) -> str:
+        """The host that goes offline for good: the last one, unless it runs a guest of the
+        held duplicate (whose end would then only reach the server at the final drain)."""
+        hold, names = self._duplicate_hold, [h.name for h in self.fleet.hosts]
+        if hold is None:
+            return names[-1]
+        busy = {self.scenario.where.get(hold.guest), self.scenario.where.get(hold.target)}
+        if self.opts.outage:
+            busy.add(names[0])                                # the outage host
+        spare = [n for n in names if n not in busy]
+        return spare[-1] if spare else names[-1]
+
+    def hold_duplicate(self, hold: Action, rest: list[Action]) -> None:
+        """Both guests of the duplicate MAC keep running for ``duplicate_s`` seconds (wall
+        time: a conflict the next pass already sees ended never shows as ongoing on the
+        dashboard), out of the random stream's reach; then ``rest`` (the duplicate's shutdown
+        and its own NIC back) runs: at the end of the run at the latest (``end_duplicate``)."""
+        with self._lock:
+            self.scenario.busy.update({hold.guest, hold.target})
+        self._duplicate_rest = rest
+        self._duplicate_end = threading.Timer(self.opts.duplicate_s, self.end_duplicate,
+                                              kwargs={"hold": hold})
+        self._duplicate_end.daemon = True
+        self._duplicate_end.start()
+        self._duplicate_hold = hold
+
+    def end_duplicate(self, hold: Action | None = None) -> None:
+        """The held duplicate's remaining actions, once (timer or end of run), unless stopped."""
+        with self._duplicate_lock:
+            rest, self._duplicate_rest = self._duplicate_rest, []
+            if self._duplicate_end is not None:
+                self._duplicate_end.cancel()
+            if not rest or self.stop.is_set():
+                return
+            hold = hold or self._duplicate_hold
+            with self._lock:
+                self.scenario.busy.discard(hold.target)
+            for a in rest:
+                with self._lock:
+                    self.scenario.begin(a)
+                self.execute(a)
 
     def set_offline(self, host: str, offline: bool) -> None:
         """Stop (or restart) ``host``'s forwarder; its shim keeps spooling meanwhile."""
@@ -320,6 +372,8 @@ class Demo:
         """Forwarders first (they may still be delivering), then the server."""
         if self._outage_end is not None:
             self._outage_end.cancel()
+        if self._duplicate_end is not None:
+            self._duplicate_end.cancel()
         for h in list(self.forwarders):
             self.go_offline(h)
         if self.server is not None:

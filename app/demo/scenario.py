@@ -91,6 +91,10 @@ class Scenario:
           network) and boots: a conflict starts; D stops and gets its own NIC back: it ends;
         - **memory change**: guest E boots, stops, gets twice the memory, boots again.
 
+        The duplicate comes last, with a ``hold`` action (guest D, ``target`` C) between D's
+        boot and its shutdown: the runner keeps both guests out of the random stream and runs
+        the actions after it later, so the conflict lasts long enough to be seen.
+
         Returns the actions and the cast (``{"mac_old": A, "mac_new": B, "dup_a": C, "dup_b": D,
         "memory": E}``, a scene left out when the fleet has too few guests with a NIC)."""
         plain = [g for g in self.fleet.guests if g.name not in (DENIED_GUEST, LEGACY_GUEST)]
@@ -132,19 +136,20 @@ class Scenario:
             down(b.name)
             act("redefine", b.name, ("mac", first_mac(a.xml)))
             up(b.name)
-        if "dup_a" in cast:
-            c, d = cast["dup_a"], cast["dup_b"]
-            up(c)
-            down(d)
-            act("redefine", d, ("interface_of", c))
-            up(d)
-            down(d)
-            act("redefine", d, ("own_interface",))
         if "memory" in cast:
             e = cast["memory"]
             down(e)
             act("redefine", e, ("memory", 2))
             up(e)
+        if "dup_a" in cast:               # last: the runner holds the overlap (a "hold")
+            c, d = cast["dup_a"], cast["dup_b"]
+            up(c)
+            down(d)
+            act("redefine", d, ("interface_of", c))
+            up(d)
+            out.append(Action("hold", self.where[d], d, target=c))
+            down(d)
+            act("redefine", d, ("own_interface",))
         return out, cast
 
     # -- the random stream -------------------------------------------------------------------

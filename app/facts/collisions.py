@@ -9,11 +9,18 @@ libvirt checks neither across hosts. The rules:
   (virtlockd, sanlock) give a non-shareable writable disk an exclusive lease, so one shareable
   side is not enough.
 A guest never collides with itself (the two hosts of a migration).
+
+**Host-local segments.** A libvirt network in NAT, route or open mode, or an isolated one,
+is a bridge only its host has: two hosts' private ``default`` networks share a name, not a
+segment. ``Segments`` says which scopes are host-local (the network's own XML, as its hook
+sends it, and the operator's overrides); ``per_segment`` qualifies such a holding's scope with
+its host (``network:default@host-a``), so its MAC collides only within one host.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import Any
 
@@ -48,6 +55,46 @@ class Conflict:
     end: Any | None
 
 
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """Which MAC scopes are host-local. ``host_local``/``shared``: the operator's overrides
+    (scopes such as ``network:default``, ``bridge:virbr1``), which win over what the
+    network's XML says (``evidence``: its ``segment`` fact attribute, None: never seen)."""
+
+    host_local: frozenset = frozenset()
+    shared: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, host_local: str = "", shared: str = "") -> "Segments":
+        """Comma-separated names: a bare name is a libvirt network (``default`` ->
+        ``network:default``), ``bridge:NAME`` / ``direct:DEV`` / ``network:NAME`` as given."""
+        return cls(_scopes(host_local), _scopes(shared))
+
+    def is_local(self, scope: str, evidence: str | None) -> bool:
+        if scope in self.shared:
+            return False
+        return scope in self.host_local or evidence == "host-local"
+
+
+def _scopes(text: str) -> frozenset:
+    names = (n.strip() for n in (text or "").split(","))
+    return frozenset(n if ":" in n else "network:" + n for n in names if n)
+
+
+def per_segment(h: Holding, local_on: Callable[[str], bool]) -> list[Holding]:
+    """A MAC holding split by segment: on each host where its scope is host-local
+    (``local_on(host)``) a holding of ``scope@host`` on that host alone; on the other hosts
+    the holding as it is."""
+    if h.kind != "mac" or h.scope is None:
+        return [h]
+    local = [host for host in h.hosts if local_on(host)]
+    if not local:
+        return [h]
+    shared = tuple(host for host in h.hosts if host not in local)
+    out = [replace(h, hosts=shared)] if shared else []
+    return out + [replace(h, scope="%s@%s" % (h.scope, host), hosts=(host,)) for host in local]
+
+
 def holding(guest: str, interval: FactInterval) -> Holding:
     """The collision view of one of a guest's fact intervals."""
     fact = interval.fact
@@ -62,7 +109,28 @@ def find_conflicts(holdings: Iterable[Holding]) -> list[Conflict]:
     conflicts: list[Conflict] = []
     for _, group in groupby(candidates, key=_group_key):
         conflicts.extend(_overlaps(sorted(group, key=lambda h: h.start)))
-    return sorted(conflicts, key=lambda c: (c.start, c.kind, c.key, c.guests))
+    return sorted(_merged(conflicts), key=lambda c: (c.start, c.kind, c.key, c.guests))
+
+
+def _merged(conflicts: list[Conflict]) -> list[Conflict]:
+    """One conflict per (kind, key, scope, guests, start): a guest may hold one key in two
+    stays at once (a boot a crashed host never released, and a new boot elsewhere), and both
+    can overlap the other guest's holding from the same start. They are one conflict, until
+    the last of them ends, on all their hosts (whatever order the holdings came in)."""
+    by_identity: dict[tuple, list[Conflict]] = {}
+    for c in conflicts:
+        by_identity.setdefault((c.kind, c.key, c.scope, c.guests, c.start), []).append(c)
+    out = []
+    for same in by_identity.values():
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        ends = [c.end for c in same]
+        hosts = tuple(dict.fromkeys(h for c in sorted(same, key=lambda c: c.hosts)
+                                    for h in c.hosts))
+        out.append(Conflict(same[0].kind, same[0].key, same[0].scope, same[0].guests, hosts,
+                            same[0].start, None if None in ends else max(ends)))
+    return out
 
 
 def _may_collide(h: Holding) -> bool:
@@ -76,10 +144,15 @@ def _group_key(h: Holding) -> tuple:
 
 
 def _overlaps(group: list[Holding]) -> list[Conflict]:
-    """Sweep in start order, keeping the holdings not yet ended."""
+    """Sweep in start order, keeping the holdings not yet ended. Two holdings collide when
+    they overlap for some time: the later start is before the first end. A holding that
+    ended when it started (a fact in one call, its boot ended at the same instant) was held
+    for no time and collides with nothing, whichever of two equal starts comes first."""
     active: list[Holding] = []
     found = []
     for h in group:
+        if h.end is not None and h.end <= h.start:
+            continue
         active = [a for a in active if a.end is None or a.end > h.start]
         found.extend(_conflict(a, h) for a in active if a.guest != h.guest and _clash(a, h))
         active.append(h)

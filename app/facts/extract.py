@@ -136,9 +136,24 @@ def networkport_facts(port: ET.Element, network: str) -> Iterator[Fact | None]:
         yield pci_fact(port.find("plug/address"), subsys="pci", via="networkport", **owner)
 
 
+# Forward modes whose guests sit on a segment only their host has: libvirt's own bridge
+# behind NAT or routing (``open``: routing without firewall rules); no <forward> at all is an
+# isolated network. The others (bridge, passthrough, private, vepa, hostdev) put guests on
+# the host's physical L2 segment, shared with other hosts (src/conf/network_conf.h).
+HOST_LOCAL_FORWARD = frozenset({"nat", "route", "open", "isolated"})
+
+
 def network_facts(network: ET.Element) -> Iterator[Fact | None]:
-    """Static DHCP leases: ``<ip><dhcp><host mac|id name ip/>`` (IPv4 by MAC, IPv6 by id)."""
+    """The network itself (``network`` NAME: its forward mode, bridge, and whether its
+    segment is host-local or shared), and its static DHCP leases:
+    ``<ip><dhcp><host mac|id name ip/>`` (IPv4 by MAC, IPv6 by id)."""
     name = (network.findtext("name") or "").strip()
+    forward = network.find("forward")
+    # <forward/> without a mode is NAT (virNetworkForwardType's default); none: isolated
+    mode = "isolated" if forward is None else (forward.get("mode") or "nat")
+    yield make_fact("network", name, forward=mode,
+                    bridge=_attrs(network.find("bridge")).get("name"),
+                    segment="host-local" if mode in HOST_LOCAL_FORWARD else "shared")
     for host in network.iterfind("ip/dhcp/host"):
         yield make_fact("ip", normalise_ip(host.get("ip")), source="dhcp-host", network=name,
                         mac=normalise_mac(host.get("mac")), id=host.get("id"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.facts.model import Fact
-from app.services.guests import group_boots
+from app.services.guests import closes_boot, group_boots
 
 # What group_boots reads besides op, host, started_at and outcome; hook events always carry
 # them, callers with less (tests, backfills over summaries) get libvirt's "nothing" values.
@@ -73,8 +73,47 @@ def _stay(chain: list[dict]) -> Stay:
 def fact_intervals(events: Iterable[dict]) -> list[FactInterval]:
     """Every fact of the guest with when it was held. Each event may carry ``facts``: the
     facts of its XML, or None when it had no readable XML (which ends nothing)."""
+    return stay_intervals(stitch(events))
+
+
+def quiet_points(stays: list[Stay]) -> list:
+    """The starts of boots before which every earlier boot of the guest had ended, on every
+    host: times ``q`` at which ``group_boots`` has no boot open after the events before ``q``.
+    Nothing before ``q`` then depends on an event at or after ``q`` (no boot to join, no
+    migration source, no stay to continue), and stitching the events from ``q`` on gives
+    exactly the stays that start at or after ``q``: the facts pass recomputes a guest from
+    such a point (app/services/facts_pass.py). Ascending."""
+    boots = sorted((b for stay in stays for b in stay.boots), key=lambda b: b["index"])
+    closed_at: dict[int, Any] = {}      # boot index -> when it left group_boots' open boots
+    next_start: dict[str, Any] = {}     # host -> start of the next boot there (superseding)
+    for boot in reversed(boots):
+        last = boot["events"][-1]
+        closed_at[boot["index"]] = last["started_at"] if closes_boot(last) \
+            else next_start.get(boot["host"])
+        next_start[boot["host"]] = boot["started_at"]
+    points: list = []
+    latest, pending = None, []      # latest close of the boots started before; pending: at start
+    for boot in boots:
+        start = boot["started_at"]
+        if pending and pending[0]["started_at"] < start:   # a new start time: settle pending
+            for b in pending:
+                close = closed_at[b["index"]]
+                latest = _INF if close is None or latest is _INF else \
+                    close if latest is None else max(latest, close)
+            pending = []
+        if not pending and (latest is None or (latest is not _INF and latest < start)):
+            points.append(start)
+        pending.append(boot)
+    return points
+
+
+_INF = object()     # a boot still open: it never closes before any point
+
+
+def stay_intervals(stays: Iterable[Stay]) -> list[FactInterval]:
+    """``fact_intervals`` of stays already stitched."""
     out: list[FactInterval] = []
-    for stay in stitch(events):
+    for stay in stays:
         pieces = [piece for boot in stay.boots for piece in _boot_pieces(boot)]
         out.extend(_merge(pieces, stay.status))
     return sorted(out, key=lambda i: (i.start, i.fact.kind, i.fact.key))

@@ -22,7 +22,7 @@ from hookshim.redact import MASK
 # (hookshim/policy_xml.py MAX_XML_CHARS). Bigger is not a document libvirt wrote.
 MAX_XML_CHARS = 4 * 1024 * 1024
 
-KINDS = ("mac", "disk", "hostdev", "port", "ip", "vcpus", "memory")
+KINDS = ("mac", "disk", "hostdev", "port", "ip", "vcpus", "memory", "network")
 
 
 class FactsError(ValueError):

@@ -55,6 +55,8 @@ def attribution(session: Session, kind: str, value: str, at=None, since=None, un
 
 def _holder(held: HeldFact, name: str | None) -> dict:
     key = held.key.partition(":")[2] if held.kind == "port" else held.key
+    # a guest seen only through a network's port: the name the port's owner has
+    name = name or (held.attrs or {}).get("owner_name")
     return {"guest": held.domain_uuid, "name": name, "kind": held.kind, "key": key,
             "hosts": list(held.hosts), "start": iso(held.start), "end": iso(held.end),
             "status": held.status, "event_ids": list(held.event_ids), "attrs": dict(held.attrs)}

@@ -11,28 +11,34 @@ batch's transaction). A pass takes the queued guests and recomputes each from it
   one whose end appeared has ended (both reported to ``on_signal`` for the webhooks);
 - consecutive boots' definitions are compared (app/facts/drift.py) into
   ``definition_changes``, each pair of XML bodies once.
+Each guest is recomputed from its last quiet point at or before the earliest event that
+queued it (``facts_pending.since``; ``facts_cursors``), with the same result as from all its
+events (recompute_guests). A queued network (its hook calls are stored under its UUID) gives
+the MACs of its ports to their owners and its DHCP entries to itself (app/facts/networks.py).
 Crash-safe and idempotent: the queue rows are deleted in the transaction that wrote the
-results, and a guest is always recomputed from all its events, so a pass that dies is simply
-done again. On PostgreSQL one advisory lock lets one process run the pass at a time.
+results, and only differences are written, so a pass that dies is simply done again. On
+PostgreSQL one advisory lock lets one process run the pass at a time.
 """
 import logging
+from bisect import bisect_left, bisect_right
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import Database, is_postgresql
 from app.facts import FactsError, extract_facts
-from app.facts.collisions import Holding, find_conflicts
+from app.facts.collisions import Holding, Segments, find_conflicts, per_segment
 from app.facts.drift import definition_drift
-from app.facts.intervals import fact_intervals, stitch
+from app.facts.intervals import quiet_points, stay_intervals, stitch
+from app.facts.networks import network_intervals
 from app.facts.model import Fact
-from app.models import (DefinitionChange, Event, FactConflict, FactSet, FactsPending, HeldFact,
-                        Host, XmlBlob)
-from app.services.bulk import insert_ignore, member_of
+from app.models import (DefinitionChange, Event, FactConflict, FactsCursor, FactSet,
+                        FactsPending, Guest, HeldFact, Host, XmlBlob)
+from app.services.bulk import executemany, insert_ignore, member_of
 from app.timeutil import iso, utcnow
 
 log = logging.getLogger("hookaudit.facts")
@@ -54,9 +60,12 @@ class PassResult:
     signals: list[dict] = field(default_factory=list)   # conflict started / ended
 
 
-def queue_guests(session: Session, uuids, now: datetime) -> None:
-    """Ingest's part: the guests of a stored batch need their facts recomputed."""
-    rows = [{"domain_uuid": u, "queued_at": now} for u in sorted(set(uuids))]
+def queue_guests(session: Session, uuids, now: datetime, since: dict | None = None) -> None:
+    """Ingest's part: the guests of a stored batch need their facts recomputed. ``since``:
+    uuid -> the earliest started_at of its new events (absent: recompute from all events)."""
+    since = since or {}
+    rows = [{"domain_uuid": u, "queued_at": now, "since": since.get(u)}
+            for u in sorted(set(uuids))]
     if rows:
         session.execute(insert(FactsPending), rows)
 
@@ -67,11 +76,13 @@ def pending_count(db: Database) -> int:
 
 
 def catch_up(db: Database, guests_per_pass: int = 50,
-             on_signal: Callable[[dict], None] | None = None) -> PassResult:
-    """Run passes until nothing is queued (the backfill, the worker, `hookaudit facts`)."""
+             on_signal: Callable[[dict], None] | None = None,
+             segments: Segments = Segments()) -> PassResult:
+    """Run passes until nothing is queued (the backfill, the worker, `hookaudit facts`).
+    ``segments``: which networks are host-local besides what their XML says (settings)."""
     total = PassResult()
     while True:
-        result = run_pass(db, guests_per_pass)
+        result = run_pass(db, guests_per_pass, segments)
         total.guests += result.guests
         total.extracted += result.extracted
         total.signals += result.signals
@@ -82,7 +93,27 @@ def catch_up(db: Database, guests_per_pass: int = 50,
             return total
 
 
-def run_pass(db: Database, max_guests: int = 50) -> PassResult:
+def recheck_conflicts(db: Database, segments: Segments = Segments(),
+                      on_signal: Callable[[dict], None] | None = None) -> PassResult:
+    """Re-derive the conflicts of every MAC and disk key from the held facts (after a change
+    of the host-local / shared network settings): conflicts that still hold keep their rows
+    (no new alert), the others go, new ones start."""
+    result = PassResult()
+    with db.session() as s:
+        t = HeldFact.__table__.c
+        keys = [tuple(k) for k in s.execute(select(t.kind, t.key).distinct().where(
+            t.kind.in_(COLLIDING_KINDS)))]
+    for first in range(0, len(keys), 1000):
+        with db.session(write=True) as s:
+            _refresh_conflicts(s, dict.fromkeys(keys[first:first + 1000], datetime.min),
+                               utcnow(), result, segments)
+    for signal in result.signals:
+        if on_signal is not None:
+            on_signal(signal)
+    return result
+
+
+def run_pass(db: Database, max_guests: int = 50, segments: Segments = Segments()) -> PassResult:
     """One short transaction: recompute up to ``max_guests`` queued guests."""
     result, now = PassResult(), utcnow()
     with db.session(write=True) as s:
@@ -93,65 +124,201 @@ def run_pass(db: Database, max_guests: int = 50) -> PassResult:
         if not guests:
             return result
         # The rows handled now: later ones (a batch committed meanwhile) wait for the next pass.
-        ids = list(s.scalars(select(FactsPending.id).where(
-            member_of(s, FactsPending.domain_uuid, guests))))
-        recompute_guests(s, guests, now, result)
+        ids, since = [], {}
+        for row_id, uuid, at in s.execute(select(
+                FactsPending.id, FactsPending.domain_uuid, FactsPending.since).where(
+                member_of(s, FactsPending.domain_uuid, guests))):
+            ids.append(row_id)
+            # the earliest new event of the guest; None (any row without one): all events
+            since[uuid] = None if at is None or since.get(uuid, at) is None \
+                else min(at, since.get(uuid, at))
+        recompute_guests(s, guests, now, result, since, segments)
         s.execute(delete(FactsPending).where(FactsPending.id.in_(ids)))
         result.guests = len(guests)
     return result
 
 
-def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassResult) -> None:
+def recompute_guests(s: Session, guests: list[str], now: datetime, result: PassResult,
+                     since: dict | None = None, segments: Segments = Segments()) -> None:
     """Recompute these guests from their events, a few statements for all of them: the
-    cost of a pass is per statement far more than per row (bench/facts_ingest.py)."""
-    events_of = _events_of(s, guests)
+    cost of a pass is per statement far more than per row (bench/facts_ingest.py).
+
+    ``since``: uuid -> the earliest started_at of the events that queued it (None or absent:
+    all its events). A guest is recomputed from its last quiet point at or before that time
+    (``intervals.quiet_points``, kept in ``facts_cursors``): nothing before such a point
+    depends on later events, so the rows of the stays before it are kept as they are and the
+    result is the same as a recompute from all events (tests/facts/test_incremental.py).
+
+    A queued UUID may be a network's (its hook calls are stored under it): a network is
+    recomputed from all its events (app/facts/networks.py), its rows held by itself (the
+    network, its DHCP entries) or by the guests that own its ports, with ``source`` = it."""
+    since = since or {}
+    networks = _networks(s, guests)
+    cursors = _cursors(s, guests)
+    start_of = {u: None if u in networks else _start_point(cursors.get(u), since.get(u))
+                for u in guests}
+    events_of = _events_of(s, guests, {u: p[0] for u, p in start_of.items() if p})
     facts = _facts_of(s, {e["xml_blob"] for evs in events_of.values() for e in evs
-                          if e["op"] in EXTRACT_OPS and e["xml_blob"]}, now, result)
-    old_of = _held_rows(s, guests)
-    gone, rows, keys = [], [], set()
+                          if _extracts(e)}, now, result)
+    old_of = _held_rows(s, guests, start_of, networks)
+    gone, rows, keys, stays_of, quiet_of, networks_changed = [], [], {}, {}, {}, set()
     for uuid in guests:
         events = events_of.get(uuid, [])
         for e in events:
-            found = facts.get(e["xml_blob"]) if e["op"] in EXTRACT_OPS else None
+            found = facts.get(e["xml_blob"]) if _extracts(e) else None
             e["facts"] = None if found is None else _host_qualified(found, e["host"])
-        new = {_comparable(r): r for r in (_held_row(uuid, i) for i in fact_intervals(events))}
+        if uuid in networks:
+            stays_of[uuid] = []
+            held = [_held_row(holder, i, uuid) for holder, i in network_intervals(uuid, events)]
+        else:
+            stays_of[uuid] = stays = stitch(events)
+            held = [_held_row(uuid, i) for i in stay_intervals(stays)]
+        new = {_comparable(r): r for r in held}
         old = {_comparable(r): r for r in old_of.get(uuid, [])}
         # Only what changed is written: most batches only add calls to a guest's last boot.
         gone += [r["id"] for k, r in old.items() if k not in new]
         rows += [r for k, r in new.items() if k not in old]
-        keys |= {(r["kind"], r["key"]) for k, r in (*old.items(), *new.items())
-                 if r["kind"] in COLLIDING_KINDS and (k not in new or k not in old)}
+        # A key's conflicts are re-derived when what they depend on changed (not when a
+        # row only gained a proving event or an attribute such as the tap device).
+        sides: dict[tuple, list] = {}
+        for k, r in (*old.items(), *new.items()):
+            if k in new and k in old:
+                continue
+            if r["kind"] in COLLIDING_KINDS:
+                sides.setdefault((r["kind"], r["key"]), [[], []])[k in new].append(r)
+            elif r["kind"] == "network":
+                networks_changed.add(r["key"])
+        for key, (removed, added) in sides.items():
+            if sorted(map(_collision_view, removed)) != sorted(map(_collision_view, added)):
+                start = min(r["start"] for r in (*removed, *added))
+                keys[key] = min(keys.get(key, start), start)
     if gone:
         s.execute(delete(HeldFact).where(HeldFact.id.in_(gone)))
-    if rows:
-        s.execute(insert(HeldFact), rows)
+    if rows:   # COPY on PostgreSQL, one executemany on SQLite
+        executemany(s, HeldFact.__table__, rows)
+    if networks_changed:    # whether the network is host-local may have changed
+        for key in _macs_on(s, networks_changed):
+            keys[key] = datetime.min
     if keys:
-        _refresh_conflicts(s, sorted(keys), now, result)
-    _refresh_changes(s, guests, events_of)
+        _refresh_conflicts(s, keys, now, result, segments)
+    _refresh_changes(s, guests, stays_of, start_of, quiet_of)
+    _save_cursors(s, guests, cursors, start_of, quiet_of)
 
 
-HELD_COLUMNS = ("kind", "key", "hosts", "start", "end", "status", "attrs", "event_ids")
+HELD_COLUMNS = ("domain_uuid", "kind", "key", "hosts", "start", "end", "status", "attrs",
+                "event_ids")
 
 
-def _held_rows(s: Session, guests: list[str]) -> dict[str, list[dict]]:
+def _collision_view(row: dict) -> tuple:
+    """What a row's conflicts depend on (collisions.Holding, plus whether it counts)."""
+    a = row["attrs"]
+    return (row["domain_uuid"], tuple(row["hosts"]), row["start"],
+            row["end"] or datetime.max, row["status"] == "aborted", a.get("scope") or "",
+            a.get("writable") == "yes", a.get("shareable") == "yes")
+
+
+def _macs_on(s: Session, names: set[str]) -> set[tuple[str, str]]:
+    """The MAC keys ever held on these networks (a scan of the MAC rows: only when what a
+    network's XML says about it changed, which is rare)."""
+    t = HeldFact.__table__.c
+    scopes = sorted("network:" + n for n in names)
+    return {("mac", key) for key in s.scalars(select(t.key).distinct().where(
+        t.kind == "mac", t.attrs["scope"].as_string().in_(scopes)))}
+
+
+def _extracts(e: dict) -> bool:
+    """Whether this call's XML is read for facts: a guest's calls that can open or change a
+    holding; every network call but ``stopped`` (each carries the network and its port)."""
+    if not e["xml_blob"]:
+        return False
+    return e["op"] != "stopped" if e["driver"] == "network" else e["op"] in EXTRACT_OPS
+
+
+def _networks(s: Session, units: list[str]) -> set[str]:
+    """The queued UUIDs that are networks (their guests row says driver network)."""
+    return set(s.scalars(select(Guest.domain_uuid).where(
+        member_of(s, Guest.domain_uuid, units), Guest.driver == "network")))
+MAX_QUIET_POINTS = 64       # per guest: a backlog older than the oldest kept is a full recompute
+QUIET_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"     # fixed width: the stored strings sort as times do
+
+
+def _cursors(s: Session, guests: list[str]) -> dict[str, list[list]]:
+    """uuid -> its quiet points [[time text, definition sha before it]], ascending."""
+    return dict(s.execute(select(FactsCursor.domain_uuid, FactsCursor.quiet).where(
+        member_of(s, FactsCursor.domain_uuid, guests))).all())
+
+
+def _start_point(quiet: list[list] | None, since: datetime | None) -> tuple | None:
+    """The last quiet point at or before ``since``: (time, definition sha before it); None:
+    recompute from all events (no cursor yet, nothing queued with a time, or older)."""
+    if not quiet or since is None:
+        return None
+    at = bisect_right(quiet, since.strftime(QUIET_FORMAT), key=lambda p: p[0])
+    return None if at == 0 else (datetime.strptime(quiet[at - 1][0], QUIET_FORMAT),
+                                 quiet[at - 1][1])
+
+
+def _save_cursors(s: Session, guests, cursors, start_of, quiet_of) -> None:
+    """The points before the window stay valid (nothing before them changed); the window's
+    own are recomputed."""
+    rows = []
+    for uuid in guests:
+        start, old = start_of.get(uuid), cursors.get(uuid, [])
+        kept = old[:bisect_left(old, start[0].strftime(QUIET_FORMAT), key=lambda p: p[0])] \
+            if start is not None else []
+        quiet = (kept + [[at.strftime(QUIET_FORMAT), sha]
+                         for at, sha in quiet_of.get(uuid, [])])[-MAX_QUIET_POINTS:]
+        if quiet != old:
+            rows.append({"domain_uuid": uuid, "quiet": quiet})
+    if rows:
+        s.execute(delete(FactsCursor).where(
+            member_of(s, FactsCursor.domain_uuid, [r["domain_uuid"] for r in rows])))
+        s.execute(insert(FactsCursor), rows)
+
+
+def _held_rows(s: Session, guests: list[str], start_of: dict,
+               networks: set[str] = frozenset()) -> dict[str, list[dict]]:
+    """The stored rows of the stays being recomputed: a fact of a stay before the window
+    started before the window's first point; one of a stay in it, at or after it. A
+    network's: every row it is the source of."""
     table = HeldFact.__table__
-    stmt = select(table.c.id, table.c.domain_uuid, *(table.c[c] for c in HELD_COLUMNS)).where(
-        member_of(s, table.c.domain_uuid, guests))
+    domains = [u for u in guests if u not in networks]
+    where = [and_(_per_guest(s, table.c.domain_uuid, table.c.start, domains, start_of),
+                  table.c.source.is_(None))] if domains else []
+    if networks:
+        where.append(member_of(s, table.c.source, sorted(networks)))
+    stmt = select(table.c.id, table.c.source, *(table.c[c] for c in HELD_COLUMNS)).where(
+        or_(*where))
     out: dict[str, list[dict]] = {}
     for row in s.execute(stmt):
         data = dict(row._mapping)
-        out.setdefault(data.pop("domain_uuid"), []).append(data)
+        out.setdefault(data.pop("source") or data["domain_uuid"], []).append(data)
     return out
 
 
+def _per_guest(s: Session, uuid_col, time_col, guests: list[str], start_of: dict):
+    """``uuid_col`` is one of ``guests`` and ``time_col`` is at or after its window's start."""
+    full = [u for u in guests if start_of.get(u) is None]
+    clauses = [member_of(s, uuid_col, full)] if full else []
+    clauses += [and_(uuid_col == u, time_col >= start_of[u][0]) for u in guests
+                if start_of.get(u) is not None]
+    return or_(*clauses)
+
+
 def _comparable(row: dict) -> tuple:
-    return tuple(repr(row[c]) for c in HELD_COLUMNS)
+    """A held row as a hashable value (JSON columns as tuples), equal for equal rows."""
+    return (row["domain_uuid"], row["kind"], row["key"], tuple(row["hosts"]), row["start"],
+            row["end"],
+            row["status"], tuple(sorted(row["attrs"].items())), tuple(row["event_ids"]))
 
 
-def _events_of(s: Session, guests: list[str]) -> dict[str, list[dict]]:
-    """Each guest's events in time order (at most MAX_GUEST_EVENTS, the oldest)."""
+def _events_of(s: Session, guests: list[str], since: dict | None = None) -> dict[str, list]:
+    """Each guest's events in time order, from ``since[uuid]`` when given (at most
+    MAX_GUEST_EVENTS, the oldest)."""
+    since = since or {}
+    starts = {u: (since[u],) for u in since}
     stmt = (select(Event.domain_uuid, *EVENT_COLUMNS).join(Host, Host.id == Event.host_id)
-            .where(member_of(s, Event.domain_uuid, guests))
+            .where(_per_guest(s, Event.domain_uuid, Event.started_at, guests, starts))
             .order_by(Event.domain_uuid, Event.started_at, Event.id))
     out: dict[str, list[dict]] = {}
     for row in s.execute(stmt):
@@ -194,10 +361,10 @@ def _facts_of(s: Session, shas: set, now: datetime, result: PassResult) -> dict:
     return known
 
 
-def _held_row(uuid: str, i) -> dict:
+def _held_row(uuid: str, i, source: str | None = None) -> dict:
     return {"kind": i.fact.kind, "key": i.fact.key, "domain_uuid": uuid, "hosts": list(i.hosts),
             "start": i.start, "end": i.end, "status": i.status, "attrs": i.fact.attributes,
-            "event_ids": [e for e in i.event_ids if e]}
+            "event_ids": [e for e in i.event_ids if e], "source": source}
 
 
 # Conflicts ---------------------------------------------------------------------------------------
@@ -205,26 +372,42 @@ def _conflict_identity(kind, key, scope, a, b, start) -> tuple:
     return (kind, key, scope, a, b, start)
 
 
-def _refresh_conflicts(s: Session, keys: list[tuple[str, str]], now, result) -> None:
-    """Re-derive the conflicts of ``keys`` from the held facts and bring the table in line."""
-    for start in range(0, len(keys), 200):
-        chunk = keys[start:start + 200]
-        t = HeldFact.__table__.c
+def _refresh_conflicts(s: Session, changed: dict, now, result,
+                       segments: Segments = Segments()) -> None:
+    """Re-derive the conflicts of the keys whose rows changed and bring the table in line.
+
+    ``changed``: (kind, key) -> the earliest start of a row added or removed. A conflict is an
+    overlap of two rows and starts with the later one, so one that starts before that time
+    involves unchanged rows only and stays as it is; one that starts at or after it involves
+    rows that still held the key then (end NULL or later): only those are read."""
+    t = HeldFact.__table__.c
+    ordered = sorted(changed)
+    for first in range(0, len(ordered), 200):
+        chunk = ordered[first:first + 200]
+        # one cheap statement per chunk (its earliest time); the exact bound per key below
+        since = min(changed[k] for k in chunk)
         holds = s.execute(select(t.kind, t.key, t.domain_uuid, t.hosts, t.start, t.end, t.attrs)
-                          .where(tuple_(t.kind, t.key).in_(chunk), t.status != "aborted"))
-        found = find_conflicts(_holding(*h) for h in holds)
+                          .where(tuple_(t.kind, t.key).in_(chunk), t.status != "aborted",
+                                 or_(t.end.is_(None), t.end > since)))
+        holdings = [_holding(*h) for h in holds if h.end is None or h.end > changed[h.kind, h.key]]
+        holdings = _by_segment(s, holdings, segments)
+        found = [c for c in find_conflicts(holdings) if c.start >= changed[c.kind, c.key]]
         new = {_conflict_identity(c.kind, c.key, c.scope, *c.guests, c.start): c for c in found}
         old = {_conflict_identity(r.kind, r.key, r.scope, r.guest_a, r.guest_b, r.start): r
                for r in s.scalars(select(FactConflict).where(
-                   tuple_(FactConflict.kind, FactConflict.key).in_(chunk)))}
+                   tuple_(FactConflict.kind, FactConflict.key).in_(chunk),
+                   FactConflict.start >= since))
+               if r.start >= changed[r.kind, r.key]}
         for ident, row in old.items():
             if ident not in new:
                 s.delete(row)
-            elif row.end != new[ident].end:
-                row.end, row.ended_at = new[ident].end, now if new[ident].end else None
-                row.hosts = list(new[ident].hosts)
-                if row.end is not None and now - row.end <= ALERT_RECENT:
-                    result.signals.append(_signal("ended", row))
+            else:
+                if list(row.hosts) != list(new[ident].hosts):   # a holder migrated meanwhile
+                    row.hosts = list(new[ident].hosts)
+                if row.end != new[ident].end:
+                    row.end, row.ended_at = new[ident].end, now if new[ident].end else None
+                    if row.end is not None and now - row.end <= ALERT_RECENT:
+                        result.signals.append(_signal("ended", row))
         for ident in new.keys() - old.keys():
             c = new[ident]
             row = FactConflict(kind=c.kind, key=c.key, scope=c.scope, guest_a=c.guests[0],
@@ -236,6 +419,27 @@ def _refresh_conflicts(s: Session, keys: list[tuple[str, str]], now, result) -> 
             if c.end is not None and now - c.end <= ALERT_RECENT:
                 result.signals.append(_signal("ended", row))
     s.flush()
+
+
+def _by_segment(s: Session, holdings: list[Holding], segments: Segments) -> list[Holding]:
+    """Each MAC holding on a host-local segment scoped to its host (collisions.per_segment):
+    what the network's latest XML on that host says (its ``network`` fact), unless the
+    operator's settings say otherwise."""
+    names = {h.scope.partition(":")[2] for h in holdings
+             if h.kind == "mac" and h.scope and h.scope.startswith("network:")}
+    evidence: dict[tuple[str, str], str | None] = {}
+    if names:
+        t = HeldFact.__table__.c
+        for key, hosts, attrs in s.execute(select(t.key, t.hosts, t.attrs).where(
+                t.kind == "network", t.key.in_(sorted(names))).order_by(t.start)):
+            for host in hosts:      # the latest start wins
+                evidence[host, key] = (attrs or {}).get("segment")
+    out = []
+    for h in holdings:
+        name = h.scope.partition(":")[2] if h.scope else ""
+        out += per_segment(h, lambda host, h=h, name=name: segments.is_local(
+            h.scope, evidence.get((host, name))))
+    return out
 
 
 def _holding(kind, key, guest, hosts, start, end, attrs) -> Holding:
@@ -251,23 +455,36 @@ def _signal(state: str, row: FactConflict) -> dict:
 
 
 # Definition changes --------------------------------------------------------------------------
-def _refresh_changes(s: Session, guests: list[str], events_of: dict) -> None:
+def _refresh_changes(s: Session, guests: list[str], stays_of: dict, start_of: dict,
+                     quiet_of: dict) -> None:
     """One row per boot whose definition (its first XML) differs from the previous boot's;
-    each pair of XML bodies is compared once (the rows are kept)."""
+    each pair of XML bodies is compared once (the rows are kept). Only the window's boots are
+    compared, the first with the definition before the window (kept with its quiet point);
+    ``quiet_of`` gets the window's quiet points, each with the definition before it."""
     cached: dict[str, dict] = {}
-    for r in s.scalars(select(DefinitionChange).where(
-            member_of(s, DefinitionChange.domain_uuid, guests))):
+    for r in s.scalars(select(DefinitionChange).where(_per_guest(
+            s, DefinitionChange.domain_uuid, DefinitionChange.boot_start, guests, start_of))):
         cached.setdefault(r.domain_uuid, {})[(r.boot_start, r.before_sha, r.after_sha)] = r
     for uuid in guests:
-        boots = [b for b in (_definition(st) for st in stitch(events_of.get(uuid, []))) if b]
+        stays, start = stays_of.get(uuid, []), start_of.get(uuid)
+        prev = {"sha": start[1]} if start is not None and start[1] else None
+        points, quiet = iter(quiet_points(stays)), []
+        point = next(points, None)
         mine, keep = cached.get(uuid, {}), set()
-        for prev, cur in zip(boots, boots[1:]):
-            if prev["sha"] == cur["sha"]:
+        for stay in stays:
+            while point is not None and point <= stay.start:
+                quiet.append((point, prev["sha"] if prev else None))
+                point = next(points, None)
+            cur = _definition(stay)
+            if cur is None:
                 continue
-            ident = (cur["start"], prev["sha"], cur["sha"])
-            keep.add(ident)
-            if ident not in mine:
-                s.add(_change_row(s, uuid, prev, cur))
+            if prev is not None and prev["sha"] != cur["sha"]:
+                ident = (cur["start"], prev["sha"], cur["sha"])
+                keep.add(ident)
+                if ident not in mine:
+                    s.add(_change_row(s, uuid, prev, cur))
+            prev = cur
+        quiet_of[uuid] = quiet
         for ident, row in mine.items():
             if ident not in keep:
                 s.delete(row)

@@ -137,13 +137,19 @@ def _advance(boot: dict, ev: dict, open_on: dict) -> None:
         boot["status"] = "aborted"
     elif ev["op"] in ("started", "reconnect") and ev["outcome"] == "killed":
         boot["status"] = "killed"
-    if ev["op"] == "release" or (ev["op"] == "migrate" and failed):
-        _close(boot, ev["started_at"], ev["extra"] if ev["extra"] != "-" else None)
+    if closes_boot(ev):
+        reason = ev["extra"] if ev["op"] != "prepare" and ev["extra"] != "-" else None
+        _close(boot, ev["started_at"], reason)
         open_on.pop(ev["host"], None)
-    elif ev["op"] == "prepare" and failed and ev["driver"] == "libxl":
-        # libxl: a refused prepare is not followed by stopped/release (docs/libvirt-hooks.md).
-        _close(boot, ev["started_at"], None)
-        open_on.pop(ev["host"], None)
+
+
+def closes_boot(ev: dict) -> bool:
+    """The event ends its host's boot: a release, a failed migrate, or a refused libxl prepare
+    (libxl: not followed by stopped/release, docs/libvirt-hooks.md). A boot whose last event
+    is none of these is still open, or was superseded by the next boot on its host."""
+    failed = ev["outcome"] != "ok"
+    return ev["op"] == "release" or (ev["op"] == "migrate" and failed) or \
+        (ev["op"] == "prepare" and failed and ev["driver"] == "libxl")
 
 
 def _close(boot: dict, at: str | None, reason: str | None) -> None:

@@ -81,8 +81,14 @@ def _ingest_locked(session: Session, host: Host, events: list[dict], prepared, n
     open_gaps = _declare_resets(session, host, new, open_gaps, now)
     _update_host(session, host, new, len(flagged), open_gaps, now)
     _update_guests(session, host.name, new, prep)
-    # The facts pass recomputes these guests after the commit (app/services/facts_pass.py).
-    queue_guests(session, [e["domain_uuid"].lower() for e in new if e.get("domain_uuid")], now)
+    # The facts pass recomputes these guests after the commit (app/services/facts_pass.py),
+    # each from its earliest new event on (a backlog can bring events older than its boot).
+    since: dict = {}
+    for e in new:
+        if e.get("domain_uuid"):
+            uuid, at = e["domain_uuid"].lower(), prep[id(e)].started_at
+            since[uuid] = min(since.get(uuid, at), at)
+    queue_guests(session, since, now, since)
     stored_ids = {e["event_id"] for e in new}
     # each result names the event_id as the client sent it (the forwarder matches on it)
     results = [{"event_id": prep[id(e)].sent_id or e["event_id"],

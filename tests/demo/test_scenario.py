@@ -335,3 +335,80 @@ def test_redefine_calls_no_hook_and_own_interface_undoes_a_borrowed_one():
     assert first_mac(driver.xml[b.name]) == first_mac(a.xml) != first_mac(b.xml)
     driver.execute(Action("redefine", b.home, b.name, edit=("own_interface",)))
     assert driver.xml[b.name] == b.xml and driver.stats["calls"] == 0
+
+
+def test_the_duplicate_scene_comes_last_and_holds_between_the_boot_and_the_shutdown():
+    fleet = build_fleet(1, 3, 8, builtin_templates())
+    s = Scenario(fleet, 1)
+    _play(s, s.opening())
+    actions, cast = s.scenes()
+    [hold] = [i for i, a in enumerate(actions) if a.kind == "hold"]
+    d, c = cast["dup_b"], cast["dup_a"]
+    assert (actions[hold].guest, actions[hold].target) == (d, c)
+    assert (actions[hold - 1].kind, actions[hold - 1].guest) in {("boot", d), ("restore", d)}
+    assert [(a.kind, a.guest) for a in actions[hold + 1:]] == [("shutdown", d), ("redefine", d)]
+
+
+class _Driver:
+    """Records what the runner asks libvirtd to do, and when."""
+
+    def __init__(self):
+        import time
+        self.calls, self.clock = [], time.monotonic
+
+    def execute(self, action, running_on=None):
+        self.calls.append((self.clock(), action.kind, action.guest))
+        return True
+
+
+def _demo(duplicate_s: float):
+    from app.demo.runner import Demo, Options
+    demo = Demo(Options(hosts=3, guests=8, duplicate_s=duplicate_s), out=lambda *_: None)
+    demo.driver = _Driver()
+    _play(demo.scenario, demo.scenario.opening())
+    return demo
+
+
+def test_the_runner_keeps_the_duplicate_running_for_duplicate_s_and_out_of_the_stream():
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    demo = _demo(duplicate_s=0.6)
+    with ThreadPoolExecutor(2) as pool:
+        demo.play_scenes(pool)
+        held = {a.guest for a in demo._duplicate_rest} | {demo._duplicate_hold.target}
+        assert held <= demo.scenario.busy      # the random stream leaves both alone
+        booted_at = demo.driver.calls[-1][0]
+        time.sleep(1.0)
+    shutdown = [t for t, kind, g in demo.driver.calls
+                if kind == "shutdown" and g == demo._duplicate_hold.guest]
+    assert shutdown and shutdown[-1] - booted_at >= 0.6
+    assert not held & demo.scenario.busy and demo._duplicate_rest == []
+
+
+def test_a_run_that_ends_first_ends_the_duplicate_and_a_stop_does_not():
+    from concurrent.futures import ThreadPoolExecutor
+    demo = _demo(duplicate_s=3600)
+    with ThreadPoolExecutor(2) as pool:
+        demo.play_scenes(pool)
+    d = demo._duplicate_hold.guest
+    assert demo.driver.calls[-1][1:] in {("boot", d), ("restore", d)}   # and then it holds
+    demo.end_duplicate()          # what play() does when its stream is over
+    assert [c[1:] for c in demo.driver.calls[-2:]] == [("shutdown", d), ("redefine", d)]
+    stopped = _demo(duplicate_s=3600)
+    with ThreadPoolExecutor(2) as pool:
+        stopped.play_scenes(pool)
+    before = list(stopped.driver.calls)
+    stopped.stop.set()            # Ctrl-C: no more hook calls
+    stopped.end_duplicate()
+    assert stopped.driver.calls == before
+
+
+def test_the_host_that_stays_offline_is_not_one_of_the_held_duplicates():
+    from concurrent.futures import ThreadPoolExecutor
+    demo = _demo(duplicate_s=3600)
+    with ThreadPoolExecutor(2) as pool:
+        demo.play_scenes(pool)
+    hold, where = demo._duplicate_hold, demo.scenario.where
+    stale = demo._stale_host()
+    assert stale not in {where[hold.guest], where[hold.target], demo.fleet.hosts[0].name}
+    demo.end_duplicate()

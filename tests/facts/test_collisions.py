@@ -94,3 +94,24 @@ def test_a_duplicate_mac_appears_and_disappears_from_two_guests_hook_xml():
     assert [(c.kind, c.key, c.scope, c.guests, c.hosts, c.start, c.end)
             for c in find_conflicts(holdings)] == [
         ("mac", M, NET, ("clone", "web-01"), ("h2", "h1"), 5, 9)]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_holding_of_no_time_collides_with_nothing_in_either_order(order):
+    """Held from a call to a boot end at the same instant: no overlap, whichever of two equal
+    starts the sweep meets first (the pass reads rows in no fixed order)."""
+    pair = [mac("g1", 5, 5), mac("g2", 5)]
+    assert _found(pair if order else pair[::-1]) == []
+    assert _found([mac("g1", 0), mac("g2", 5, 5)]) == []
+    assert _found([mac("g1", 0), mac("g2", 5, 6)]) == [("mac", ("g1", "g2"), 5, 6)]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_two_stays_of_one_guest_overlapping_another_from_one_start_are_one_conflict(order):
+    """g1 holds the MAC in a boot a crashed host never released (h1) and in a new boot (h2);
+    g2 starts holding it while both are open: one conflict, until the last of them ends."""
+    stays = [mac("g1", 0, 30, host="h1"), mac("g1", 2, 12, host="h2")]
+    holdings = [*(stays if order else stays[::-1]), mac("g2", 5, 40, host="h3")]
+    [c] = find_conflicts(holdings)
+    assert (c.guests, c.start, c.end) == (("g1", "g2"), 5, 30)
+    assert set(c.hosts) == {"h1", "h2", "h3"}

@@ -43,12 +43,14 @@ WEB_01_DEVICES = [
     # bhyve: memory in GB (powers of 1000)
     ("bhyve.xml", [("vcpus", "2"), ("memory", "3906250"), ("mac", "52:54:00:b5:d0:01"),
                    ("disk", "/vm/bsd-01/disk0.img"), ("port", "5910")]),
-    # network hooks: a port's MAC; an SR-IOV port's VF; DHCP host entries; the 2.x form
-    ("network-port-created.xml", [("mac", "52:54:00:ab:cd:ef")]),
-    ("network-port-hostdev.xml", [("mac", "52:54:00:9a:8b:7c"), ("hostdev", "0000:5e:10.4")]),
-    ("network-started-dhcp.xml", [("ip", "192.168.122.11"), ("ip", "192.168.122.12"),
-                                  ("ip", "2001:db8:ca2:2::3")]),
-    ("network-plugged-legacy.xml", [("mac", "52:54:00:44:55:66")]),
+    # network hooks: the network; a port's MAC; an SR-IOV port's VF; DHCP host entries;
+    # the 2.x form
+    ("network-port-created.xml", [("network", "prod"), ("mac", "52:54:00:ab:cd:ef")]),
+    ("network-port-hostdev.xml", [("network", "sriov-pool"), ("mac", "52:54:00:9a:8b:7c"),
+                                  ("hostdev", "0000:5e:10.4")]),
+    ("network-started-dhcp.xml", [("network", "default"), ("ip", "192.168.122.11"),
+                                  ("ip", "192.168.122.12"), ("ip", "2001:db8:ca2:2::3")]),
+    ("network-plugged-legacy.xml", [("network", "legacy"), ("mac", "52:54:00:44:55:66")]),
 ])
 def test_facts_of_each_fixture(name, expected):
     assert keys(fixture(name)) == expected
@@ -249,7 +251,7 @@ def test_bad_xml_raises_facts_error(xml, message):
 def test_a_bare_network_definition_gives_its_dhcp_hosts():
     xml = ("<network><name>n</name><ip address='10.1.0.1' prefix='24'><dhcp>"
            "<host mac='52:54:00:00:00:01' ip='10.1.0.5'/></dhcp></ip></network>")
-    assert keys(xml) == [("ip", "10.1.0.5")]
+    assert keys(xml) == [("network", "n"), ("ip", "10.1.0.5")]
 
 
 def test_libxl_autoport_is_known_only_from_the_started_xml():
@@ -260,3 +262,23 @@ def test_libxl_autoport_is_known_only_from_the_started_xml():
         "port='-1' autoport='yes'", "port='5901' autoport='yes'")
     assert [k for k in keys(start) if k[0] == "port"] == []
     assert [k for k in keys(started) if k[0] == "port"] == [("port", "5901")]
+
+
+@pytest.mark.parametrize("forward, segment", [
+    ("<forward mode='nat'/>", ("nat", "host-local")),
+    ("<forward/>", ("nat", "host-local")),                 # libvirt's default mode: NAT
+    ("<forward mode='route'/>", ("route", "host-local")),
+    ("<forward mode='open'/>", ("open", "host-local")),
+    ("", ("isolated", "host-local")),                      # no <forward>: isolated
+    ("<forward mode='bridge'/>", ("bridge", "shared")),
+    ("<forward mode='passthrough'><interface dev='eth2'/></forward>", ("passthrough", "shared")),
+    ("<forward mode='private'/>", ("private", "shared")),
+    ("<forward mode='vepa'/>", ("vepa", "shared")),
+    ("<forward mode='hostdev' managed='yes'/>", ("hostdev", "shared")),
+])
+def test_a_network_says_whether_its_segment_is_host_local(forward, segment):
+    xml = ("<hookData><network><name>n1</name><uuid>c2a8b5e1-0f3d-4e7a-9b6c-5d4e3f2a1b0c"
+           "</uuid>%s<bridge name='virbr7'/></network></hookData>" % forward)
+    found = fact(xml, "network", "n1")
+    assert (found.get("forward"), found.get("segment")) == segment
+    assert found.get("bridge") == "virbr7"
