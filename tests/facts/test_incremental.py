@@ -2,6 +2,7 @@
 new event (facts_pass.py, intervals.quiet_points): randomised fleets, ingested in random
 batches and orders (a host's late backlog, migrations, crashes, refused migrations,
 duplicates), must leave exactly the tables a from-scratch recompute makes (both databases)."""
+import os
 import random
 from datetime import timedelta
 
@@ -143,7 +144,12 @@ def db(db_url):
     database.dispose()
 
 
-@pytest.mark.parametrize("seed", range(24))
+# Random histories per database: 10 in the suite (CI time); more by hand, e.g.
+# HOOKAUDIT_FACTS_HISTORIES=300 (docs/attribution.md).
+HISTORIES = int(os.environ.get("HOOKAUDIT_FACTS_HISTORIES", "10"))
+
+
+@pytest.mark.parametrize("seed", range(HISTORIES))
 def test_incremental_passes_equal_a_recompute_from_scratch(db, seed):
     played = play(db, seed, steps=60 if seed % 2 else 150)
     assert played["incremental"]["held"], "the history held nothing: the test tests nothing"
