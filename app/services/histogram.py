@@ -5,6 +5,7 @@
     bucket_counts     (bucket index, key, count) rows of any SELECT, for any time column
     dense_buckets     those rows as every bucket of the range, zeros included
     histogram         the events (or aborts) matching filters, per bucket and outcome
+    outcome_totals    calls per outcome over a range (the overview's counts), the same way
 
 Buckets of whole hours under host/driver/op/outcome filters are read from the per-hour
 rollup (histogram_rollup.py) and only the partial hours at the range's edges are counted
@@ -115,6 +116,19 @@ def _counts(session: Session, f: EventFilters, t0: datetime, step: timedelta, ab
             edge = f.model_copy(update={"since": lo, "until": hi})
             rows += _row_counts(session, edge, t0, step, aborts)
     return rows, (last - first) // rollup.HOUR
+
+
+def outcome_totals(session: Session, since: datetime, until: datetime,
+                   use_rollup: bool = True) -> dict[str, int]:
+    """Calls per outcome started in since..until (every outcome of OUTCOMES, zeros too):
+    whole hours from the rollup, the edges counted on rows (the overview's counts)."""
+    f = EventFilters(since=since, until=until)
+    totals = dict.fromkeys(OUTCOMES, 0)
+    rows, _ = _counts(session, f, floor_to(since, rollup.HOUR), rollup.HOUR, False, use_rollup)
+    for _bucket, outcome, count in rows:
+        if outcome in totals:
+            totals[outcome] += count
+    return totals
 
 
 def histogram(session: Session, f: EventFilters, aborts: bool = False,
