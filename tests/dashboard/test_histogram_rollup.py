@@ -186,3 +186,18 @@ def test_migration_backfills_the_rollup_from_stored_events(db_url):
         assert _assert_same_answers(db, rng, start - timedelta(hours=3), start + SPAN) >= 10
     finally:
         db.dispose()
+
+
+def test_db_rebuild_histogram_recounts_events_stored_behind_its_back(app, db_url, fleet,
+                                                                     capsys):
+    from app.cli import main
+    db = app.state.db
+    with db.session(write=True) as s:
+        host_id = s.scalar(select(Host.id).where(Host.name == "host-a"))
+        extra = chain_of("host-a", _specs(random.Random(3), fleet["start"], 30), 10_000)
+        prepared = [prepare(e) for e in extra]
+        s.execute(insert(Event), [_event_row(p, host_id, True, utcnow()) for p in prepared])
+    assert _rollup_rows(db) != _counted_rows(db)        # a restore that bypassed ingest
+    assert main(["--database-url", db_url, "db", "rebuild-histogram"]) == 0
+    assert "rollup recounted" in capsys.readouterr().out
+    assert _rollup_rows(db) == _counted_rows(db)
