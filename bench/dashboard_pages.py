@@ -1,7 +1,8 @@
-"""Server-side render time of the dashboard's pages on a large PostgreSQL dataset.
+"""Server-side render time of the dashboard's pages on a large PostgreSQL or SQLite dataset.
 
     python bench/dashboard_pages.py --url postgresql+psycopg://postgres@127.0.0.1:5432/hookaudit_bench_dash \
         [--events 1000000] [--reseed] [--runs 30]
+    python bench/dashboard_pages.py --url sqlite:////tmp/hookaudit-bench-dash.db [...]
 
 Seeds (once, or with --reseed) a synthetic fleet straight into the tables with one
 INSERT ... SELECT generate_series per table: 50 hosts, 20,000 guests, N events (lifecycle
@@ -17,6 +18,11 @@ import statistics
 import time
 
 from sqlalchemy import text
+
+try:
+    from app.services.histogram_rollup import HOUR_SQL
+except ImportError:   # a tree from before the rollup, timed on a database seeded by this one
+    HOUR_SQL = {"postgresql": "NULL", "sqlite": "NULL"}
 
 SEED_SQL = [
     "INSERT INTO hosts (name, created_at, last_seen_at, hb_at, shim_version, chain_problems, events_count) "
@@ -48,6 +54,51 @@ SEED_SQL = [
     SELECT DISTINCT ON (domain_uuid) domain_uuid, object, 'libxl', 'dom0-001', 'running',
         now() - interval '30 days', started_at, event_id, op, outcome
     FROM events ORDER BY domain_uuid, started_at DESC""",
+    # the histogram rollup, as migration 0010 backfills it (ingest keeps it afterwards)
+    "INSERT INTO histogram_hours (hour, host_id, driver, op, outcome, calls) "
+    f"SELECT {HOUR_SQL['postgresql']} AS h, host_id, driver, op, outcome, count(*) FROM events "
+    "GROUP BY h, host_id, driver, op, outcome",
+    "ANALYZE",
+]
+
+# The same fleet on SQLite (no generate_series, md5 or DISTINCT ON there): a recursive
+# series, printf-made ids, and SQLite's bare columns of the max(started_at) row per guest.
+SERIES = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) "
+BIG_UUID_SQLITE = "b16b16b1-0000-4000-8000-000000000000"
+OP_AT = "CASE WHEN i % 100 = 0 THEN (i / 100) % 5 ELSE i % 5 END"
+SEED_SQLITE = [
+    SERIES.format(n=50) + "INSERT INTO hosts (name, created_at, last_seen_at, hb_at, "
+    "shim_version, chain_problems, events_count) SELECT 'dom0-' || printf('%03d', i), "
+    "datetime('now', '-60 days'), datetime('now'), datetime('now'), '0.1.0', 0, :n / 50 FROM s",
+    SERIES.format(n=":n") + f"""INSERT INTO events (event_id, host_id, v, kind, seq, prev_hash,
+        hash, driver, object, op, subop, extra, domain_uuid, started_at, duration_ms,
+        exit_code, outcome, reason, stderr, xml_truncated, redactions, policy_bundle_version,
+        canonical, chain_ok, received_at)
+    SELECT printf('%08x-0000-4000-8000-%012x', i, i), (i % 50) + 1, 1, 'hook', i / 50 + 1,
+        printf('%064x', i), printf('%064x', i + 1), 'libxl',
+        CASE WHEN i % 100 = 0 THEN 'big-guest' ELSE 'guest-' || ((i / 5) % 19999 + 1) END,
+        CASE {OP_AT} WHEN 0 THEN 'prepare' WHEN 1 THEN 'start' WHEN 2 THEN 'started'
+            WHEN 3 THEN 'stopped' ELSE 'release' END,
+        CASE WHEN {OP_AT} >= 3 THEN 'end' ELSE 'begin' END, '-',
+        CASE WHEN i % 100 = 0 THEN '{BIG_UUID_SQLITE}'
+             ELSE printf('00000000-0000-4000-8000-%012x', (i / 5) % 19999 + 1) END,
+        strftime('%Y-%m-%d %H:%M:%f', 'now', '-30 days',
+                 '+' || (i * 2592000.0 / :n) || ' seconds') || '000', 1.5,
+        CASE WHEN i % 97 = 0 THEN 1 WHEN i % 1009 = 0 THEN 1 ELSE 0 END,
+        CASE WHEN i % 97 = 0 THEN 'aborted' WHEN i % 1009 = 0 THEN 'killed' ELSE 'ok' END,
+        CASE WHEN i % 97 = 0 THEN 'policy: rule-' || (i % 7) || ' refused the start' END,
+        NULL, 0, 0, 'bench-1', X'00', 1, datetime('now')
+    FROM s""",
+    """INSERT INTO policy_decisions (event_id, rule_id, mode, verdict, message, bundle_version, at)
+    SELECT id, 'rule-' || (substr(reason, 14, 1)), 'enforce', 'deny', reason, 'bench-1',
+        started_at FROM events WHERE outcome = 'aborted'""",
+    """INSERT INTO guests (domain_uuid, name, driver, current_host, state, first_seen_at,
+        last_event_at, last_event_id, last_op, last_outcome)
+    SELECT domain_uuid, object, 'libxl', 'dom0-001', 'running', datetime('now', '-30 days'),
+        max(started_at), event_id, op, outcome FROM events GROUP BY domain_uuid""",
+    "INSERT INTO histogram_hours (hour, host_id, driver, op, outcome, calls) "
+    f"SELECT {HOUR_SQL['sqlite']} AS h, host_id, driver, op, outcome, count(*) FROM events "
+    "GROUP BY h, host_id, driver, op, outcome",
     "ANALYZE",
 ]
 
@@ -61,10 +112,11 @@ def seed(db, n: int, reseed: bool) -> None:
     with db.engine.begin() as conn:
         if conn.execute(text("SELECT count(*) FROM events")).scalar():
             return
-        for sql in SEED_SQL[:-1]:
+        for sql in (SEED_SQLITE if db.is_sqlite else SEED_SQL)[:-1]:
             t = time.perf_counter()
             conn.execute(text(sql), {"n": n})
-            print(f"  seeded in {time.perf_counter() - t:.1f} s: {sql.split()[2]}")
+            table = sql.split("INSERT INTO ")[1].split()[0]
+            print(f"  seeded in {time.perf_counter() - t:.1f} s: {table}")
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
 
@@ -120,7 +172,8 @@ def main() -> None:
     seed(app.state.db, args.events, args.reseed)
     client = login(app)
     with app.state.db.engine.connect() as conn:
-        big = conn.execute(text("SELECT md5('big')::uuid::text")).scalar()
+        big = BIG_UUID_SQLITE if app.state.db.is_sqlite else conn.execute(
+            text("SELECT md5('big')::uuid::text")).scalar()
         n = conn.execute(text("SELECT count(*) FROM events")).scalar()
         nbig = conn.execute(text("SELECT count(*) FROM events WHERE domain_uuid = :u"), {"u": big}).scalar()
         first_event = conn.execute(text("SELECT event_id FROM events WHERE id = 12345")).scalar()
@@ -137,8 +190,16 @@ def main() -> None:
              ("aborts, rule filter", "/aborts?rule=rule-3"),
              ("events, last 7d", "/events?since=-7d"),
              ("events, last 30d", "/events?since=-30d"),
+             ("overview, last 7d", "/?since=-7d"),
+             ("overview, last 30d", "/?since=-30d"),
+             ("aborts, last 7d", "/aborts?since=-7d"),
+             ("aborts, last 30d", "/aborts?since=-30d"),
              ("histogram JSON, 24h", "/api/v1/histogram"),
+             ("histogram JSON, 7d", "/api/v1/histogram?since=-7d"),
              ("histogram JSON, 30d", "/api/v1/histogram?since=-30d"),
+             ("histogram JSON, 30d, host glob", "/api/v1/histogram?since=-30d&host=dom0-00*"),
+             ("aborts histogram JSON, 24h", "/api/v1/histogram?scope=aborts"),
+             ("aborts histogram JSON, 7d", "/api/v1/histogram?since=-7d&scope=aborts"),
              ("aborts histogram JSON, 30d", "/api/v1/histogram?since=-30d&scope=aborts"),
              ("rule page (7d of a rule's hits)", "/policies/rules/rule-3?since=-7d"),
              ("search, one guest (jumps)", "/api/v1/search?q=guest-12345"),

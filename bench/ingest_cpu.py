@@ -1,7 +1,7 @@
 """Ingest CPU per event: the server's Python work for one batch, in-process, no HTTP.
 
     .venv/bin/python bench/ingest_cpu.py [--pg postgresql://postgres@127.0.0.1:5432/test]
-        [--events 10000] [--batch 500] [--no-freeze]
+        [--name DBNAME] [--sqlite FILE] [--events 10000] [--batch 500] [--no-freeze]
 
 Wall-clock events/s (bench/ingest.py) swings by ±25 % on a 2-core machine shared with other
 work; the CPU time of the ingesting process per event does not depend on what else runs.
@@ -10,6 +10,8 @@ app.services.ingest into a throw-away PostgreSQL database, one thread; prints th
 µs per event (PostgreSQL's own CPU not included) and the wall rate. By default the process
 tunes the GC as `create_app`'s lifespan does (freezes its startup objects, raises the
 young-generation threshold: app.main._freeze_startup_objects); --no-freeze keeps the defaults.
+``--name``: the throw-away database's name (default hookaudit_bench_cpu_<pid>); ``--sqlite``:
+a new SQLite file instead of PostgreSQL (deleted afterwards).
 """
 import argparse
 import gc
@@ -40,9 +42,16 @@ def main() -> None:
     p.add_argument("--events", type=int, default=10000)
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--no-freeze", action="store_true")
+    p.add_argument("--name", default=f"hookaudit_bench_cpu_{os.getpid()}")
+    p.add_argument("--sqlite", type=Path, help="a SQLite file to create (not PostgreSQL)")
     args = p.parse_args()
-    name = f"hookaudit_bench_cpu_{os.getpid()}"
-    url = normalize_url(make_db(args.pg, name))
+    name = args.name
+    if args.sqlite:
+        if args.sqlite.exists():
+            sys.exit(f"{args.sqlite} exists: give a new file")
+        url = f"sqlite:///{args.sqlite}"
+    else:
+        url = normalize_url(make_db(args.pg, name))
     try:
         upgrade(url)
         db = Database(url)
@@ -65,7 +74,11 @@ def main() -> None:
         print(f"python CPU: {1e6 * cpu / n:.1f} µs/event   wall: {n / wall:.0f} events/s")
         db.dispose()
     finally:
-        drop_db(args.pg, name)
+        if args.sqlite:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{args.sqlite}{suffix}").unlink(missing_ok=True)
+        else:
+            drop_db(args.pg, name)
 
 
 def run(db, host_id: int, bodies: list[bytes]) -> None:

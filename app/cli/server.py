@@ -1,7 +1,7 @@
-"""``hookaudit serve`` and ``hookaudit db upgrade``."""
+"""``hookaudit serve``, ``hookaudit db upgrade`` and ``hookaudit db rebuild-histogram``."""
 import os
 
-from app.cli.common import fail, settings_of
+from app.cli.common import database_of, fail, settings_of
 
 
 def cmd_serve(args) -> int:
@@ -29,6 +29,19 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+def cmd_db_rebuild_histogram(args) -> int:
+    from app.services.histogram_rollup import rebuild
+
+    db = database_of(args)
+    try:
+        with db.session(write=True) as session:
+            rows = rebuild(session)
+    finally:
+        db.dispose()
+    print(f"histogram rollup recounted from the events: {rows} row(s)")
+    return 0
+
+
 def add_serve(sub) -> None:
     p = sub.add_parser("serve", help="run the API and dashboard (uvicorn)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -44,3 +57,7 @@ def add_db(sub) -> None:
     p = db.add_parser("upgrade", help="apply the Alembic migrations (creates the schema)")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=cmd_db_upgrade)
+    p = db.add_parser("rebuild-histogram", help="recount the histograms' per-hour rollup from "
+                      "the stored events (after restoring events by hand; ingest and "
+                      "retention keep it otherwise)")
+    p.set_defaults(func=cmd_db_rebuild_histogram)

@@ -13,7 +13,7 @@ share (the aborts page's groups table and GET /api/v1/aborts/groups). The list i
 import re
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import PolicyDecision
@@ -84,13 +84,18 @@ def _merge(groups: dict, kind: str, key, n: int, latest) -> None:
 
 
 def _by_reason(session: Session, sub) -> list[dict]:
-    """Distinct (reason, guest) counted in the database, normalised and merged here."""
-    rows = session.execute(select(sub.c.reason, sub.c.object, func.count(),
-                                  func.max(sub.c.started_at))
-                           .group_by(sub.c.reason, sub.c.object).limit(ROWS_READ))
+    """Reasons with their guest's name already replaced, counted in the database (as
+    normalise_reason replaces it: every occurrence, names of two characters or more), the
+    UUID/MAC/duration parts replaced and merged here. Grouping by (reason, guest) instead
+    sent one row per guest to Python: ~10,000 rows for 30 days of a 1M-event store."""
+    reason = case((func.length(sub.c.object) > 1,
+                   func.replace(sub.c.reason, sub.c.object, "<guest>")),
+                  else_=sub.c.reason).label("reason")
+    rows = session.execute(select(reason, func.count(), func.max(sub.c.started_at))
+                           .group_by(reason).limit(ROWS_READ))
     groups: dict = {}
-    for reason, guest, n, latest in rows:
-        _merge(groups, "reason", normalise_reason(reason, guest), n, latest)
+    for text, n, latest in rows:
+        _merge(groups, "reason", normalise_reason(text, None), n, latest)
     return list(groups.values())
 
 

@@ -161,7 +161,10 @@ def gaps(session, host_id: int, t0: datetime, t1: datetime, longer_than_s: float
         select(seq.c.at, seq.c.prev).where(seq.c.prev.isnot(None), silent > longer_than_s)
         .order_by(seq.c.at))]
     if hi is None:
-        last = session.scalar(select(func.max(HostHeartbeat.until)).where(mine))
+        # the newest row's last beat (rows never overlap: a merged row ends before the next
+        # begins), found on the (host_id, at) index, not by scanning every row for max(until)
+        last = session.scalar(select(HostHeartbeat.until).where(mine)
+                              .order_by(HostHeartbeat.at.desc(), HostHeartbeat.id.desc()).limit(1))
         if last is not None:
             found += outages([_Span(last, last)], utcnow(), longer_than_s)
     return found

@@ -5,6 +5,11 @@
     bucket_counts     (bucket index, key, count) rows of any SELECT, for any time column
     dense_buckets     those rows as every bucket of the range, zeros included
     histogram         the events (or aborts) matching filters, per bucket and outcome
+    outcome_totals    calls per outcome over a range (the overview's counts), the same way
+
+Buckets of whole hours under host/driver/op/outcome filters are read from the per-hour
+rollup (histogram_rollup.py) and only the partial hours at the range's edges are counted
+on rows; other filters (guest, rule, verdict, text) count the rows of the whole range.
 
 The bucket size comes from app.timerange.bucket_step; buckets are aligned to multiples of
 it since the epoch, so the same range always cuts the same way (and links are stable).
@@ -21,7 +26,8 @@ from sqlalchemy.sql.util import find_tables
 
 from app.models import Event, Host
 from app.schemas_query import EventFilters
-from app.services.events import ABORTS_CLAUSE, base_query
+from app.services import histogram_rollup as rollup
+from app.services.events import ABORTS_CLAUSE, base_query, host_ids
 from app.timerange import bucket_step, floor_to
 from app.timeutil import iso, utcnow
 from hookshim.event import OUTCOMES
@@ -84,23 +90,63 @@ def _counting(listing: Select, *keys) -> Select:
     return stmt if where is None else stmt.where(where)
 
 
+def _row_counts(session: Session, f: EventFilters, t0: datetime, step: timedelta,
+                aborts: bool) -> list:
+    """(bucket, outcome, count) of the events matching ``f``, counted row by row."""
+    bucket = bucket_of(Event.started_at, t0, step).label("bucket")
+    stmt = _counting(base_query(session, f), bucket, Event.outcome)
+    if aborts:
+        stmt = stmt.where(ABORTS_CLAUSE)
+    return session.execute(stmt.group_by(bucket, Event.outcome)).all()
+
+
+def _counts(session: Session, f: EventFilters, t0: datetime, step: timedelta, aborts: bool,
+            use_rollup: bool) -> tuple[list, int]:
+    """(bucket, outcome, count) rows over f.since..f.until and how many whole hours of it the
+    rollup answered: the partial hours at the edges, and filters the rollup does not key,
+    are counted on the events rows (the sum is exactly the rows' count either way)."""
+    hours = rollup.whole_hours(f.since, f.until) if use_rollup else None
+    if hours is None or not rollup.covers(f, step):
+        return _row_counts(session, f, t0, step, aborts), 0
+    first, last = hours
+    ids = host_ids(session, f.host) if f.host else None
+    rows = rollup.hour_counts(session, f, ids, first, last, t0, step, aborts)
+    for lo, hi in ((f.since, first), (last, f.until)):
+        if lo < hi:
+            edge = f.model_copy(update={"since": lo, "until": hi})
+            rows += _row_counts(session, edge, t0, step, aborts)
+    return rows, (last - first) // rollup.HOUR
+
+
+def outcome_totals(session: Session, since: datetime, until: datetime,
+                   use_rollup: bool = True) -> dict[str, int]:
+    """Calls per outcome started in since..until (every outcome of OUTCOMES, zeros too):
+    whole hours from the rollup, the edges counted on rows (the overview's counts)."""
+    f = EventFilters(since=since, until=until)
+    totals = dict.fromkeys(OUTCOMES, 0)
+    rows, _ = _counts(session, f, floor_to(since, rollup.HOUR), rollup.HOUR, False, use_rollup)
+    for _bucket, outcome, count in rows:
+        if outcome in totals:
+            totals[outcome] += count
+    return totals
+
+
 def histogram(session: Session, f: EventFilters, aborts: bool = False,
-              now: datetime | None = None, max_buckets: int = 80) -> dict:
+              now: datetime | None = None, max_buckets: int = 80,
+              use_rollup: bool = True) -> dict:
     """Calls matching ``f`` (aborted/killed/timed out only with ``aborts``) per bucket and
-    outcome over f.since..f.until (until: now; since: a day before until)."""
+    outcome over f.since..f.until (until: now; since: a day before until). ``use_rollup``
+    False counts every row (what the rollup's answers are tested against)."""
     until = f.until or now or utcnow()
     since = f.since or until - timedelta(hours=24)
     if since >= until:
         since = until - timedelta(seconds=1)
     f = f.model_copy(update={"since": since, "until": until})
     t0, step, n = grid(since, until, max_buckets)
-    bucket = bucket_of(Event.started_at, t0, step).label("bucket")
-    stmt = _counting(base_query(session, f), bucket, Event.outcome)
-    if aborts:
-        stmt = stmt.where(ABORTS_CLAUSE)
-    rows = session.execute(stmt.group_by(bucket, Event.outcome)).all()
+    rows, rolled = _counts(session, f, t0, step, aborts, use_rollup)
     buckets = dense_buckets(rows, since, until, t0, step, n, OUTCOMES)
     return {"since": iso(since), "until": iso(until), "step_seconds": int(step.total_seconds()),
             "outcomes": list(OUTCOMES), "aborts_only": aborts, "buckets": buckets,
             "total": sum(b["total"] for b in buckets),
-            "max": max((b["total"] for b in buckets), default=0)}
+            "max": max((b["total"] for b in buckets), default=0),
+            "hours_from_rollup": rolled}

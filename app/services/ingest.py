@@ -10,6 +10,7 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 from psycopg import IntegrityError as DriverIntegrityError  # COPY errors arrive unwrapped
 from sqlalchemy import bindparam, insert, select, update
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database, is_postgresql
 from app.models import ChainProblem, Event, Guest, Host, PolicyDecision, SeqGap, XmlBlob
-from app.services import chain
+from app.services import chain, histogram_rollup
 from app.services.bulk import copy_rows, executemany, insert_ignore, member_of
 from app.services.clock_skew import ClockBounds, apply_bounds
 from app.services.errors import Conflict, Invalid
@@ -197,6 +198,9 @@ _TEXT_AT = [EVENT_COLUMNS.index(c) for c in (
     "driver", "object", "op", "subop", "extra", "reason", "stderr", "policy_bundle_version",
     "shim_version", "shim_hostname")]
 _JSON_AT = [EVENT_COLUMNS.index(c) for c in ("policy", "scripts", "warnings")]
+# (started_at, driver, op, outcome) of an events row: the histogram rollup's key
+_ROLLUP_VALUES = itemgetter(*(EVENT_COLUMNS.index(c) for c in ("started_at", "driver", "op",
+                                                                "outcome")))
 
 
 def _event_row(p: Prepared, host_id: int, chain_ok: bool, now: datetime) -> dict:
@@ -244,6 +248,8 @@ def _insert_events(session, host_id, new, prep, problems, now) -> None:
     bad = {id(e) for e, _ in problems}
     ready = [prep[id(e)] for e in new]
     rows = [_event_values(p, host_id, id(p.raw) not in bad, now) for p in ready]
+    # counted as stored (receive time for a skewed clock, NUL escaped), before COPY encodes
+    histogram_rollup.add(session, host_id, map(_ROLLUP_VALUES, rows))
     copy_rows(session, Event.__table__, EVENT_COLUMNS, rows, [p.plain for p in ready])
 
 

@@ -1,7 +1,8 @@
 """The overview: what an operator must see first. One service, two renderings (page + JSON).
 
-Four small queries: (1) outcome counts and policy denials of the window in one UNION ALL,
-(2) the latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
+Small queries: (1) outcome counts of the window (app/services/histogram.py
+``outcome_totals``: whole hours from the histogram rollup) and its policy denials, (2) the
+latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
 their open seq gaps through ``app.services.hosts.list_hosts``, so the overview and the hosts
 page use one definition of a host's health.
 """
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import ABORT_OUTCOMES, Event, Host, PolicyDecision
 from app.services.attribution import ongoing_conflicts
+from app.services.histogram import outcome_totals
 from app.services.hosts import list_hosts
 from app.timeutil import iso, utcnow
-from hookshim.event import OUTCOMES
 
 LATEST_ABORTS = 10
 TOP_DENIALS = 10
@@ -24,25 +25,16 @@ TOP_DENIALS = 10
 
 def _counts_and_denials(session: Session, since: datetime,
                         until: datetime) -> tuple[dict, list[dict]]:
-    counts_q = (select(literal("outcome").label("kind"), Event.outcome.label("key"),
-                       func.count().label("n"))
-                .where(Event.started_at >= since, Event.started_at < until)
-                .group_by(Event.outcome))
-    denials_q = (select(literal("deny").label("kind"), PolicyDecision.rule_id.label("key"),
-                        func.count().label("n"))
+    # the counts as the histogram counts them: whole hours from its rollup, edges on rows
+    counts = outcome_totals(session, since, until)
+    denials_q = (select(PolicyDecision.rule_id, func.count())
                  # enforce only: a warn/dryrun "deny" refused nothing (the policies page
                  # shows those hits per mode)
                  .where(PolicyDecision.at >= since, PolicyDecision.at < until,
                         PolicyDecision.verdict == "deny",
                         PolicyDecision.mode == "enforce")
                  .group_by(PolicyDecision.rule_id))
-    counts = {o: 0 for o in OUTCOMES}
-    denials = []
-    for kind, key, n in session.execute(union_all(counts_q, denials_q)):
-        if kind == "outcome":
-            counts[key] = n
-        else:
-            denials.append({"rule_id": key, "denials": n})
+    denials = [{"rule_id": key, "denials": n} for key, n in session.execute(denials_q)]
     denials.sort(key=lambda d: (-d["denials"], d["rule_id"]))
     return counts, denials[:TOP_DENIALS]
 

@@ -31,7 +31,7 @@ from app.models import (
     RetentionRun,
     XmlBlob,
 )
-from app.services import heartbeats, retention_runs
+from app.services import heartbeats, histogram_rollup, retention_runs
 from app.services.checkpoints import chain_start, save_checkpoint
 from app.services.facts_pass import queue_guests
 from app.timeutil import to_naive_utc, utcnow
@@ -120,6 +120,8 @@ _COLS = (
     Event.xml_blob,
     Event.output_xml_blob,
     Event.domain_uuid,
+    Event.driver,
+    Event.op,
 )
 
 
@@ -148,6 +150,9 @@ def _delete_events(s, host_id: int, rows) -> int:
         .where(Host.id == host_id)
         .values(events_count=func.coalesce(Host.events_count, 0) - len(rows))
     )
+    # after the host row (the lock order of ingest): the histograms stop counting them
+    histogram_rollup.subtract(s, host_id, ((r.started_at, r.driver, r.op, r.outcome)
+                                           for r in rows))
     return _collect_blobs(s, {d for r in rows for d in (r.xml_blob, r.output_xml_blob) if d})
 
 

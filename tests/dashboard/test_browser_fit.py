@@ -183,17 +183,44 @@ CONTRAST_JS = """(selectors) => {
   const out = [];
   for (const sel of selectors) {
     const el = document.querySelector(sel); if (!el) { out.push([sel, null]); continue; }
-    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const style = getComputedStyle(el);   // SVG text is painted with fill, not color
+    const a = lum(rgb(el instanceof SVGElement ? style.fill : style.color));
+    const b = lum(background(el));
     out.push([sel, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]);
   }
   return out; }"""
 KEY_ELEMENTS = {
     "/": ["main h1", "main .sub", "main .count b", "#h-hosts", "main table td a", "main th",
-          ".badge.h-stale", ".badge.h-never_seen", "header .brand", "main .muted"],
+          ".badge.h-stale", ".badge.h-never_seen", "header .brand", "main .muted",
+          "svg.histogram text.hg-tick"],
     "/aborts": ["main form.filters label", "main input[name=host]", "main .button.secondary",
                 "main button[type=submit]", "#event-rows td", ".badge.o-aborted", "main .error-box"],
     "/hosts": ["#hosts td", "#hosts .badge", "#hosts .muted", "#hosts a"],
     "/policies": ["#rules td.mono", "#rules a.hits", "#rules th"],
+    "/hosts/host-a": ["main h1", "main .sub a", "#host-facts dt", "#host-facts dd",
+                      "#host-facts .badge.h-ok", "#host-facts .muted", "main .actions .muted",
+                      "main .actions .button.secondary", "main .legend span", "#outages",
+                      "#recent-aborts th", "#recent-aborts td", "#recent-aborts td a",
+                      "#recent-aborts .badge.o-aborted", "svg.host-charts text.tl-tick",
+                      "svg.host-charts text"],
+    "/hosts/host-b": ["#host-facts .badge.h-stale", "#host-facts dd"],
+    "/policies/rules/no-pci-passthrough-prod": [
+        "main h1 .badge", "main .sub a", "main .error-box", "main .presets a.preset",
+        "main .presets a.preset.current", "main .presets .muted", "#rule-totals th",
+        "#rule-totals td.num", "#rule-totals td a", "main > p.muted",
+        "svg.histogram text.hg-tick"],
+    "/search?q=host": ["main .sub a", "#search-results .badge", "#search-results a",
+                       "#search-results .muted", "main p b.mono"],
+    "/search?q=nothing-is-called-this": ["main .empty", "main .empty b"],
+    "/attribution?mac=52:54:00:00:00:01": [
+        "main form.filters label", "main input[name=value]", "main select[name=kind]",
+        "main button[type=submit]", "main p.muted", "main p.muted b.mono", "main p.muted a",
+        "#holders th", "#holders td.muted"],
+    "/conflicts": ["main h1", "main .sub", "main .actions a.button",
+                   "main .actions a.button.secondary", "main .actions a.muted", "#conflicts th",
+                   "#conflicts td.muted"],
+    "/changes": ["main form.filters label", "main input[name=since]", "main button[type=submit]",
+                 "main form a.muted", "#changes th", "#changes td.muted"],
 }
 
 

@@ -1,0 +1,50 @@
+"""histogram_hours: the histograms' per-hour rollup (issue 15)
+
+Creates the table and backfills it from the stored events in one INSERT ... SELECT (one pass
+over events, no Python per row); from then on ingest and retention keep it in step in their
+own transactions (app/services/histogram_rollup.py). The hour expression is the one
+histogram_rollup.HOUR_SQL holds, written out here so the migration never runs code of a
+later schema.
+
+Revision ID: 0010_histogram_rollup
+Revises: 0009_facts
+Create Date: 2026-12-07 19:30:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0010_histogram_rollup'
+down_revision = '0009_facts'
+branch_labels = None
+depends_on = None
+
+# Whole hours since 1970 of started_at: the hour-truncated time is a multiple of 3600 s,
+# so the division is exact (floored, before 1970 too), as hour_of() computes at ingest.
+HOUR_SQL = {
+    "sqlite": "CAST(strftime('%s', strftime('%Y-%m-%d %H:00:00', started_at)) AS INTEGER) / 3600",
+    "postgresql": "CAST(extract(epoch FROM date_trunc('hour', started_at)) AS BIGINT) / 3600",
+}
+
+
+def upgrade() -> None:
+    op.create_table(
+        'histogram_hours',
+        sa.Column('hour', sa.BigInteger(), nullable=False),
+        sa.Column('host_id', sa.Integer(), nullable=False),
+        sa.Column('driver', sa.String(length=64), nullable=False),
+        sa.Column('op', sa.String(length=64), nullable=False),
+        sa.Column('outcome', sa.String(length=32), nullable=False),
+        sa.Column('calls', sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(['host_id'], ['hosts.id'],
+                                name=op.f('fk_histogram_hours_host_id_hosts')),
+        sa.PrimaryKeyConstraint('hour', 'host_id', 'driver', 'op', 'outcome',
+                                name=op.f('pk_histogram_hours')),
+    )
+    hour = HOUR_SQL[op.get_bind().dialect.name]
+    op.execute("INSERT INTO histogram_hours (hour, host_id, driver, op, outcome, calls) "
+               f"SELECT {hour} AS h, host_id, driver, op, outcome, count(*) FROM events "
+               "GROUP BY h, host_id, driver, op, outcome")
+
+
+def downgrade() -> None:
+    op.drop_table('histogram_hours')
