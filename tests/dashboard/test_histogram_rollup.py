@@ -1,5 +1,5 @@
 """The histograms' per-hour rollup answers exactly what counting the events rows answers:
-after ingest, idempotent re-sends, clock-skewed events, retention, and the 0010 migration."""
+after ingest, idempotent re-sends, clock-skewed events, retention, and the 0011 migration."""
 import random
 import zlib
 from collections import Counter
@@ -156,7 +156,7 @@ def test_hour_of_floors(when, hour):
     assert histogram_rollup.hour_of(when) == hour
 
 
-PREVIOUS = "0009_facts"   # the revision 0010_histogram_rollup follows
+PREVIOUS = "0010_facts_since"   # the revision 0011_histogram_rollup follows
 
 
 def _store_at_previous_revision(db: Database, host: str, events: list[dict]) -> None:

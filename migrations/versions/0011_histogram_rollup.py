@@ -6,15 +6,15 @@ own transactions (app/services/histogram_rollup.py). The hour expression is the 
 histogram_rollup.HOUR_SQL holds, written out here so the migration never runs code of a
 later schema.
 
-Revision ID: 0010_histogram_rollup
-Revises: 0009_facts
+Revision ID: 0011_histogram_rollup
+Revises: 0010_facts_since
 Create Date: 2026-12-07 19:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_histogram_rollup'
-down_revision = '0009_facts'
+revision = '0011_histogram_rollup'
+down_revision = '0010_facts_since'
 branch_labels = None
 depends_on = None
 
