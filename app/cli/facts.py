@@ -68,7 +68,8 @@ def cmd_worker(args) -> int:
     settings = settings_of(args)
     if args.interval is not None and args.interval <= 0:
         raise ValueError("--interval must be > 0 seconds")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
