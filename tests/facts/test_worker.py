@@ -1,7 +1,8 @@
 """`hookaudit facts worker` (HOOKAUDIT_FACTS_PASS=worker): the pass in its own process.
 A real worker process catches up what the server's ingest queued, with the same tables as
 an in-process pass from scratch, and exits 0 on SIGTERM; a conflict two workers find is
-delivered to the webhook once; a server in worker mode does not run the pass."""
+delivered to the webhook once, before the worker exits on SIGTERM; a server in worker mode
+does not run the pass."""
 import os
 import signal
 import subprocess
@@ -130,7 +131,8 @@ def test_a_conflict_two_workers_find_reaches_the_webhook_once(make_app, make_hos
     with Receiver() as receiver:
         app = make_app(facts_pass="worker", webhook_urls=receiver.url,
                        alert_group_wait_s=0.2, alert_silent_after_s=0)
-        env = {"webhook_urls": receiver.url, "alert_group_wait_s": 0.2,
+        # SIGTERM comes before the group wait is over: a worker delivers what it found first
+        env = {"webhook_urls": receiver.url, "alert_group_wait_s": 1.5,
                "alert_window_s": 1}
         workers = [Worker(db_url, **env), Worker(db_url, **env)]
         try:
@@ -140,13 +142,16 @@ def test_a_conflict_two_workers_find_reaches_the_webhook_once(make_app, make_hos
                 fleet.boot("host-a", "web1", minute0, guest_xml("web1", mac=MAC))
                 fleet.boot("host-b", "web2", minute0 + 5, guest_xml("web2", mac=MAC))
                 wait_until_empty(app.state.db)
-                [started] = receiver.wait_for(1, timeout=WAIT_S)
-            results = [w.stop() for w in workers]   # each delivers what it found first
+            for w in workers:
+                w.proc.send_signal(signal.SIGTERM)
+            results = [w.stop() for w in workers]
         finally:
             for w in workers:
                 w.kill()
         delivered = list(receiver.delivered)
     assert [rc for rc, _, _ in results] == [0, 0], [err for _, _, err in results]
+    assert delivered, "the worker exited without delivering the conflict it found"
+    started = delivered[0]
     assert (started["kind"], started["guest"]) == ("conflict", f"mac {MAC}")
     assert [s["state"] for s in started["samples"]] == ["started"]
     assert delivered == [started], "the conflict was sent more than once"
