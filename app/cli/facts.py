@@ -68,7 +68,8 @@ def cmd_worker(args) -> int:
     settings = settings_of(args)
     if args.interval is not None and args.interval <= 0:
         raise ValueError("--interval must be > 0 seconds")
-    logging.basicConfig(level=settings.log_level.upper(),
+    level = logging.getLevelName(settings.log_level.upper())   # uvicorn's "trace": INFO
+    logging.basicConfig(level=level if isinstance(level, int) else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
