@@ -2,6 +2,8 @@
 
 Built by ``create_app()`` (or the CLI) and injected; nothing reads the environment at import.
 """
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,9 +25,14 @@ class Settings(BaseSettings):
         3650, ge=1, description="the same for started_at more than this many days in the past")
     timeline_max_events: int = Field(20000, ge=100,
                                      description="most events one guest timeline reads")
+    facts_pass: Literal["thread", "worker"] = Field(
+        "thread", description="where the facts pass runs: `thread` in the server process, "
+        "`worker`: not in the server, in `hookaudit facts worker` processes (another core; "
+        "docs/attribution.md#where-the-pass-runs)")
     facts_pass_interval_s: float = Field(
         2.0, ge=0, description="the facts pass runs this long after an ingest (or every this "
-        "many seconds); 0: not in the server, run `hookaudit facts catch-up`")
+        "many seconds; the worker polls the queue this often); 0: not in the server, run "
+        "`hookaudit facts catch-up`")
     facts_host_local_networks: str = Field(
         "", description="comma-separated networks whose MACs collide only within one host "
         "(`default`, or a scope such as `bridge:virbr1`), besides the NAT/route/open/isolated "

@@ -56,6 +56,7 @@ class AlertWorker:
         self._next_silent_check = 0.0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._ticking = False
 
     # --- called from request threads: must never block ---------------------------------
     def listener(self, summary: dict) -> None:
@@ -94,6 +95,19 @@ class AlertWorker:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def idle(self) -> bool:
+        """Nothing queued, grouped or waiting for a (next) delivery attempt."""
+        return (self.queue.unfinished_tasks == 0 and self.grouper.next_due() is None
+                and not self._jobs and not self._ticking)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until everything queued so far was sent or gave up:
+        a process that stops (`hookaudit facts worker`) delivers what it found first."""
+        deadline = time.monotonic() + timeout
+        while self.running and not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.idle()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self.queue.put(("stop", None))
@@ -104,13 +118,21 @@ class AlertWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._handle(self.queue.get(timeout=self._sleep_s()))
+                item = self.queue.get(timeout=self._sleep_s())
             except queue.Empty:
                 pass
+            else:
+                try:
+                    self._handle(item)
+                finally:
+                    self.queue.task_done()
+            self._ticking = True   # due alerts leave the grouper before their jobs exist
             try:
                 self._tick(time.time())
             except Exception:  # a DB hiccup must not kill the thread; next tick retries
                 log.exception("alert worker tick failed")
+            finally:
+                self._ticking = False
 
     def _sleep_s(self) -> float:
         times = [self.grouper.next_due(), self._jobs[0].due if self._jobs else None]

@@ -1,10 +1,14 @@
-"""``hookaudit who`` (who held this MAC, disk, device, port or IP then) and
-``hookaudit facts catch-up`` (run the facts pass until nothing is queued)."""
+"""``hookaudit who`` (who held this MAC, disk, device, port or IP then),
+``hookaudit facts catch-up`` (run the facts pass until nothing is queued) and
+``hookaudit facts worker`` (run it in this process until SIGTERM/SIGINT)."""
 import json
+import logging
+import signal
 import sys
+import threading
 
 from app.cli.common import database_of, settings_of
-from app.facts_runner import segments_of
+from app.facts_runner import run_worker, segments_of
 from app.schemas_facts import LOOKUP_KINDS, AttributionQuery
 from app.services import attribution as svc
 from app.services.export import chunks
@@ -60,6 +64,22 @@ def cmd_catch_up(args) -> int:
     return 0
 
 
+def cmd_worker(args) -> int:
+    settings = settings_of(args)
+    if args.interval is not None and args.interval <= 0:
+        raise ValueError("--interval must be > 0 seconds")
+    level = logging.getLevelName(settings.log_level.upper())   # uvicorn's "trace": INFO
+    logging.basicConfig(level=level if isinstance(level, int) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(settings, stop, args.interval,
+               ready=lambda: print("facts worker: running", flush=True))
+    print("facts worker: stopped", flush=True)
+    return 0
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("who", help="which guest held a MAC, disk, host device, graphics port "
                        "or IP at a time (or in a range)")
@@ -76,10 +96,17 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, default=500)
     p.set_defaults(func=cmd_who)
     facts = sub.add_parser("facts", help="the facts behind `who`, conflicts and changes")
-    c = facts.add_subparsers(dest="facts_cmd", required=True).add_parser(
+    cmds = facts.add_subparsers(dest="facts_cmd", required=True)
+    c = cmds.add_parser(
         "catch-up", help="run the facts pass until nothing is queued (after a migration's "
         "backfill, or when the server runs with HOOKAUDIT_FACTS_PASS_INTERVAL_S=0)")
     c.add_argument("--recheck-conflicts", action="store_true",
                    help="then re-derive every MAC and disk conflict (after changing "
                    "HOOKAUDIT_FACTS_HOST_LOCAL_NETWORKS / _SHARED_NETWORKS)")
     c.set_defaults(func=cmd_catch_up)
+    w = cmds.add_parser(
+        "worker", help="run the facts pass in this process until SIGTERM/SIGINT (with "
+        "HOOKAUDIT_FACTS_PASS=worker in the server: extraction on its own core)")
+    w.add_argument("--interval", type=float, help="seconds between polls of the queue "
+                   "(default HOOKAUDIT_FACTS_PASS_INTERVAL_S)")
+    w.set_defaults(func=cmd_worker)

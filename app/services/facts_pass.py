@@ -75,13 +75,21 @@ def pending_count(db: Database) -> int:
         return s.scalar(select(func.count()).select_from(FactsPending))
 
 
+def has_pending(db: Database) -> bool:
+    """Is anything queued? A read, so a polling worker never takes SQLite's write lock idle."""
+    with db.session() as s:
+        return s.scalar(select(FactsPending.id).limit(1)) is not None
+
+
 def catch_up(db: Database, guests_per_pass: int = 50,
              on_signal: Callable[[dict], None] | None = None,
-             segments: Segments = Segments()) -> PassResult:
+             segments: Segments = Segments(),
+             stopping: Callable[[], bool] | None = None) -> PassResult:
     """Run passes until nothing is queued (the backfill, the worker, `hookaudit facts`).
-    ``segments``: which networks are host-local besides what their XML says (settings)."""
+    ``segments``: which networks are host-local besides what their XML says (settings).
+    ``stopping``: asked between passes; true ends the catch-up early (the rest stays queued)."""
     total = PassResult()
-    while True:
+    while stopping is None or not stopping():
         result = run_pass(db, guests_per_pass, segments)
         total.guests += result.guests
         total.extracted += result.extracted
@@ -91,6 +99,7 @@ def catch_up(db: Database, guests_per_pass: int = 50,
                 on_signal(signal)
         if not result.guests:
             return total
+    return total
 
 
 def recheck_conflicts(db: Database, segments: Segments = Segments(),

@@ -26,6 +26,15 @@ def test_compose_app_and_migrations_use_the_same_database_and_no_default_secret(
     assert env["HOOKAUDIT_SECRET_KEY"].startswith("${HOOKAUDIT_SECRET_KEY:?")
 
 
+def test_compose_runs_the_facts_pass_in_its_own_service_not_in_the_app():
+    services = compose()["services"]
+    facts = services["facts"]
+    assert facts["command"] == ["hookaudit", "facts", "worker"]
+    assert facts["environment"] == services["app"]["environment"]   # same database, webhooks
+    assert services["app"]["environment"]["HOOKAUDIT_FACTS_PASS"] == "worker"
+    assert facts["depends_on"] == services["app"]["depends_on"]
+
+
 def test_dockerfile_copies_what_the_app_reads_at_runtime():
     text = (REPO / "Dockerfile").read_text()
     for path in ("migrations", "templates", "app", "hookshim", "alembic.ini"):
