@@ -36,7 +36,7 @@ OPS = [("prepare", "begin"), ("start", "begin"), ("started", "begin"), ("stopped
 
 
 def corpus_xml():
-    root = Path(os.environ.get("HOOKAUDIT_CORPUS", REPO.parent / "shared/corpus/libvirt-xml"))
+    root = Path(os.environ.get("HOOKAUDIT_CORPUS", REPO / "tests" / "fixtures" / "xml"))
     docs = [redact(p.read_text(errors="replace"))[0] for p in sorted(root.rglob("*.xml"))]
     return [d for d in docs if d] or ["<domain/>"]
 

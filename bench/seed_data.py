@@ -19,8 +19,10 @@ LIFECYCLE = ("prepare", "start", "started", "stopped", "release")
 
 
 def corpus_dir() -> Path:
+    """$HOOKAUDIT_CORPUS (a copy of libvirt's test-suite XML: more variety), else the
+    project's own fixtures: the benches need nothing outside the repository."""
     env = os.environ.get("HOOKAUDIT_CORPUS")
-    return Path(env) if env else REPO.parent / "shared" / "corpus" / "libvirt-xml"
+    return Path(env) if env else REPO / "tests" / "fixtures" / "xml"
 
 
 def corpus_xml(path: Path) -> list[str]:
