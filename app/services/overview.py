@@ -1,7 +1,7 @@
 """The overview: what an operator must see first. One service, two renderings (page + JSON).
 
 Small queries: (1) outcome counts of the window (app/services/histogram.py
-``outcome_totals``: whole hours from the histogram rollup) and its policy denials, (2) the
+``outcome_totals``: whole half hours from the histogram rollup) and its policy denials, (2) the
 latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
 their open seq gaps through ``app.services.hosts.list_hosts``, so the overview and the hosts
 page use one definition of a host's health.
@@ -25,7 +25,7 @@ TOP_DENIALS = 10
 
 def _counts_and_denials(session: Session, since: datetime,
                         until: datetime) -> tuple[dict, list[dict]]:
-    # the counts as the histogram counts them: whole hours from its rollup, edges on rows
+    # the counts as the histogram counts them: whole slots from its rollup, edges on rows
     counts = outcome_totals(session, since, until)
     denials_q = (select(PolicyDecision.rule_id, func.count())
                  # enforce only: a warn/dryrun "deny" refused nothing (the policies page
