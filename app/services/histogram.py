@@ -6,6 +6,7 @@
     dense_buckets     those rows as every bucket of the range, zeros included
     histogram         the events (or aborts) matching filters, per bucket and outcome
     outcome_totals    calls per outcome over a range (the overview's counts), the same way
+    totals_of         calls per outcome of a histogram already computed (the same answer)
 
 Buckets of whole half hours under host/driver/op/outcome filters are read from the
 per-half-hour rollup (histogram_rollup.py) and only the partial slots at the range's edges
@@ -158,3 +159,9 @@ def histogram(session: Session, f: EventFilters, aborts: bool = False,
             "total": sum(b["total"] for b in buckets),
             "max": max((b["total"] for b in buckets), default=0),
             "slots_from_rollup": rolled}
+
+
+def totals_of(h: dict) -> dict[str, int]:
+    """Calls per outcome of histogram ``h``: outcome_totals over its range, without reading
+    the range again (the overview page draws the histogram and counts the same range)."""
+    return {o: sum(b["counts"][o] for b in h["buckets"]) for o in h["outcomes"]}
