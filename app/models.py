@@ -165,25 +165,32 @@ class Event(Base):
     )
 
 
-class HistogramHour(Base):
-    """How many calls started in one hour, per host, driver, op and outcome: the histograms'
-    rollup (app/services/histogram_rollup.py), kept in the transaction that inserts or
-    deletes the events it counts (ingest, retention), so it always equals counting them.
+class HistogramSlot(Base):
+    """How many calls started in one half hour (a slot), per host, driver, op and outcome:
+    the histograms' rollup (app/services/histogram_rollup.py), kept in the transaction that
+    inserts or deletes the events it counts (ingest, retention), so it always equals counting them.
 
-    ``hour`` is whole hours since 1970 (floored) of ``events.started_at``, the column the
+    ``slot`` is whole half hours since 1970 (floored) of ``events.started_at``, the column the
     histograms bucket on (a clock-skewed event counts at its receive time, as it is listed).
     Rows of one host are only written under that host's lock: batches of different hosts
     never touch the same row."""
 
-    __tablename__ = "histogram_hours"
-    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    __tablename__ = "histogram_slots"
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
     driver: Mapped[str] = mapped_column(String(64), primary_key=True)
     op: Mapped[str] = mapped_column(String(64), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger)
-    # The primary key (hour first) serves the histograms: the whole hours of a range, with
-    # host/driver/op/outcome filters applied to the few rows of each hour.
+    # The primary key (slot first) serves the histograms: the whole slots of a range, with
+    # host/driver/op/outcome filters applied to the few rows of each slot.
+    __table_args__ = (
+        # Aborts histograms (the aborts page, scope=aborts): only the rare aborted, killed and
+        # timed-out rows, every column (an index-only scan on PostgreSQL), instead of reading
+        # every outcome's rows of the range (~8× as many at 1 % aborts) and dropping most.
+        Index("ix_histogram_slots_aborts", "slot", "host_id", "driver", "op", "outcome",
+              "calls", postgresql_where=text(_ABORTS_SQL), sqlite_where=text(_ABORTS_SQL)),
+    )
 
 
 class PolicyDecision(Base):

@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import find_tables
 
-from app.models import PolicyDecision
+from app.models import Event, Host, PolicyDecision
 from app.services.events import ABORTS_CLAUSE, base_query
 from app.timeutil import iso, utcnow
 
@@ -61,7 +62,7 @@ def abort_groups(session: Session, filters, by: str = "reason", default_days: in
     view would not stay fast."""
     if filters.since is None:
         filters = filters.model_copy(update={"since": utcnow() - timedelta(days=default_days)})
-    sub = base_query(session, filters).where(ABORTS_CLAUSE).subquery()
+    sub = _aborts(session, filters, by == "host")
     if by == "rule":
         groups = _by_cause(session, sub)
     elif by == "reason":
@@ -75,6 +76,18 @@ def abort_groups(session: Session, filters, by: str = "reason", default_days: in
     groups.sort(key=lambda g: (-g["count"], g["key"] or ""))
     shown = [g | {"latest_at": iso(g["latest_at"])} for g in groups[:GROUPS_SHOWN]]
     return {"by": by, "since": iso(filters.since), "groups": shown}
+
+
+def _aborts(session: Session, filters, with_host: bool):
+    """The aborts matching ``filters`` as a subquery: id, object, reason, started_at, and the
+    host's name only ``with_host`` or when a filter needs the hosts table (the join costs a
+    lookup per abort, ~10 % of grouping a month's aborts on PostgreSQL)."""
+    listing = base_query(session, filters).where(ABORTS_CLAUSE)
+    where = listing.whereclause
+    if with_host or Host.__table__ in find_tables(where, check_columns=True):
+        return listing.subquery()
+    return (select(Event.id, Event.object, Event.reason, Event.started_at)
+            .where(where).subquery())
 
 
 def _merge(groups: dict, kind: str, key, n: int, latest) -> None:

@@ -6,10 +6,11 @@
     dense_buckets     those rows as every bucket of the range, zeros included
     histogram         the events (or aborts) matching filters, per bucket and outcome
     outcome_totals    calls per outcome over a range (the overview's counts), the same way
+    totals_of         calls per outcome of a histogram already computed (the same answer)
 
-Buckets of whole hours under host/driver/op/outcome filters are read from the per-hour
-rollup (histogram_rollup.py) and only the partial hours at the range's edges are counted
-on rows; other filters (guest, rule, verdict, text) count the rows of the whole range.
+Buckets of whole half hours under host/driver/op/outcome filters are read from the
+per-half-hour rollup (histogram_rollup.py) and only the partial slots at the range's edges
+are counted on rows; other filters (guest, rule, verdict, text) count the rows of the whole range.
 
 The bucket size comes from app.timerange.bucket_step; buckets are aligned to multiples of
 it since the epoch, so the same range always cuts the same way (and links are stable).
@@ -44,7 +45,11 @@ class epoch_seconds(FunctionElement):  # noqa: N801 (a SQL function, named like 
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element, compiler, **kw):
-    return "CAST(strftime('%%s', %s) AS INTEGER)" % compiler.process(element.clauses, **kw)
+    # strftime('%s') of a time with fractions rounds it to the millisecond first (a call at
+    # xx:29:59.9996 would count in the next second, and bucket); the '%S' field truncates,
+    # so whole seconds are taken from the time rewritten without its fraction.
+    column = compiler.process(element.clauses, **kw)
+    return "CAST(strftime('%%s', strftime('%%Y-%%m-%%d %%H:%%M:%%S', %s)) AS INTEGER)" % column
 
 
 @compiles(epoch_seconds, "postgresql")
@@ -102,29 +107,33 @@ def _row_counts(session: Session, f: EventFilters, t0: datetime, step: timedelta
 
 def _counts(session: Session, f: EventFilters, t0: datetime, step: timedelta, aborts: bool,
             use_rollup: bool) -> tuple[list, int]:
-    """(bucket, outcome, count) rows over f.since..f.until and how many whole hours of it the
-    rollup answered: the partial hours at the edges, and filters the rollup does not key,
-    are counted on the events rows (the sum is exactly the rows' count either way)."""
-    hours = rollup.whole_hours(f.since, f.until) if use_rollup else None
-    if hours is None or not rollup.covers(f, step):
+    """(bucket, outcome, count) rows over f.since..f.until and how many whole slots (half
+    hours) of it the rollup answered: the partial slots at the edges, and filters the rollup
+    does not key, are counted on the events rows (the sum is exactly the rows' count)."""
+    slots = rollup.whole_slots(f.since, f.until) if use_rollup else None
+    if slots is None or not rollup.covers(f, step):
         return _row_counts(session, f, t0, step, aborts), 0
-    first, last = hours
+    first, last = slots
     ids = host_ids(session, f.host) if f.host else None
-    rows = rollup.hour_counts(session, f, ids, first, last, t0, step, aborts)
+    rows = rollup.slot_counts(session, f, ids, first, last, t0, step, aborts)
     for lo, hi in ((f.since, first), (last, f.until)):
         if lo < hi:
             edge = f.model_copy(update={"since": lo, "until": hi})
             rows += _row_counts(session, edge, t0, step, aborts)
-    return rows, (last - first) // rollup.HOUR
+    return rows, (last - first) // rollup.SLOT
 
 
 def outcome_totals(session: Session, since: datetime, until: datetime,
                    use_rollup: bool = True) -> dict[str, int]:
     """Calls per outcome started in since..until (every outcome of OUTCOMES, zeros too):
-    whole hours from the rollup, the edges counted on rows (the overview's counts)."""
+    whole slots from the rollup, the edges counted on rows (the overview's counts)."""
     f = EventFilters(since=since, until=until)
     totals = dict.fromkeys(OUTCOMES, 0)
-    rows, _ = _counts(session, f, floor_to(since, rollup.HOUR), rollup.HOUR, False, use_rollup)
+    # One bucket spanning the range (a whole number of slots from a slot's start): the
+    # database sums the slots, 5 rows reach Python instead of one per slot and outcome.
+    t0 = floor_to(since, rollup.SLOT)
+    step = rollup.SLOT * max(1, -(-(until - t0) // rollup.SLOT))
+    rows, _ = _counts(session, f, t0, step, False, use_rollup)
     for _bucket, outcome, count in rows:
         if outcome in totals:
             totals[outcome] += count
@@ -149,4 +158,10 @@ def histogram(session: Session, f: EventFilters, aborts: bool = False,
             "outcomes": list(OUTCOMES), "aborts_only": aborts, "buckets": buckets,
             "total": sum(b["total"] for b in buckets),
             "max": max((b["total"] for b in buckets), default=0),
-            "hours_from_rollup": rolled}
+            "slots_from_rollup": rolled}
+
+
+def totals_of(h: dict) -> dict[str, int]:
+    """Calls per outcome of histogram ``h``: outcome_totals over its range, without reading
+    the range again (the overview page draws the histogram and counts the same range)."""
+    return {o: sum(b["counts"][o] for b in h["buckets"]) for o in h["outcomes"]}

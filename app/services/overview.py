@@ -1,7 +1,7 @@
 """The overview: what an operator must see first. One service, two renderings (page + JSON).
 
 Small queries: (1) outcome counts of the window (app/services/histogram.py
-``outcome_totals``: whole hours from the histogram rollup) and its policy denials, (2) the
+``outcome_totals``: whole half hours from the histogram rollup) and its policy denials, (2) the
 latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
 their open seq gaps through ``app.services.hosts.list_hosts``, so the overview and the hosts
 page use one definition of a host's health.
@@ -23,10 +23,11 @@ LATEST_ABORTS = 10
 TOP_DENIALS = 10
 
 
-def _counts_and_denials(session: Session, since: datetime,
-                        until: datetime) -> tuple[dict, list[dict]]:
-    # the counts as the histogram counts them: whole hours from its rollup, edges on rows
-    counts = outcome_totals(session, since, until)
+def _counts_and_denials(session: Session, since: datetime, until: datetime,
+                        counts: dict | None) -> tuple[dict, list[dict]]:
+    # the counts as the histogram counts them: whole slots from its rollup, edges on rows
+    if counts is None:
+        counts = outcome_totals(session, since, until)
     denials_q = (select(PolicyDecision.rule_id, func.count())
                  # enforce only: a warn/dryrun "deny" refused nothing (the policies page
                  # shows those hits per mode)
@@ -76,14 +77,15 @@ def why(host: dict) -> list[str]:
 
 
 def overview(session: Session, settings, now: datetime | None = None, hours: int = 24,
-             since: datetime | None = None) -> dict:
+             since: datetime | None = None, counts: dict | None = None) -> dict:
     """Counts by outcome and top denials over ``since``..``now`` (default: the last
-    ``hours``), latest aborts, hosts needing care."""
+    ``hours``), latest aborts, hosts needing care. ``counts``: the calls per outcome of that
+    range when the caller has them already (the page's histogram, ``totals_of``)."""
     now = now or utcnow()
     since = since or now - timedelta(hours=hours)
     hours = round((now - since).total_seconds() / 3600, 2)
     hours = int(hours) if hours.is_integer() else hours     # 24, not 24.0
-    counts, denials = _counts_and_denials(session, since, now)
+    counts, denials = _counts_and_denials(session, since, now, counts)
     hosts = list_hosts(session, settings)
     needing_care = [h | {"why": why(h)} for h in hosts if h["health"] not in ("ok", "revoked")]
     return {

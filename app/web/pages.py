@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas_query import EventFilters, HostRange
-from app.services.histogram import histogram
+from app.services.histogram import histogram, totals_of
 from app.services.hosts import list_hosts
 from app.services.shim_release import fleet_versions, server_version
 from app.services.overview import overview
@@ -43,8 +43,12 @@ def overview_page(request: Request, _user: PageUser, session: SessionDep, settin
     f, tr = with_range(request, f)
     until = f.until or utcnow()
     state = range_state({}, tr)
-    h = histogram(session, EventFilters(since=f.since, until=until))
-    ov = overview(session, settings, now=until, since=f.since or until - timedelta(hours=24))
+    since = f.since or until - timedelta(hours=24)
+    h = histogram(session, EventFilters(since=since, until=until))
+    # the counts are the histogram's totals when it covers the same range (it widens an
+    # empty one to a second): the range's rollup rows are read once, not twice
+    counts = totals_of(h) if since < until else None
+    ov = overview(session, settings, now=until, since=since, counts=counts)
     return render(request, "overview.html", {
         "ov": ov, "error": error, "state": state, "qs": qs, "histogram_qs": qs(state),
         **histogram_context(h, "/", state, tr)})

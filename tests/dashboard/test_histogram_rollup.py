@@ -1,5 +1,6 @@
-"""The histograms' per-hour rollup answers exactly what counting the events rows answers:
+"""The histograms' per-half-hour rollup answers exactly what counting the events rows answers:
 after ingest, idempotent re-sends, clock-skewed events, retention, and the 0011 migration."""
+import itertools
 import random
 import zlib
 from collections import Counter
@@ -10,10 +11,10 @@ from sqlalchemy import insert, select
 
 from app.db import Database
 from app.migrate import upgrade
-from app.models import Event, HistogramHour, Host, XmlBlob
+from app.models import Event, HistogramSlot, Host, XmlBlob
 from app.schemas_query import EventFilters
 from app.services import accounts, histogram_rollup, retention
-from app.services.histogram import histogram, outcome_totals
+from app.services.histogram import histogram, outcome_totals, totals_of
 from app.services.ingest import _event_row
 from app.services.ingest_validate import prepare
 from app.timeutil import utcnow
@@ -26,14 +27,19 @@ SPAN = timedelta(days=3)
 
 
 def _specs(rng: random.Random, start: datetime, n: int) -> list[dict]:
-    """n calls at random times of start..start+SPAN, some exactly on an hour, a few with a
-    clock far off (stored at their receive time, i.e. now), random driver/op/outcome."""
+    """n calls at random times of start..start+SPAN, some exactly on an hour or a half hour
+    or a microsecond before one, a few with a clock far off (stored at their receive time,
+    i.e. now), random driver/op/outcome."""
     specs = []
     for i in range(n):
         at = start + timedelta(seconds=rng.randrange(int(SPAN.total_seconds())),
                                microseconds=rng.randrange(1_000_000))
         if i % 17 == 0:
             at = at.replace(minute=0, second=0, microsecond=0)   # on an hour's edge
+        if i % 19 == 0:
+            at = at.replace(minute=30, second=0, microsecond=0)  # on a half hour's edge
+        if i % 23 == 0:
+            at = at.replace(minute=29, second=59, microsecond=999999)   # just before it
         if i % 41 == 0:
             at = datetime(2099, 1, 1) + timedelta(minutes=i)       # a clock far ahead
         specs.append({"at": at, "driver": rng.choice(DRIVERS), "op": rng.choice(OPS),
@@ -50,14 +56,14 @@ def _post(client, host, events, size=150):
 def _rollup_rows(db) -> Counter:
     with db.session() as s:
         return Counter({tuple(r[:5]): r[5] for r in s.execute(select(
-            HistogramHour.hour, HistogramHour.host_id, HistogramHour.driver, HistogramHour.op,
-            HistogramHour.outcome, HistogramHour.calls))})
+            HistogramSlot.slot, HistogramSlot.host_id, HistogramSlot.driver, HistogramSlot.op,
+            HistogramSlot.outcome, HistogramSlot.calls))})
 
 
 def _counted_rows(db) -> Counter:
     """The rollup as it must be: counted here, in Python, from every stored event."""
     with db.session() as s:
-        return Counter((histogram_rollup.hour_of(at), h, d, o, out) for at, h, d, o, out in
+        return Counter((histogram_rollup.slot_of(at), h, d, o, out) for at, h, d, o, out in
                        s.execute(select(Event.started_at, Event.host_id, Event.driver,
                                         Event.op, Event.outcome)))
 
@@ -76,21 +82,25 @@ def _random_filters(rng: random.Random, lo: datetime, hi: datetime) -> dict:
     return kw
 
 
-def _assert_same_answers(db, rng, lo, hi, cases=40) -> int:
-    """Random ranges and filters: rollup and row counting agree; returns how many used it."""
-    used = 0
+def _assert_same_answers(db, rng, lo, hi, cases=40) -> Counter:
+    """Random ranges and filters: rollup and row counting agree; returns how many cases used
+    it, per bucket step (seconds)."""
+    used = Counter()
     with db.session() as s:
         for _ in range(cases):
             f = EventFilters(**_random_filters(rng, lo, hi))
             aborts = rng.random() < 0.3
             fast = histogram(s, f, aborts=aborts)
             slow = histogram(s, f, aborts=aborts, use_rollup=False)
-            assert slow["hours_from_rollup"] == 0
+            assert slow["slots_from_rollup"] == 0
             assert fast["buckets"] == slow["buckets"], (f, aborts)
-            used += fast["hours_from_rollup"] > 0
-            # the overview's counts by outcome, read the same way
-            assert outcome_totals(s, f.since, f.until) == outcome_totals(
-                s, f.since, f.until, use_rollup=False)
+            used[fast["step_seconds"]] += fast["slots_from_rollup"] > 0
+            # the overview's counts by outcome, read the same way, or summed from the
+            # page's histogram of the range (totals_of)
+            counted = outcome_totals(s, f.since, f.until, use_rollup=False)
+            assert outcome_totals(s, f.since, f.until) == counted
+            plain = histogram(s, EventFilters(since=f.since, until=f.until))
+            assert totals_of(plain) == counted
     return used
 
 
@@ -117,7 +127,8 @@ def test_rollup_counts_every_stored_event_after_ingest(app, fleet):
 def test_rollup_answers_equal_row_counts_over_random_ranges(app, fleet):
     lo = fleet["start"] - timedelta(hours=6)
     used = _assert_same_answers(app.state.db, random.Random(1), lo, utcnow())
-    assert used >= 10     # most cases read whole hours from the rollup
+    assert used.total() >= 10     # most cases read whole slots from the rollup
+    assert used[1800] >= 3        # 24-hour ranges too (half-hour buckets)
 
 
 def test_resent_batches_are_not_counted_twice(app, client, host_a, fleet):
@@ -134,9 +145,9 @@ def test_retention_uncounts_the_pruned_events(app, settings, fleet):
     run = retention.prune(db, plan)
     assert run["events_deleted"] > 100 and run["hosts"]["host-a"]["kept_aborts"] > 0
     assert _rollup_rows(db) == _counted_rows(db)
-    assert min(_rollup_rows(db).values()) > 0           # emptied hours lose their row
+    assert min(_rollup_rows(db).values()) > 0           # emptied slots lose their row
     lo = fleet["start"] - timedelta(hours=6)
-    assert _assert_same_answers(db, random.Random(2), lo, utcnow()) >= 10
+    assert _assert_same_answers(db, random.Random(2), lo, utcnow()).total() >= 10
 
 
 def test_rebuild_recounts_what_ingest_kept(app, fleet):
@@ -147,13 +158,15 @@ def test_rebuild_recounts_what_ingest_kept(app, fleet):
     assert _rollup_rows(db) == kept
 
 
-@pytest.mark.parametrize("when, hour", [
-    (datetime(1970, 1, 1, 0, 59, 59, 999999), 0),
-    (datetime(1970, 1, 1, 1), 1),
-    (datetime(1969, 12, 31, 23, 0, 0, 1), -1),
+@pytest.mark.parametrize("when, slot", [
+    (datetime(1970, 1, 1, 0, 29, 59, 999999), 0),
+    (datetime(1970, 1, 1, 0, 30), 1),
+    (datetime(1970, 1, 1, 1), 2),
+    (datetime(1969, 12, 31, 23, 30, 0, 1), -1),
+    (datetime(1969, 12, 31, 23, 29, 59), -2),
 ])
-def test_hour_of_floors(when, hour):
-    assert histogram_rollup.hour_of(when) == hour
+def test_slot_of_floors(when, slot):
+    assert histogram_rollup.slot_of(when) == slot
 
 
 PREVIOUS = "0010_facts_since"   # the revision 0011_histogram_rollup follows
@@ -177,13 +190,16 @@ def test_migration_backfills_the_rollup_from_stored_events(db_url):
     db = Database(db_url)
     rng = random.Random(10)
     start = datetime(2026, 11, 20, 9, 30)
-    specs = [dict(s, at=s["at"] if s["at"].year < 2099 else datetime(1969, 12, 31, 23, 30))
-             for s in _specs(rng, start, 120)]                # one before 1970 too
+    before_1970 = itertools.cycle([datetime(1969, 12, 31, 23, 29, 59),
+                                   datetime(1969, 12, 31, 23, 30)])
+    specs = [dict(s, at=s["at"] if s["at"].year < 2099 else next(before_1970))
+             for s in _specs(rng, start, 120)]                # two before 1970 too
     _store_at_previous_revision(db, "host-a", chain_of("host-a", specs))
     upgrade(db_url)
     try:
         assert _rollup_rows(db) == _counted_rows(db) and len(_rollup_rows(db)) > 50
-        assert _assert_same_answers(db, rng, start - timedelta(hours=3), start + SPAN) >= 10
+        used = _assert_same_answers(db, rng, start - timedelta(hours=3), start + SPAN)
+        assert used.total() >= 10
     finally:
         db.dispose()
 
