@@ -68,7 +68,7 @@ def abort_groups(session: Session, filters, by: str = "reason", default_days: in
     elif by == "reason":
         groups = _by_reason(session, sub)
     else:
-        key = {"host": sub.c.host, "guest": sub.c.object}[by]
+        key = sub.c.host if by == "host" else sub.c.object   # (no host column otherwise)
         stmt = (select(key, func.count(), func.max(sub.c.started_at)).group_by(key)
                 .order_by(func.count().desc(), key).limit(GROUPS_SHOWN))
         groups = [{"key": k, "kind": by, "count": n, "latest_at": latest}
