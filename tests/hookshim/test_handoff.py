@@ -59,9 +59,20 @@ def server_process(shim, strace_to=None):
     if strace_to is not None:
         argv = ["strace", "-f", "-qq", "-o", str(strace_to), "-e",
                 "trace=fsync,fdatasync,sendto,write,recvfrom,read"] + argv
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    # its own process group: killing strace alone would leave the traced server running
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True)
     assert proc.stdout.readline() == b"listening\n"
     return proc
+
+
+def kill_server(proc):
+    """SIGKILL the server's whole process group (strace and its tracee too), and reap."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    proc.stdout.close()
 
 
 def test_a_call_hands_over_and_never_opens_the_spool_itself(shim, listening, tmp_path):
@@ -152,8 +163,7 @@ def test_a_stopped_forwarder_costs_the_deadline_then_the_call_writes_itself_once
         events = spool_events(shim)
         assert [e["extra"] for e in events] == ["first", "while-stopped", "resumed"]
     finally:
-        server.kill()
-        server.wait()
+        kill_server(server)
 
 
 @pytest.mark.slow
@@ -166,8 +176,7 @@ def test_forwarder_killed_9_during_a_storm_loses_no_acknowledged_call(shim):
         tags = ["k%d-%d" % (wave, i) for i in range(48)]
         procs = start_calls(shim, tags)
         time.sleep(rng.uniform(0.0, 0.4))
-        server.kill()
-        server.wait()
+        kill_server(server)
         assert acknowledged(procs) == set(tags)      # all answer, none hangs
         recorded = [e["extra"] for e in spool_events(shim)]   # once each, chain valid
         assert set(tags) <= set(recorded)
@@ -204,8 +213,7 @@ def test_the_answer_comes_only_after_the_commit_was_fsynced(shim, tmp_path):
     try:
         assert shim.call("libxl", extra="handed").returncode == 0
     finally:
-        server.kill()
-        server.wait()
+        kill_server(server)
     lines = out.read_text().splitlines()
     ok = [i for i, line in enumerate(lines) if '"OK ' in line and ("sendto(" in line or
                                                                  "write(" in line)]
