@@ -42,6 +42,10 @@ class HandoffFailed(Exception):
     """The forwarder did not take the event; the message says why (the call writes itself)."""
 
 
+class NoForwarder(HandoffFailed):
+    """Nobody listens (no socket, a stale one): the normal case without a forwarder."""
+
+
 def frame(ev):
     body = marshal.dumps(ev)
     return MAGIC + (b"%016x" % len(body)) + body
@@ -53,13 +57,13 @@ def hand_over(state_dir, ev, deadline_s=DEADLINE_S):
     refusal); the caller then writes the spool itself."""
     path = state_dir + "/" + SOCKET
     if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
-        raise HandoffFailed("no forwarder listening (socket path too long)")
+        raise NoForwarder("no forwarder listening (socket path too long)")
     import posix
 
     try:   # no socket file: no forwarder, and no need to set up _socket (~0.5 M instructions)
         posix.stat(path)
     except OSError:
-        raise HandoffFailed("no forwarder listening") from None
+        raise NoForwarder("no forwarder listening") from None
     try:
         import _socket
     except ImportError as exc:   # a Python built without sockets: write directly
@@ -71,7 +75,7 @@ def hand_over(state_dir, ev, deadline_s=DEADLINE_S):
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError):
-            raise HandoffFailed("no forwarder listening") from None
+            raise NoForwarder("no forwarder listening") from None
         except OSError as exc:   # EAGAIN (backlog full), timeout, EACCES ...
             raise HandoffFailed("connect: %s" % (exc,)) from None
         try:

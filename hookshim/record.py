@@ -60,16 +60,17 @@ def _append(cfg, event, kept):
         # The running forwarder commits it (no sqlite in this process); any failure, at
         # once or after handoff_timeout, falls through to the direct write below, which
         # skips the event if the forwarder committed it after all (hookshim/handoff.py).
-        from hookshim.handoff import HandoffFailed, hand_over
+        from hookshim.handoff import HandoffFailed, NoForwarder, hand_over
 
         try:
             return hand_over(cfg.state_dir, event, cfg.handoff_timeout)
+        except NoForwarder:
+            pass
         except HandoffFailed as exc:
-            if not str(exc).startswith("no forwarder"):
-                from hookshim import shimlog
+            from hookshim import shimlog
 
-                shimlog.log("warning", "hand-over to the forwarder failed (%s); writing the "
-                            "spool directly" % exc)
+            shimlog.log("warning", "hand-over to the forwarder failed (%s); writing the "
+                        "spool directly" % exc)
     # Here, not at the top: a Python without sqlite still answers (on_record_failure).
     # The launcher loads the spool modules from their precompiled file (hookshim/boot.py).
     boot = sys.modules.get("hookshim.boot")

@@ -19,6 +19,7 @@ from app.models import DefinitionChange, FactConflict, FactsCursor, FactsPending
 from app.services.facts_pass import catch_up, has_pending, queue_guests
 from app.timeutil import utcnow
 from tests.facts.store import GUESTS, Fleet, guest_xml
+from tests.facts.test_incremental import snapshot
 from tests.ops.receiver import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,19 +56,6 @@ def wait_until_empty(db) -> None:
     while has_pending(db):
         assert time.monotonic() < deadline, "the worker did not empty the queue"
         time.sleep(0.1)
-
-
-def snapshot(db) -> dict:
-    with db.session() as s:
-        held = sorted([(h.domain_uuid, h.kind, h.key, tuple(h.hosts), h.start, h.end, h.status,
-                        repr(sorted(h.attrs.items())), tuple(h.event_ids))
-                       for h in s.scalars(select(HeldFact))], key=repr)
-        conflicts = sorted([(c.kind, c.key, c.scope or "", c.guest_a, c.guest_b,
-                             tuple(c.hosts), c.start, c.end)
-                            for c in s.scalars(select(FactConflict))], key=repr)
-        changes = sorted([(c.domain_uuid, c.boot_start, c.before_sha, c.after_sha, c.event_id)
-                          for c in s.scalars(select(DefinitionChange))], key=repr)
-    return {"held": held, "conflicts": conflicts, "changes": changes}
 
 
 def from_scratch(db) -> dict:
