@@ -73,8 +73,12 @@ def names_match(column, values: list[str]) -> ColumnElement:
     """``column`` equals one of ``values``, or matches one of them that is a glob (* ?,
     case-insensitive on both databases: ILIKE, or lower() LIKE lower() on SQLite)."""
     exact = [v for v in values if not is_glob(v)]
-    globs = [column.ilike(glob_pattern(v), escape=LIKE_ESCAPE) for v in values if is_glob(v)]
-    return or_(column.in_(exact) if exact else false(), *globs)
+    parts = [column.in_(exact)] if exact else []
+    parts += [column.ilike(glob_pattern(v), escape=LIKE_ESCAPE) for v in values if is_glob(v)]
+    # no "OR false" beside a lone IN: SQLite's planner then no longer sees the IN as
+    # indexable, and a guest's 10,000 calls were read by scanning a month of the started_at
+    # index (0.5 s at 1M events)
+    return or_(*parts) if parts else false()
 
 
 def host_ids(session: Session, names: list[str]) -> list[int]:
@@ -107,7 +111,10 @@ def base_query(session: Session, f: EventFilters) -> Select:
     if f.guest:
         uuids = [g.lower() for g in f.guest if UUID_RE.match(g)]
         names = [g for g in f.guest if not UUID_RE.match(g)]
-        stmt = stmt.where(Event.domain_uuid.in_(uuids) | names_match(Event.object, names))
+        parts = [Event.domain_uuid.in_(uuids)] if uuids else []
+        if names:
+            parts.append(names_match(Event.object, names))
+        stmt = stmt.where(or_(*parts))
     if f.rule or f.verdict:
         stmt = stmt.where(Event.id.in_(decided_by(f)))
     for column, values in ((Event.driver, f.driver), (Event.op, f.op), (Event.outcome, f.outcome)):
