@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         3650, ge=1, description="the same for started_at more than this many days in the past")
     timeline_max_events: int = Field(20000, ge=100,
                                      description="most events one guest timeline reads")
+    timeline_dense_calls: int = Field(
+        1000, ge=0, description="past this many calls in a guest page's range, its "
+        "picture counts calls per host and time bucket in the database instead of drawing a "
+        "bar per boot, and lists the boots of the newest calls (docs/dashboard.md)")
     facts_pass: Literal["thread", "worker"] = Field(
         "thread", description="where the facts pass runs: `thread` in the server process, "
         "`worker`: not in the server, in `hookaudit facts worker` processes (another core; "

@@ -149,8 +149,11 @@ class Event(Base):
         Index("ix_events_started_at_id", "started_at", "id"),
         # GET /events?host=...: one host's events in time order.
         Index("ix_events_host_started", "host_id", "started_at", "id"),
-        # Timeline of a guest and GET /events?guest=<uuid>: by domain UUID across hosts.
-        Index("ix_events_domain_started", "domain_uuid", "started_at", "id"),
+        # Timeline of a guest and GET /events?guest=<uuid>: by domain UUID across hosts;
+        # host_id and outcome too, so the guest page's picture of a busy guest (calls per
+        # host, bucket and outcome) is counted from the index alone (no row reads).
+        Index("ix_events_domain_started", "domain_uuid", "started_at", "id", "host_id",
+              "outcome"),
         # GET /events?guest=<name>: by guest (object) name.
         Index("ix_events_object_started", "object", "started_at", "id"),
         # GET /aborts: partial index holding only aborted/killed/timed_out, already in order.

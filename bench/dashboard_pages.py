@@ -191,6 +191,9 @@ def main() -> None:
              (f"guest ({nbig} events), default range", f"/guests/{big}"),
              ("same guest, last 24h", f"/guests/{big}?range=24h"),
              ("same guest, last 30d (whole life)", f"/guests/{big}?range=30d"),
+             # ~1,000 calls: the most the page draws a bar per boot for (timeline_dense_calls)
+             ("same guest, 70 h (~970 calls, bars)", f"/guests/{big}?since=-70h"),
+             ("guest density JSON, whole life", f"/api/v1/guests/{big}/density"),
              ("aborts (grouped by reason)", "/aborts"), ("aborts by rule", "/aborts?by=rule"),
              ("events (+ histogram, 24h)", "/events"),
              ("events, host filter", "/events?host=dom0-007"),

@@ -1,6 +1,8 @@
 """Guests: the list, one guest, and its timeline of boots across hosts."""
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Event, Guest, Host
@@ -8,6 +10,7 @@ from app.schemas_query import EventFilters, GuestQuery
 from app.services.events import SUMMARY_COLUMNS, base_query, names_match, summary
 from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
 from app.timeutil import iso
+from hookshim.event import OUTCOMES
 
 # Ops that begin a boot on a host, and how the boot began.
 BOOT_START = {"prepare": "start", "migrate": "migration", "restore": "restore",
@@ -84,6 +87,105 @@ def read_boots(session: Session, guest: dict, columns, to_event, max_events: int
             "truncated": len(events) > max_events}
 
 
+def count_calls(session: Session, domain_uuid: str, since: datetime | None,
+                until: datetime | None) -> int:
+    """How many calls of the guest fall in since..until (ix_events_domain_started)."""
+    stmt = select(func.count()).select_from(Event).where(Event.domain_uuid == domain_uuid)
+    if since is not None:
+        stmt = stmt.where(Event.started_at >= since)
+    if until is not None:
+        stmt = stmt.where(Event.started_at < until)
+    return session.scalar(stmt)
+
+
+def recent_boots(session: Session, guest: dict, limit: int, since: datetime | None,
+                 until: datetime | None) -> dict:
+    """The boots of the guest's newest ``limit`` calls in since..until: what the guest page
+    lists when the range holds too many calls to draw a bar per boot.
+
+    Grouped as ``read_boots`` groups the whole range: the window's calls are preceded by the
+    guest's previous call on each of their hosts, which tells whether the host's first
+    listed call opened a boot or continued one (and a ``prepare`` joined a migration). A
+    boot that began before the window is marked ``began_before`` (its start is not read);
+    a boot made of that previous call alone has no listed call and is dropped. A migration's
+    source is the most recently opened boot on another host, as in the whole range, unless
+    that host has no call in the window (then the source is not named)."""
+    uuid = guest["domain_uuid"]
+    stmt = base_query(session, EventFilters(guest=[uuid], since=since, until=until))
+    stmt = stmt.with_only_columns(*BOOT_COLUMNS)
+    rows = session.connection().execute(
+        stmt.order_by(Event.started_at.desc(), Event.id.desc()).limit(limit)).all()
+    window = [_lean(row) for row in reversed(rows)]
+    previous = _previous_calls(session, uuid, window)
+    boots = group_boots(sorted(previous, key=lambda ev: (ev["started_at"], ev["id"]))
+                        + window) if window else []
+    before = {ev["event_id"] for ev in previous}
+    kept = []
+    for boot in boots:
+        earlier = [ev for ev in boot["events"] if ev["event_id"] in before]
+        if len(earlier) == len(boot["events"]):
+            continue                       # the previous call's own boot: nothing listed
+        if earlier:
+            boot["began_before"] = True
+            boot["events"] = [ev for ev in boot["events"] if ev["event_id"] not in before]
+        kept.append(boot)
+    # keep the indices (migration links) pointing into the kept list
+    renumber = {boot["index"]: i for i, boot in enumerate(kept)}
+    for boot in kept:
+        boot["index"] = renumber[boot["index"]]
+        for key in ("migrated_from", "migrated_to"):
+            boot[key] = renumber.get(boot[key])
+    return {"guest": guest, "boots": kept, "truncated": False}
+
+
+def _previous_calls(session: Session, uuid: str, window: list[dict]) -> list[dict]:
+    """The guest's last call before the window's first, on each host of the window."""
+    if not window:
+        return []
+    first = window[0]
+    out = []
+    for host in dict.fromkeys(ev["host"] for ev in window):
+        stmt = (select(*BOOT_COLUMNS).join(Host, Host.id == Event.host_id)
+                .where(Event.domain_uuid == uuid, Host.name == host,
+                       (Event.started_at < first["started_at"])
+                       | ((Event.started_at == first["started_at"]) & (Event.id < first["id"])))
+                .order_by(Event.started_at.desc(), Event.id.desc()).limit(1))
+        row = session.connection().execute(stmt).first()
+        if row is not None:
+            out.append(_lean(row))
+    return out
+
+
+def guest_density(session: Session, domain_uuid: str, since: datetime, until: datetime,
+                  max_buckets: int = 120) -> dict:
+    """The guest's calls per host, time bucket and outcome over since..until, counted in the
+    database (GROUP BY on ix_events_domain_started, no rows read): the guest page's picture
+    when the range holds more calls than it draws one by one. Hosts in order of their first
+    call in the range; every bucket of the grid (app.services.histogram) per host."""
+    from app.services.histogram import bucket_of, dense_buckets, grid
+
+    t0, step, n = grid(since, until, max_buckets)
+    bucket = bucket_of(Event.started_at, t0, step).label("bucket")
+    stmt = (select(Event.host_id, bucket, Event.outcome, func.count()).select_from(Event)
+            .where(Event.domain_uuid == domain_uuid, Event.started_at >= since,
+                   Event.started_at < until)
+            .group_by(Event.host_id, bucket, Event.outcome))
+    rows = session.execute(stmt).all()
+    per_host: dict[int, list] = {}
+    for host_id, index, outcome, count in sorted(rows, key=lambda r: r[1]):
+        per_host.setdefault(host_id, []).append((index, outcome, count))
+    names = dict(session.execute(select(Host.id, Host.name)
+                                 .where(Host.id.in_(list(per_host)))).all()) if per_host else {}
+    hosts = [{"host": names.get(host_id, f"host #{host_id}"),
+              "buckets": dense_buckets(counts, since, until, t0, step, n, OUTCOMES)}
+             for host_id, counts in per_host.items()]
+    for lane in hosts:
+        lane["total"] = sum(b["total"] for b in lane["buckets"])
+    return {"since": iso(since), "until": iso(until), "step_seconds": int(step.total_seconds()),
+            "outcomes": list(OUTCOMES), "hosts": hosts,
+            "total": sum(lane["total"] for lane in hosts)}
+
+
 def event_summaries(session: Session, ids: list[int]) -> list[dict]:
     """Full summaries of the events with these row ids, in the order given."""
     if not ids:
@@ -122,7 +224,9 @@ def _open(boots: list[dict], open_on: dict, ev: dict) -> dict:
             "started_at": ev["started_at"], "ended_at": None, "status": "running",
             "end_reason": None, "migrated_from": None, "migrated_to": None, "events": []}
     if ev["op"] == "migrate":
-        source = next((b for h, b in open_on.items() if h != ev["host"]), None)
+        # the most recently opened boot on another host: a host that never reported the
+        # end of an older boot (it died) is not taken for the source of every later migration
+        source = next((b for h, b in reversed(open_on.items()) if h != ev["host"]), None)
         if source is not None:
             boot["migrated_from"], source["migrated_to"] = source["index"], boot["index"]
     boots.append(boot)

@@ -27,7 +27,10 @@ def boot_caption(boot: dict, boots: list[dict]) -> str:
     dst = boots[boot["migrated_to"]]["host"] if boot.get("migrated_to") is not None else None
     began = {"migration": f"migration from {src}" if src else "incoming migration",
              "restore": "restore", "reconnect": "reconnect"}.get(boot["via"])
-    text = f"boot on {boot['host']} {_hms(boot['started_at'])}"
+    if boot.get("began_before"):   # recent_boots: its first calls are older than the list
+        text, began = f"boot on {boot['host']} (began before the listed calls) …", None
+    else:
+        text = f"boot on {boot['host']} {_hms(boot['started_at'])}"
     if boot["ended_at"]:
         text += f"–{_hms(boot['ended_at'])}"
     elif boot["status"] == "running":

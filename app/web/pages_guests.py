@@ -11,10 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas_query import EventFilters, GuestQuery
+from app.schemas_query import EventFilters, GuestQuery, RangeQuery
 from app.services.attribution import changed_since_last_boot
 from app.services.errors import NotFound
-from app.services.guests import event_summaries, get_guest, guest_boots, list_guests
+from app.services.guests import (count_calls, event_summaries, get_guest, guest_boots,
+                                 guest_density, list_guests, recent_boots)
 from app.services.live import rows_after, tail_cursor
 from app.timeutil import iso, parse_iso, utcnow
 from app.web.auth import PageUser
@@ -22,7 +23,7 @@ from app.web.params import notice, page_links, parse, query_dict, unknown_params
 from app.web.render import render
 from app.web.guest_view import calls_by_boot
 from app.web.timeline import timeline_from_boots
-from app.web.timeline_svg import timeline_svg
+from app.web.timeline_svg import density_svg, timeline_svg
 
 router = APIRouter(include_in_schema=False)
 # "life" (the default): the guest's own activity, its first to its last call; "recent": the
@@ -70,25 +71,49 @@ def _window(key: str, guest: dict) -> tuple[datetime | None, datetime]:
 def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: SessionDep,
                settings: SettingsDep, time_range: Annotated[str, Query(alias="range")] = "life"):
     guest = get_guest(session, domain_uuid)
-    key = time_range if time_range in RANGES else "life"
-    since, until = _window(key, guest) if guest else (None, utcnow())
     if not guest:
         raise NotFound("guest", domain_uuid, "No hook call has recorded a guest with this UUID.")
-    # Boots from lean rows; full rows only for the LIST_MAX calls listed under the picture.
-    data = guest_boots(session, guest, settings.timeline_max_events, since)
+    bounds, problems = parse(request, RangeQuery)
+    error = notice(problems, unknown_params(request, {"range", "since", "until"}))
+    if bounds.since is not None:         # a custom range (a column of the picture, or typed)
+        key, since, until = "custom", bounds.since, bounds.until or utcnow()
+    else:
+        key = time_range if time_range in RANGES else "life"
+        if time_range not in RANGES:
+            error = error or f"Unknown time range {time_range!r}: showing the guest's activity."
+        since, until = _window(key, guest)
+    total = count_calls(session, guest["domain_uuid"], since, until)
+    # The exact picture (a bar per boot) reads every call of the range; past
+    # timeline_dense_calls the picture is counted in the database per host and bucket and the
+    # boots are those of the listed (newest) calls: the page stays fast at any size.
+    dense = total > settings.timeline_dense_calls
+    if dense:
+        data = recent_boots(session, guest, LIST_MAX, since, until)
+        density = guest_density(session, guest["domain_uuid"], since or _first(guest), until)
+        svg = density_svg(density, lambda a, b: f"?since={a}&until={b}")
+    else:
+        data = guest_boots(session, guest, settings.timeline_max_events, since, until)
     # boots are in boot order; the list under the picture is in time order across hosts
     events = sorted((ev for boot in data["boots"] for ev in boot["events"]),
                     key=lambda ev: ev["started_at"], reverse=True)
-    # the lean boot rows carry started_at as a (naive UTC) datetime already
-    t0 = since or (events[-1]["started_at"] if events else until - timedelta(hours=1))
-    tl = timeline_from_boots(data["boots"], min(t0, until - timedelta(minutes=5)), until)
+    if not dense:
+        # the lean boot rows carry started_at as a (naive UTC) datetime already
+        t0 = since or (events[-1]["started_at"] if events else until - timedelta(hours=1))
+        svg = timeline_svg(timeline_from_boots(data["boots"],
+                                               min(t0, until - timedelta(minutes=5)), until))
     listed = event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]])
     return render(request, "guest.html", {
-        "data": data, "guest": guest, "svg": timeline_svg(tl),
+        "data": data, "guest": guest, "svg": svg, "dense": dense, "error": error,
         "events": listed, "boot_groups": calls_by_boot(data["boots"], listed),
-        "events_total": len(events), "range": key, "ranges": list(RANGES), "since": since,
+        "events_total": total if dense else len(events), "range": key,
+        "ranges": list(RANGES), "since": since, "until": until,
+        "dense_limit": settings.timeline_dense_calls,
         "tail": tail_cursor(_newest(events, guest)),
         "changed": changed_since_last_boot(session, guest["domain_uuid"])})
+
+
+def _first(guest: dict) -> datetime:
+    return parse_iso(guest["first_seen_at"])
 
 
 def _newest(events: list[dict], guest: dict) -> dict:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from html import escape
 
-from app.web.timeline import Timeline
+from app.timeutil import parse_iso
+from app.web.timeline import BAD, SEVERITY, Timeline
 
 LABEL_W = 150          # px for host names on the left
 LANE_H = 34
@@ -146,5 +147,51 @@ def timeline_svg(tl: Timeline, width: int = 960) -> str:
                      'text-anchor="middle">No hook calls in this time range</text>')
     parts += _lanes(tl, sc, width) + _axis(tl, sc, height) + _bars(tl, sc)
     parts += _migrations(tl, sc) + _marks(tl, sc)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def density_svg(density: dict, href, width: int = 960) -> str:
+    """The guest page's picture when its range holds too many calls to draw a bar per boot
+    (``app.services.guests.guest_density``): a lane per host, a column per time bucket with
+    calls, its height the bucket's calls against the busiest bucket, its colour the worst
+    outcome in it, and the aborted (cross) / killed or timed-out (triangle) marks as on the
+    boot timeline. Each column links to ``href(start, end)``: the page narrowed to it."""
+    hosts = [lane["host"] for lane in density["hosts"]]
+    tl = Timeline(t0=parse_iso(density["since"]), t1=parse_iso(density["until"]), hosts=hosts)
+    height = AXIS_H + max(len(hosts), 1) * LANE_H + 4
+    sc = _Scale(tl, width)
+    peak = max((b["total"] for lane in density["hosts"] for b in lane["buckets"]), default=0)
+    label = (f"Calls per host from {tl.t0:%Y-%m-%d %H:%M}Z to {tl.t1:%Y-%m-%d %H:%M}Z: "
+             f"{density['total']} calls on {len(hosts)} hosts, "
+             f"{density['step_seconds'] // 60} minutes per column")
+    parts = [f'<svg class="timeline density" xmlns="http://www.w3.org/2000/svg" '
+             f'viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{esc(label)}">']
+    parts += _lanes(tl, sc, width) + _axis(tl, sc, height)
+    for lane in density["hosts"]:
+        base = sc.y(lane["host"]) + LANE_H - 4
+        for b in lane["buckets"]:
+            if not b["total"]:
+                continue
+            start, end = parse_iso(b["start"]), parse_iso(b["end"])
+            x1, x2 = sc.x(start), sc.x(end)
+            h = max(round((LANE_H - 8) * b["total"] / peak, 1), 2)
+            counts = b["counts"]
+            worst = max((o for o in counts if counts[o]),
+                        key=lambda o: SEVERITY.get(o, 0), default="ok")
+            inner = (f'<rect class="tl-bar o-{esc(worst)}" x="{x1}" y="{round(base - h, 1)}" '
+                     f'width="{max(round(x2 - x1 - 1, 1), 1)}" height="{h}"/>')
+            bad = [o for o in BAD if counts.get(o)]
+            if bad:
+                x, y = round((x1 + x2) / 2, 1), sc.y(lane["host"]) + 8
+                inner += (f'<path class="tl-mark o-aborted" d="M{x - 4},{y - 4}L{x + 4},'
+                          f'{y + 4}M{x + 4},{y - 4}L{x - 4},{y + 4}"/>' if "aborted" in bad else
+                          f'<path class="tl-mark o-{esc(bad[0])}" '
+                          f'd="M{x},{y - 5}L{x + 5},{y + 4}L{x - 5},{y + 4}Z"/>')
+            said = ", ".join(f"{counts[o]} {o.replace('_', ' ')}" for o in counts if counts[o])
+            title = (f"{lane['host']}: {b['total']} call{'s' if b['total'] != 1 else ''} "
+                     f"{start:%Y-%m-%d %H:%M}–{end:%H:%M}Z ({said}); open to see its boots")
+            parts.append(f'<a href="{esc(href(b["start"], b["end"]))}"><title>{esc(title)}'
+                         f"</title>{inner}</a>")
     parts.append("</svg>")
     return "\n".join(parts)

@@ -29,6 +29,13 @@ def ev(host, op, s, outcome="ok", extra="-", subop="begin"):
       ev("a", "release", 140, extra="migrated", subop="end")],
      ["boot on a 18:45:54–18:48:14, ended by migration → b",
       "boot on b 18:48:11–running, began by migration from a"]),
+    # host c died with the guest running (no release), it was started on a, then migrated to
+    # b: the source is a, the boot opened last, not c's stale one
+    ([ev("c", "prepare", 0), ev("c", "started", 1), ev("a", "prepare", 50),
+      ev("a", "started", 51), ev("b", "migrate", 60), ev("b", "prepare", 61),
+      ev("a", "release", 70, extra="migrated", subop="end")],
+     ["boot on c 18:45:54–running", "boot on a 18:46:44–18:47:04, ended by migration → b",
+      "boot on b 18:46:54–running, began by migration from a"]),
     # a refused start (qemu: stopped and release have not come yet): no end time, no "running"
     ([ev("a", "prepare", 0, outcome="aborted")], ["boot on a 18:45:54, aborted"]),
 ])
