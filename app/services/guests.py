@@ -112,13 +112,15 @@ def recent_boots(session: Session, guest: dict, limit: int, since: datetime | No
     that host has no call in the window (then the source is not named)."""
     uuid = guest["domain_uuid"]
     stmt = base_query(session, EventFilters(guest=[uuid], since=since, until=until))
-    stmt = stmt.with_only_columns(*BOOT_COLUMNS)
     rows = session.connection().execute(
         stmt.order_by(Event.started_at.desc(), Event.id.desc()).limit(limit)).all()
-    window = [_lean(row) for row in reversed(rows)]
-    previous = _previous_calls(session, uuid, window)
+    # full summaries (the rows the page lists: no second read), with their row id
+    window = [dict(summary(row), id=row.id) for row in reversed(rows)]
+    if not rows:
+        return {"guest": guest, "boots": [], "truncated": False}
+    previous = _previous_calls(session, uuid, rows[-1], {row.host for row in rows})
     boots = group_boots(sorted(previous, key=lambda ev: (ev["started_at"], ev["id"]))
-                        + window) if window else []
+                        + window)
     before = {ev["event_id"] for ev in previous}
     kept = []
     for boot in boots:
@@ -138,17 +140,15 @@ def recent_boots(session: Session, guest: dict, limit: int, since: datetime | No
     return {"guest": guest, "boots": kept, "truncated": False}
 
 
-def _previous_calls(session: Session, uuid: str, window: list[dict]) -> list[dict]:
-    """The guest's last call before the window's first, on each host of the window."""
-    if not window:
-        return []
-    first = window[0]
+def _previous_calls(session: Session, uuid: str, first, hosts: set[str]) -> list[dict]:
+    """The guest's last call before the window's ``first`` row on each of ``hosts`` (the
+    window's; lean rows: they group, they are not listed)."""
     out = []
-    for host in dict.fromkeys(ev["host"] for ev in window):
+    for host in sorted(hosts):
         stmt = (select(*BOOT_COLUMNS).join(Host, Host.id == Event.host_id)
                 .where(Event.domain_uuid == uuid, Host.name == host,
-                       (Event.started_at < first["started_at"])
-                       | ((Event.started_at == first["started_at"]) & (Event.id < first["id"])))
+                       (Event.started_at < first.started_at)
+                       | ((Event.started_at == first.started_at) & (Event.id < first.id)))
                 .order_by(Event.started_at.desc(), Event.id.desc()).limit(1))
         row = session.connection().execute(stmt).first()
         if row is not None:

@@ -101,7 +101,9 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: Ses
         t0 = since or (events[-1]["started_at"] if events else until - timedelta(hours=1))
         svg = timeline_svg(timeline_from_boots(data["boots"],
                                                min(t0, until - timedelta(minutes=5)), until))
-    listed = event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]])
+    # dense: the boots' events are the listed summaries already (recent_boots)
+    listed = events[:LIST_MAX] if dense else \
+        event_summaries(session, [ev["id"] for ev in events[:LIST_MAX]])
     return render(request, "guest.html", {
         "data": data, "guest": guest, "svg": svg, "dense": dense, "error": error,
         "events": listed, "boot_groups": calls_by_boot(data["boots"], listed),
@@ -120,7 +122,8 @@ def _newest(events: list[dict], guest: dict) -> dict:
     """The newest call shown; with none in the range, the guest's last call (from its row)."""
     if events:
         ev = max(events, key=lambda ev: (ev["started_at"], ev["event_id"]))
-        return {"started_at": iso(ev["started_at"]), "event_id": ev["event_id"]}
+        at = ev["started_at"]     # a datetime (lean rows) or already ISO (summaries)
+        return {"started_at": at if isinstance(at, str) else iso(at), "event_id": ev["event_id"]}
     return {"started_at": guest["last_event_at"], "event_id": guest["last_event_id"]}
 
 
