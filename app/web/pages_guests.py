@@ -75,7 +75,10 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: Ses
         raise NotFound("guest", domain_uuid, "No hook call has recorded a guest with this UUID.")
     bounds, problems = parse(request, RangeQuery)
     error = notice(problems, unknown_params(request, {"range", "since", "until"}))
-    if bounds.since is not None:         # a custom range (a column of the picture, or typed)
+    custom = bounds.since is not None and bounds.since < (bounds.until or utcnow())
+    if bounds.since is not None and not custom:
+        error = error or "since must be before until: showing the guest's activity."
+    if custom:                           # a custom range (a column of the picture, or typed)
         key, since, until = "custom", bounds.since, bounds.until or utcnow()
     else:
         key = time_range if time_range in RANGES else "life"
@@ -109,7 +112,7 @@ def guest_page(request: Request, domain_uuid: str, _user: PageUser, session: Ses
         "events": listed, "boot_groups": calls_by_boot(data["boots"], listed),
         "events_total": total if dense else len(events), "range": key,
         "ranges": list(RANGES), "since": since, "until": until,
-        "dense_limit": settings.timeline_dense_calls,
+        "dense_limit": settings.timeline_dense_calls, "density": density if dense else None,
         "tail": tail_cursor(_newest(events, guest)),
         "changed": changed_since_last_boot(session, guest["domain_uuid"])})
 

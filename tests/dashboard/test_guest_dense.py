@@ -184,11 +184,19 @@ class TestBusyGuestPage:
         assert narrowed.text.count('<tr id="ev-') >= 1
         api = viewer.client.get(f"/api/v1/guests/{UUID}/density").json()
         assert api["total"] == len(specs)
+        twin = html.split('<a href="/api/v1/guests/', 2)[2].split('"', 1)[0]
+        assert "/density?since=" in twin
+        same = viewer.client.get("/api/v1/guests/" + twin.replace("&amp;", "&")).json()
+        assert same["total"] == len(specs)
 
     def test_bad_range_parameters_say_so(self, client, make_host, viewer, viewer_client):
         store(client, {"host-a": make_host("host-a")},
               [dict(sp, host="host-a") for sp in lifecycle(random.Random(3), 2, False)])
         bad = viewer_client.get(f"/guests/{UUID}?since=yesterday-ish&frob=1").text
         assert "Some filters were not understood" in bad and "frob" in bad
+        whole = viewer_client.get(f"/guests/{UUID}?range=all")
+        assert whole.status_code == 200 and 'id="dense-note"' in whole.text
+        backwards = viewer_client.get(f"/guests/{UUID}?since=-1h&until=-2h").text
+        assert "since must be before until" in backwards
         r = viewer.client.get(f"/api/v1/guests/{UUID}/density?since=-1h&until=-2h")
         assert r.status_code == 422
