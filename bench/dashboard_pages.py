@@ -126,7 +126,7 @@ def rollup_seed(db) -> None:
             t = time.perf_counter()
             histogram_rollup.rebuild(s)     # both levels
             print(f"  seeded in {time.perf_counter() - t:.1f} s: "
-                  + ", ".join(t.name for t in tables))
+                  + ", ".join(table.name for table in tables))
         elif coarse and not s.scalar(select(func.count()).select_from(coarse.table)):
             t = time.perf_counter()
             histogram_rollup.rebuild_coarse(s)
