@@ -119,7 +119,7 @@ def _counts(session: Session, f: EventFilters, t0: datetime, step: timedelta, ab
     first, last = slots
     ids = host_ids(session, f.host) if f.host else None
     rows, coarse = [], 0
-    for level, lo, hi in rollup.pieces(first, last, t0, step):
+    for level, lo, hi in rollup.pieces(first, last, t0, step, aborts):
         rows += rollup.slot_counts(session, f, ids, lo, hi, t0, step, aborts, level)
         if level is rollup.COARSE:
             coarse = (hi - lo) // level.length

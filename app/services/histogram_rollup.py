@@ -142,15 +142,17 @@ def whole_slots(since: datetime, until: datetime,
     return (first, last) if first < last else None
 
 
-def pieces(first: datetime, last: datetime, t0: datetime,
-           step: timedelta) -> list[tuple[Level, datetime, datetime]]:
+def pieces(first: datetime, last: datetime, t0: datetime, step: timedelta,
+           aborts: bool = False) -> list[tuple[Level, datetime, datetime]]:
     """Which level answers which part of the whole half hours first..last of a histogram on
     the grid t0 + k*step: the whole 3-hour slots inside from the coarse level when no bucket
     edge can fall inside one (step and t0 whole multiples of 3 hours), the half hours
-    around them from the fine level; all from the fine level otherwise."""
+    around them from the fine level; all from the fine level otherwise, and for the aborts
+    scope (aborts are sparse: a 3-hour row holds about one, so the coarse level would read
+    as many rows, in three queries instead of one, without the fine level's partial index)."""
     aligned = step % COARSE.length == timedelta(0) and (t0 - EPOCH) % COARSE.length == \
         timedelta(0)
-    inner = whole_slots(first, last, COARSE.length) if aligned else None
+    inner = whole_slots(first, last, COARSE.length) if aligned and not aborts else None
     if inner is None:
         return [(FINE, first, last)]
     lo, hi = inner

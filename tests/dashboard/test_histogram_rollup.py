@@ -127,6 +127,7 @@ def _assert_same_answers(db, rng, lo, hi, cases=60) -> Counter:
             used[fast["step_seconds"]] += fast["slots_from_rollup"] > 0
             used["coarse"] += fast["slots_from_coarse"] > 0
             assert 6 * fast["slots_from_coarse"] <= fast["slots_from_rollup"]
+            assert not (aborts and fast["slots_from_coarse"])    # sparse: half hours only
             # the overview's counts by outcome, read the same way, or summed from the
             # page's histogram of the range (totals_of)
             counted = outcome_totals(s, f.since, f.until, use_rollup=False)
