@@ -196,6 +196,23 @@ class HistogramSlot(Base):
     )
 
 
+class HistogramSlot3h(Base):
+    """The same counts per three hours (``slot``: whole 3-hour periods since 1970, floored):
+    the rollup's coarse level, which long ranges read (a 7-day histogram's buckets are 3 h,
+    a 30-day one's 12 h). Kept in the same transactions as ``histogram_slots``; each row is
+    the sum of the six half-hour rows of its period (app/services/histogram_rollup.py).
+    No aborts index: aborts are sparse, a 3-hour row holds about one, so the aborts
+    histograms read the half-hour level's partial index instead."""
+
+    __tablename__ = "histogram_slots_3h"
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    driver: Mapped[str] = mapped_column(String(64), primary_key=True)
+    op: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
 class PolicyDecision(Base):
     """One rule's verdict on one event (policy.decisions of the contract, as rows)."""
 

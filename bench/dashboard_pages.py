@@ -111,23 +111,32 @@ def seed(db, n: int, reseed: bool) -> None:
 
 
 def rollup_seed(db) -> None:
-    """Count the histograms' rollup of this tree from the events (as its migration backfills
-    it; ingest keeps it afterwards) when its table is empty: a database seeded by another
-    tree (timing before/after on the same data) has only that tree's rollup table."""
+    """Count the histograms' rollup of this tree from the events (as its migrations backfill
+    it; ingest keeps it afterwards) where its tables are empty: a database seeded by another
+    tree (timing before/after on the same data) has only that tree's rollup tables."""
     try:
         from app.services import histogram_rollup
     except ImportError:   # a tree from before the rollup
         return
-    table = histogram_rollup.TABLE.name
+    fine = histogram_rollup.TABLE
+    coarse = getattr(histogram_rollup, "COARSE", None)    # a tree with the 3-hour level
+    tables = [fine] + ([coarse.table] if coarse else [])
     with db.session(write=True) as s:
-        if s.scalar(select(func.count()).select_from(histogram_rollup.TABLE)):
+        if not s.scalar(select(func.count()).select_from(fine)):
+            t = time.perf_counter()
+            histogram_rollup.rebuild(s)     # both levels
+            print(f"  seeded in {time.perf_counter() - t:.1f} s: "
+                  + ", ".join(table.name for table in tables))
+        elif coarse and not s.scalar(select(func.count()).select_from(coarse.table)):
+            t = time.perf_counter()
+            histogram_rollup.rebuild_coarse(s)
+            print(f"  seeded in {time.perf_counter() - t:.1f} s: {coarse.table.name}")
+        else:
             return
-        t = time.perf_counter()
-        histogram_rollup.rebuild(s)
-        print(f"  seeded in {time.perf_counter() - t:.1f} s: {table}")
     if not db.is_sqlite:   # what autovacuum does to a table written long ago: index-only scans
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"VACUUM {table}"))
+            for table in tables:
+                conn.execute(text(f"VACUUM {table.name}"))
 
 
 def login(app):

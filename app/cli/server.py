@@ -57,7 +57,7 @@ def add_db(sub) -> None:
     p = db.add_parser("upgrade", help="apply the Alembic migrations (creates the schema)")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=cmd_db_upgrade)
-    p = db.add_parser("rebuild-histogram", help="recount the histograms' per-hour rollup from "
-                      "the stored events (after restoring events by hand; ingest and "
-                      "retention keep it otherwise)")
+    p = db.add_parser("rebuild-histogram", help="recount the histograms' rollup (half hours "
+                      "and 3 hours) from the stored events (after restoring events by hand; "
+                      "ingest and retention keep it otherwise)")
     p.set_defaults(func=cmd_db_rebuild_histogram)

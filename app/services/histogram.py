@@ -8,9 +8,11 @@
     outcome_totals    calls per outcome over a range (the overview's counts), the same way
     totals_of         calls per outcome of a histogram already computed (the same answer)
 
-Buckets of whole half hours under host/driver/op/outcome filters are read from the
-per-half-hour rollup (histogram_rollup.py) and only the partial slots at the range's edges
-are counted on rows; other filters (guest, rule, verdict, text) count the rows of the whole range.
+Buckets of whole half hours under host/driver/op/outcome filters are read from the rollup
+(histogram_rollup.py: whole 3-hour slots from its coarse level when the buckets are whole
+3-hour multiples, the half hours around them from the fine one) and only the partial slots
+at the range's edges are counted on rows; other filters (guest, rule, verdict, text) count
+the rows of the whole range.
 
 The bucket size comes from app.timerange.bucket_step; buckets are aligned to multiples of
 it since the epoch, so the same range always cuts the same way (and links are stable).
@@ -108,21 +110,26 @@ def _row_counts(session: Session, f: EventFilters, t0: datetime, step: timedelta
 
 
 def _counts(session: Session, f: EventFilters, t0: datetime, step: timedelta, aborts: bool,
-            use_rollup: bool) -> tuple[list, int]:
-    """(bucket, outcome, count) rows over f.since..f.until and how many whole slots (half
-    hours) of it the rollup answered: the partial slots at the edges, and filters the rollup
-    does not key, are counted on the events rows (the sum is exactly the rows' count)."""
+            use_rollup: bool) -> tuple[list, int, int]:
+    """(bucket, outcome, count) rows over f.since..f.until, how many whole slots (half hours)
+    of it the rollup answered and how many 3-hour slots of those its coarse level did: the
+    partial slots at the edges, and filters the rollup does not key, are counted on the
+    events rows (the sum is exactly the rows' count)."""
     slots = rollup.whole_slots(f.since, f.until) if use_rollup else None
     if slots is None or not rollup.covers(f, step):
-        return _row_counts(session, f, t0, step, aborts), 0
+        return _row_counts(session, f, t0, step, aborts), 0, 0
     first, last = slots
     ids = host_ids(session, f.host) if f.host else None
-    rows = rollup.slot_counts(session, f, ids, first, last, t0, step, aborts)
+    rows, coarse = [], 0
+    for level, lo, hi in rollup.pieces(first, last, t0, step, aborts):
+        rows += rollup.slot_counts(session, f, ids, lo, hi, t0, step, aborts, level)
+        if level is rollup.COARSE:
+            coarse = (hi - lo) // level.length
     for lo, hi in ((f.since, first), (last, f.until)):
         if lo < hi:
             edge = f.model_copy(update={"since": lo, "until": hi})
             rows += _row_counts(session, edge, t0, step, aborts)
-    return rows, (last - first) // rollup.SLOT
+    return rows, (last - first) // rollup.SLOT, coarse
 
 
 def outcome_totals(session: Session, since: datetime, until: datetime,
@@ -131,11 +138,12 @@ def outcome_totals(session: Session, since: datetime, until: datetime,
     whole slots from the rollup, the edges counted on rows (the overview's counts)."""
     f = EventFilters(since=since, until=until)
     totals = dict.fromkeys(OUTCOMES, 0)
-    # One bucket spanning the range (a whole number of slots from a slot's start): the
-    # database sums the slots, 5 rows reach Python instead of one per slot and outcome.
-    t0 = floor_to(since, rollup.SLOT)
-    step = rollup.SLOT * max(1, -(-(until - t0) // rollup.SLOT))
-    rows, _ = _counts(session, f, t0, step, False, use_rollup)
+    # One bucket spanning the range (whole 3-hour slots from one's start, so the coarse
+    # level can answer): the database sums the slots, 5 rows reach Python instead of one per
+    # slot and outcome.
+    t0 = floor_to(since, rollup.COARSE.length)
+    step = rollup.COARSE.length * max(1, -(-(until - t0) // rollup.COARSE.length))
+    rows, _, _ = _counts(session, f, t0, step, False, use_rollup)
     for _bucket, outcome, count in rows:
         if outcome in totals:
             totals[outcome] += count
@@ -154,13 +162,13 @@ def histogram(session: Session, f: EventFilters, aborts: bool = False,
         since = until - timedelta(seconds=1)
     f = f.model_copy(update={"since": since, "until": until})
     t0, step, n = grid(since, until, max_buckets)
-    rows, rolled = _counts(session, f, t0, step, aborts, use_rollup)
+    rows, rolled, coarse = _counts(session, f, t0, step, aborts, use_rollup)
     buckets = dense_buckets(rows, since, until, t0, step, n, OUTCOMES)
     return {"since": iso(since), "until": iso(until), "step_seconds": int(step.total_seconds()),
             "outcomes": list(OUTCOMES), "aborts_only": aborts, "buckets": buckets,
             "total": sum(b["total"] for b in buckets),
             "max": max((b["total"] for b in buckets), default=0),
-            "slots_from_rollup": rolled}
+            "slots_from_rollup": rolled, "slots_from_coarse": coarse}
 
 
 def totals_of(h: dict) -> dict[str, int]:

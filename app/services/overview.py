@@ -1,10 +1,10 @@
 """The overview: what an operator must see first. One service, two renderings (page + JSON).
 
 Small queries: (1) outcome counts of the window (app/services/histogram.py
-``outcome_totals``: whole half hours from the histogram rollup) and its policy denials, (2) the
-latest aborts (served by the partial index ``ix_events_aborts``), (3)+(4) hosts and
-their open seq gaps through ``app.services.hosts.list_hosts``, so the overview and the hosts
-page use one definition of a host's health.
+``outcome_totals``: whole 3-hour and half-hour slots from the histogram rollup) and its
+policy denials, (2) the latest aborts (served by the partial index ``ix_events_aborts``),
+(3)+(4) hosts and their open seq gaps through ``app.services.hosts.list_hosts``, so the
+overview and the hosts page use one definition of a host's health.
 """
 from __future__ import annotations
 
