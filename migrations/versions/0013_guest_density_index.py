@@ -6,14 +6,14 @@ The guest page of a guest with more calls in its range than it draws one boot at
 count reads the index alone: 10,000 calls of one guest spread over a month of 1M events took
 ~45 ms of row reads on SQLite, ~10 ms from the index (docs/dashboard.md).
 
-Revision ID: 0012_guest_density_index
-Revises: 0011_histogram_rollup
+Revision ID: 0013_guest_density_index
+Revises: 0012_histogram_coarse
 Create Date: 2026-12-07 22:20:00
 """
 from alembic import op
 
-revision = '0012_guest_density_index'
-down_revision = '0011_histogram_rollup'
+revision = '0013_guest_density_index'
+down_revision = '0012_histogram_coarse'
 branch_labels = None
 depends_on = None
 
