@@ -213,6 +213,8 @@ class _Plan:
     changes_gone: list[int] = field(default_factory=list)
     changes_new: list[dict] = field(default_factory=list)
     cursor_rows: list[dict] = field(default_factory=list)
+    # SQLite: table name -> (INSERT, rows as the driver takes them), made in the compute phase
+    driver: dict[str, tuple[str, list[tuple]]] = field(default_factory=dict)
 
 
 def _plan(s: Session, max_guests: int, now: datetime, segments: Segments) -> "_Plan | None":
@@ -233,7 +235,46 @@ def _plan(s: Session, max_guests: int, now: datetime, segments: Segments) -> "_P
     plan = _Plan(guests, ids, _cursors(s, guests))
     recompute_guests(s, plan, now, since, segments)
     plan.result.guests = len(guests)
+    if s.bind.dialect.name == "sqlite":
+        _render(plan, s.bind.dialect)
     return plan
+
+
+def _inserts(plan: _Plan):
+    """(table, rows, ignore duplicates) of a plan's inserts."""
+    return ((FactSet.__table__, plan.fact_sets, True), (HeldFact.__table__, plan.held_new, False),
+            (FactConflict.__table__, plan.conflicts_new, False),
+            (DefinitionChange.__table__, plan.changes_new, False),
+            (FactsCursor.__table__, plan.cursor_rows, False))
+
+
+def _render(plan: _Plan, dialect) -> None:
+    """SQLite: turn the plan's rows into the driver's parameters now, with each column's own
+    bind processor (JSON text, datetime text exactly as SQLAlchemy stores them), so the
+    write phase, which holds the one write lock, only runs the executemany."""
+    for table, rows, ignore in _inserts(plan):
+        if not rows:
+            continue
+        names = list(rows[0])
+        procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+        sql = "INSERT %sINTO %s (%s) VALUES (%s)" % (
+            "OR IGNORE " if ignore else "", table.name, ", ".join(f'"{n}"' for n in names),
+            ", ".join("?" * len(names)))
+        plan.driver[table.name] = (sql, [
+            tuple(v if p is None else p(v) for p, v in zip(procs, map(r.__getitem__, names)))
+            for r in rows])
+
+
+def _insert(s: Session, plan: _Plan, table, rows: list[dict], ignore: bool = False) -> None:
+    """Write phase: the rendered executemany (SQLite), else COPY / a Core executemany."""
+    if not rows:
+        return
+    if table.name in plan.driver:
+        s.connection().exec_driver_sql(*plan.driver[table.name])
+    elif ignore:
+        s.execute(insert_ignore(s, table, list(table.primary_key.columns.keys())), rows)
+    else:   # COPY on PostgreSQL
+        executemany(s, table, rows)
 
 
 def _unchanged(s: Session, plan: _Plan) -> bool:
@@ -256,19 +297,16 @@ def _unchanged(s: Session, plan: _Plan) -> bool:
 
 def _apply(s: Session, plan: _Plan) -> None:
     """The write phase: a handful of Core statements (executemany / COPY), no ORM objects."""
-    if plan.fact_sets:
-        s.execute(insert_ignore(s, FactSet, ["sha256"]), plan.fact_sets)
+    _insert(s, plan, FactSet.__table__, plan.fact_sets, ignore=True)
     _delete_ids(s, HeldFact, plan.held_gone)
-    if plan.held_new:   # COPY on PostgreSQL, one executemany on SQLite
-        executemany(s, HeldFact.__table__, plan.held_new)
+    _insert(s, plan, HeldFact.__table__, plan.held_new)
     _apply_conflicts(s, plan)
     _delete_ids(s, DefinitionChange, plan.changes_gone)
-    if plan.changes_new:
-        executemany(s, DefinitionChange.__table__, plan.changes_new)
+    _insert(s, plan, DefinitionChange.__table__, plan.changes_new)
     if plan.cursor_rows:
         s.execute(delete(FactsCursor).where(member_of(
             s, FactsCursor.domain_uuid, [r["domain_uuid"] for r in plan.cursor_rows])))
-        s.execute(insert(FactsCursor), plan.cursor_rows)
+        _insert(s, plan, FactsCursor.__table__, plan.cursor_rows)
     _delete_ids(s, FactsPending, plan.pending_ids)
 
 
@@ -594,8 +632,7 @@ def _apply_conflicts(s: Session, plan: "_Plan") -> None:
         s.execute(update(table).where(table.c.id == bindparam("b_id")).values(
             hosts=bindparam("b_hosts"), end=bindparam("b_end"),
             ended_at=bindparam("b_ended_at")), plan.conflicts_changed)
-    if plan.conflicts_new:
-        executemany(s, table, plan.conflicts_new)
+    _insert(s, plan, table, plan.conflicts_new)
 
 
 def _by_segment(s: Session, holdings: list[Holding], segments: Segments,
