@@ -20,6 +20,7 @@ results, and only differences are written, so a pass that dies is simply done ag
 PostgreSQL one advisory lock lets one process run the pass at a time.
 """
 import fcntl
+import json as _json
 import logging
 import threading
 import zlib
@@ -28,8 +29,10 @@ from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (JSON, and_, bindparam, delete, func, insert, or_, select, text, tuple_,
+                        update)
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -252,17 +255,29 @@ def _render(plan: _Plan, dialect) -> None:
     """SQLite: turn the plan's rows into the driver's parameters now, with each column's own
     bind processor (JSON text, datetime text exactly as SQLAlchemy stores them), so the
     write phase, which holds the one write lock, only runs the executemany."""
+    json = dialect._json_serializer in (None, _json.dumps)
     for table, rows, ignore in _inserts(plan):
         if not rows:
             continue
         names = list(rows[0])
-        procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+        procs = [_json_text if json and isinstance(table.c[n].type, JSON) else
+                 table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
         sql = "INSERT %sINTO %s (%s) VALUES (%s)" % (
             "OR IGNORE " if ignore else "", table.name, ", ".join(f'"{n}"' for n in names),
             ", ".join("?" * len(names)))
         plan.driver[table.name] = (sql, [
             tuple(v if p is None else p(v) for p, v in zip(procs, map(r.__getitem__, names)))
             for r in rows])
+
+
+# json.dumps's own output (SQLAlchemy's JSON serializer), from one reused C encoder:
+# json.dumps builds a new one per call (bulk.py).
+_C_ENCODE = c_make_encoder(None, _json.JSONEncoder().default, encode_basestring_ascii, None,
+                           ": ", ", ", False, False, True)
+
+
+def _json_text(value) -> str:
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _insert(s: Session, plan: _Plan, table, rows: list[dict], ignore: bool = False) -> None:
