@@ -16,8 +16,10 @@ queued it (``facts_pending.since``; ``facts_cursors``), with the same result as 
 events (recompute_guests). A queued network (its hook calls are stored under its UUID) gives
 the MACs of its ports to their owners and its DHCP entries to itself (app/facts/networks.py).
 Crash-safe and idempotent: the queue rows are deleted in the transaction that wrote the
-results, and only differences are written, so a pass that dies is simply done again. On
-PostgreSQL one advisory lock lets one process run the pass at a time.
+results, and only differences are written, so a pass that dies is simply done again.
+Ingest never waits for a pass (run_pass): it computes in a read transaction and writes in a
+short one that first checks the queue rows and cursors it read are unchanged. One pass at a
+time per database: an advisory lock on PostgreSQL, a lock file beside a SQLite database.
 """
 import fcntl
 import json as _json
