@@ -18,7 +18,10 @@ a shared machine).
 `hookaudit facts worker` subprocess (started before the clock, polling every ``--interval``)
 runs the pass concurrently on the same database. It also prints the facts' lag (how long
 after the last batch committed the queue was empty), and checks that the worker's tables
-equal a from-scratch pass over the same events (so every fact really was extracted).
+equal a from-scratch pass over the same events (so every fact really was extracted). At the
+end: the worker's CPU (its process, not the database's) and, on SQLite, how long this
+process's ingest waited for the write lock (``BEGIN IMMEDIATE``) in the "with" runs: the
+part of the slowdown the pass's locking causes, steadier than the ratio on a busy machine.
 """
 import argparse
 import os
@@ -29,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -68,7 +71,23 @@ def fresh(url_of, name: str) -> Database:
     return Database(url)
 
 
-CPU = {"ingest": 0.0, "passes": 0.0}     # process CPU seconds of the "with" runs
+CPU = {"ingest": 0.0, "passes": 0.0, "worker": 0.0}   # CPU seconds of the "with" runs
+LOCK_WAIT = {"s": 0.0, "n": 0, "on": False}   # SQLite: ingest's BEGIN IMMEDIATE waits
+
+
+def time_write_locks(db: Database) -> None:
+    """Add up how long each BEGIN IMMEDIATE of ``db`` (app/db.py) takes: the wait for
+    SQLite's one write lock."""
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def before(conn, _cursor, statement, *_):
+        if statement == "BEGIN IMMEDIATE" and LOCK_WAIT["on"]:
+            conn.info["begin_at"] = time.perf_counter()
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def after(conn, _cursor, statement, *_):
+        if "begin_at" in conn.info:
+            LOCK_WAIT["s"] += time.perf_counter() - conn.info.pop("begin_at")
+            LOCK_WAIT["n"] += 1
 
 
 def run(db: Database, chains: dict, batch: int, with_facts: bool) -> float:
@@ -110,6 +129,12 @@ def start_worker(url: str, interval: float) -> subprocess.Popen:
     return proc
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_with_worker(db: Database, url: str, chains: dict, batch: int,
                     interval: float) -> tuple[float, float]:
     """Ingest (timed) while a worker process runs the pass; returns (ingest seconds, lag:
@@ -119,7 +144,11 @@ def run_with_worker(db: Database, url: str, chains: dict, batch: int,
             accounts.add_host(s, host)
         ids = {h.name: h.id for h in s.scalars(accounts.select(accounts.Host))}
     worker = start_worker(url, interval)
+    started = cpu_of(worker.pid)     # its start-up (imports: ~1.5 s) not counted
     try:
+        if db.is_sqlite:
+            time_write_locks(db)
+            LOCK_WAIT["on"] = True
         t = time.perf_counter()
         c = time.process_time()
         n = max(len(c) for c in chains.values())
@@ -129,9 +158,11 @@ def run_with_worker(db: Database, url: str, chains: dict, batch: int,
                     ingest_mod.ingest(db, ids[host], events[i:i + batch])
         done = time.perf_counter()
         CPU["ingest"] += time.process_time() - c
+        LOCK_WAIT["on"] = False
         while facts_pass.has_pending(db):
             time.sleep(0.01)
         lag = time.perf_counter() - done
+        CPU["worker"] += cpu_of(worker.pid) - started
         worker.send_signal(signal.SIGTERM)
         if worker.wait(60) != 0:
             sys.exit(f"the facts worker exited {worker.returncode}")
@@ -225,8 +256,11 @@ def main() -> None:
     if args.worker:
         print(f"worker: lag after the last batch {min(lags):.2f}-{max(lags):.2f} s; "
               f"tables equal to a from-scratch pass in {len(lags) - unequal}/{len(lags)} rounds")
-        print(f"CPU of this process in the 'with' runs: ingest {CPU['ingest']:.2f} s "
-              "(the worker's and PostgreSQL's not included)")
+        print(f"CPU in the 'with' runs: ingest (this process) {CPU['ingest']:.2f} s, the "
+              f"worker process {CPU['worker']:.2f} s (PostgreSQL's not included)")
+        if LOCK_WAIT["n"]:
+            print(f"ingest's wait for SQLite's write lock in the 'with' runs: "
+                  f"{LOCK_WAIT['s']:.2f} s over {LOCK_WAIT['n']} transactions")
     else:
         print(f"CPU of the 'with' runs: ingest {CPU['ingest']:.2f} s, facts passes "
               f"{CPU['passes']:.2f} s (this process; PostgreSQL's own CPU not included)")

@@ -64,6 +64,14 @@ def cmd_catch_up(args) -> int:
     return 0
 
 
+def setter(stop: threading.Event):
+    """A signal handler that sets ``stop``. Not stop.set() in the handler itself: it runs in
+    the main thread, which may be inside stop.wait() holding the event's (non-reentrant)
+    lock, and set() would wait for that lock forever (seen: one SIGTERM in 300 hung the
+    worker). A thread sets it as soon as the lock is free."""
+    return lambda *_: threading.Thread(target=stop.set, daemon=True).start()
+
+
 def cmd_worker(args) -> int:
     settings = settings_of(args)
     if args.interval is not None and args.interval <= 0:
@@ -73,7 +81,7 @@ def cmd_worker(args) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, setter(stop))
     run_worker(settings, stop, args.interval,
                ready=lambda: print("facts worker: running", flush=True))
     print("facts worker: stopped", flush=True)

@@ -103,14 +103,20 @@ def from_scratch(db: Database) -> dict:
     return snapshot(db)
 
 
-def play(db: Database, seed: int, steps: int = 60) -> dict:
-    """Ingest a random history in random batches and orders, with passes in between."""
-    rng = random.Random(seed)
+def setup_hosts(db: Database) -> dict[str, int]:
     with db.session(write=True) as s:
         for h in HOSTS:
             accounts.add_host(s, h)
     with db.session() as s:
-        ids = {h.name: h.id for h in s.scalars(select(accounts.Host))}
+        return {h.name: h.id for h in s.scalars(select(accounts.Host))}
+
+
+def play(db: Database, seed: int, steps: int = 60, between: bool = False) -> dict:
+    """Ingest a random history in random batches and orders, with passes in between.
+    ``between``: some passes have the next batch ingested between their compute and write
+    phases (facts_pass.run_pass), as a concurrent ingest would."""
+    rng = random.Random(seed)
+    ids = setup_hosts(db)
     batches = {}
     for host, specs in history(rng, steps).items():
         events = chain_of(host, specs, 1, GENESIS_HASH)
@@ -118,14 +124,26 @@ def play(db: Database, seed: int, steps: int = 60) -> dict:
                                                             len(events) // 3))) if events else []
         batches[host] = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)])]
     late = rng.choice(HOSTS) if rng.random() < 0.5 else None   # delivers its backlog last
-    sent, passes = [], 0
-    while any(batches.values()):
-        ready = [h for h in HOSTS if batches[h] and (h != late or all(
+    sent, passes, concurrent = [], 0, 0
+
+    def ready():
+        return [h for h in HOSTS if batches[h] and (h != late or all(
             not batches[o] for o in HOSTS if o != late))]
-        host = rng.choice(ready)
+    while any(batches.values()):
+        host = rng.choice(ready())
         batch = batches[host].pop(0)
         ingest_mod.ingest(db, ids[host], batch)
         sent.append((host, batch))
+        if between and rng.random() < 0.5 and any(batches.values()):
+            other = rng.choice(ready())
+            meanwhile = batches[other].pop(0)
+            sent.append((other, meanwhile))
+            done = []
+            facts_pass.run_pass(db, rng.choice((1, 2, 50)), between=lambda: done.append(
+                ingest_mod.ingest(db, ids[other], meanwhile)))
+            if not done:    # nothing was queued: no pass, the batch comes after
+                ingest_mod.ingest(db, ids[other], meanwhile)
+            concurrent += bool(done)
         if rng.random() < 0.15:     # a forwarder's retry: the same batch again
             again = rng.choice(sent)
             ingest_mod.ingest(db, ids[again[0]], again[1])
@@ -133,7 +151,7 @@ def play(db: Database, seed: int, steps: int = 60) -> dict:
             catch_up(db, guests_per_pass=rng.choice((1, 2, 50)))
             passes += 1
     catch_up(db)
-    return {"passes": passes, "incremental": snapshot(db)}
+    return {"passes": passes, "between": concurrent, "incremental": snapshot(db)}
 
 
 @pytest.fixture

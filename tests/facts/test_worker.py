@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
+from app.cli.facts import setter
 from app.models import DefinitionChange, FactConflict, FactsCursor, FactsPending, HeldFact
 from app.services.facts_pass import catch_up, has_pending, queue_guests
 from app.timeutil import utcnow
@@ -143,3 +145,19 @@ def test_a_conflict_two_workers_find_reaches_the_webhook_once(make_app, make_hos
     assert (started["kind"], started["guest"]) == ("conflict", f"mac {MAC}")
     assert [s["state"] for s in started["samples"]] == ["started"]
     assert delivered == [started], "the conflict was sent more than once"
+
+
+def test_the_signal_handler_cannot_deadlock_on_the_stop_event():
+    """SIGTERM may arrive while the main thread holds the stop event's lock (inside
+    stop.wait()); the handler runs in that thread, so it must not wait for the lock."""
+    stop = threading.Event()
+    handler = setter(stop)
+
+    def main_thread_in_wait():
+        with stop._cond:        # as Event.wait holds it around its check
+            handler(signal.SIGTERM, None)
+    t = threading.Thread(target=main_thread_in_wait, daemon=True)
+    t.start()
+    t.join(WAIT_S)
+    assert not t.is_alive(), "the handler waited for the lock its own thread holds"
+    assert stop.wait(WAIT_S)
