@@ -14,6 +14,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
+SQLITE_MMAP = 1 << 30       # 1 GiB of the database file mapped (pages beyond it are read)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _record):
@@ -28,6 +31,12 @@ def _sqlite_setup(engine: Engine) -> None:
         # Wait for the write lock instead of failing at once when two requests write.
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Read the file through a memory map (up to SQLITE_MMAP bytes) instead of a read()
+        # per page: a month's 11,000 aborts spread over 1M events were grouped in 71 -> 42 ms
+        # (docs/server.md). The cost SQLite documents: an I/O error while reading the mapped
+        # file ends the process (SIGBUS) instead of failing the query; a server on a disk
+        # that fails has bigger problems, and its data is on the hosts' spools until acked.
+        cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP}")
         cur.close()
 
     @event.listens_for(engine, "begin")
