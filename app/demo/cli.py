@@ -74,7 +74,10 @@ def _on_signals(stop: threading.Event) -> None:
             raise KeyboardInterrupt
         print(f"\nstopping ({signal.Signals(signum).name}): finishing hook calls, draining"
               " spools (Ctrl-C again to skip the drain)", flush=True)
-        stop.set()
+        # not stop.set() here: the handler runs in the main thread, which may be inside
+        # stop.wait() holding the event's lock, and set() would wait for it forever (the
+        # facts worker hung so, app/cli/facts.py setter); a thread sets it once it is free
+        threading.Thread(target=stop.set, daemon=True).start()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)

@@ -91,3 +91,27 @@ def test_signal_stops_demo_after_draining_and_leaves_nothing_running(live_demo, 
     assert "; 0 events left unsent" in live_demo.line("events left unsent")
     server_pid = int((live_demo.state / "server.pid").read_text())
     assert not Path(f"/proc/{server_pid}").exists()
+
+
+def test_the_signal_handler_cannot_deadlock_on_the_stop_event():
+    """Ctrl-C may arrive while the main thread holds the stop event's lock (the runner waits
+    on it every 0.1 s); the handler runs in that thread, so it must not wait for the lock."""
+    from app.demo.cli import _on_signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = threading.Event()
+    try:
+        _on_signals(stop)
+        handler = signal.getsignal(signal.SIGTERM)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+    def main_thread_in_wait():
+        with stop._cond:            # as Event.wait holds it around its check
+            handler(signal.SIGTERM, None)
+    t = threading.Thread(target=main_thread_in_wait, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "the handler waited for the lock its own thread holds"
+    assert stop.wait(10)
