@@ -1,5 +1,7 @@
-"""What every command shares: the Settings and Database of its arguments, one way to fail."""
+"""What every command shares: the Settings and Database of its arguments, one way to fail,
+and a signal handler's way to set a stop event."""
 import sys
+import threading
 
 from app.config import Settings
 from app.db import Database
@@ -18,3 +20,11 @@ def database_of(args) -> Database:
 def fail(message: str) -> int:
     print(f"hookaudit: {message}", file=sys.stderr)
     return 1
+
+
+def setter(stop: threading.Event):
+    """A signal handler that sets ``stop``. Not stop.set() in the handler itself: it runs in
+    the main thread, which may be inside stop.wait() holding the event's (non-reentrant)
+    lock, and set() would wait for that lock forever (seen: one SIGTERM in 300 hung the
+    facts worker). A thread sets it as soon as the lock is free."""
+    return lambda *_: threading.Thread(target=stop.set, daemon=True).start()

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from app.cli.common import database_of, settings_of
+from app.cli.common import database_of, setter, settings_of
 from app.facts_runner import run_worker, segments_of
 from app.schemas_facts import LOOKUP_KINDS, AttributionQuery
 from app.services import attribution as svc
@@ -62,14 +62,6 @@ def cmd_catch_up(args) -> int:
     if rechecked is not None:
         print(f"conflicts re-derived: {len(rechecked.signals)} recent start(s)/end(s)")
     return 0
-
-
-def setter(stop: threading.Event):
-    """A signal handler that sets ``stop``. Not stop.set() in the handler itself: it runs in
-    the main thread, which may be inside stop.wait() holding the event's (non-reentrant)
-    lock, and set() would wait for that lock forever (seen: one SIGTERM in 300 hung the
-    worker). A thread sets it as soon as the lock is free."""
-    return lambda *_: threading.Thread(target=stop.set, daemon=True).start()
 
 
 def cmd_worker(args) -> int:

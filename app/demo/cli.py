@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.common import setter
 from app.demo.runner import Demo, Options
 from app.demo.store import REPO
 
@@ -74,11 +75,9 @@ def _on_signals(stop: threading.Event) -> None:
             raise KeyboardInterrupt
         print(f"\nstopping ({signal.Signals(signum).name}): finishing hook calls, draining"
               " spools (Ctrl-C again to skip the drain)", flush=True)
-        # not stop.set() here: the handler runs in the main thread, which may be inside
-        # stop.wait() holding the event's lock, and set() would wait for it forever (the
-        # facts worker hung so, app/cli/facts.py setter); a thread sets it once it is free
-        threading.Thread(target=stop.set, daemon=True).start()
+        set_stop(signum, _frame)
 
+    set_stop = setter(stop)     # not stop.set() in the handler: app/cli/common.py
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
 
