@@ -168,7 +168,18 @@ class Event(Base):
     )
 
 
-class HistogramSlot(Base):
+class _SlotCounts:
+    """The columns of both rollup levels: calls per slot, host, driver, op and outcome."""
+
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    driver: Mapped[str] = mapped_column(String(64), primary_key=True)
+    op: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
+class HistogramSlot(_SlotCounts, Base):
     """How many calls started in one half hour (a slot), per host, driver, op and outcome:
     the histograms' rollup (app/services/histogram_rollup.py), kept in the transaction that
     inserts or deletes the events it counts (ingest, retention), so it always equals counting them.
@@ -179,12 +190,6 @@ class HistogramSlot(Base):
     never touch the same row."""
 
     __tablename__ = "histogram_slots"
-    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
-    driver: Mapped[str] = mapped_column(String(64), primary_key=True)
-    op: Mapped[str] = mapped_column(String(64), primary_key=True)
-    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger)
     # The primary key (slot first) serves the histograms: the whole slots of a range, with
     # host/driver/op/outcome filters applied to the few rows of each slot.
     __table_args__ = (
@@ -196,7 +201,7 @@ class HistogramSlot(Base):
     )
 
 
-class HistogramSlot3h(Base):
+class HistogramSlot3h(_SlotCounts, Base):
     """The same counts per three hours (``slot``: whole 3-hour periods since 1970, floored):
     the rollup's coarse level, which long ranges read (a 7-day histogram's buckets are 3 h,
     a 30-day one's 12 h). Kept in the same transactions as ``histogram_slots``; each row is
@@ -205,12 +210,6 @@ class HistogramSlot3h(Base):
     histograms read the half-hour level's partial index instead."""
 
     __tablename__ = "histogram_slots_3h"
-    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
-    driver: Mapped[str] = mapped_column(String(64), primary_key=True)
-    op: Mapped[str] = mapped_column(String(64), primary_key=True)
-    outcome: Mapped[str] = mapped_column(String(32), primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger)
 
 
 class PolicyDecision(Base):
