@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from app.models import Event, Guest, Host
 from app.schemas_query import EventFilters, GuestQuery
 from app.services.events import SUMMARY_COLUMNS, base_query, names_match, summary
+from app.services.histogram import bucket_of, dense_buckets, grid
 from app.services.paging import LIKE_ESCAPE, contains_pattern, keyset_page
 from app.timeutil import iso
 from hookshim.event import OUTCOMES
@@ -162,8 +163,6 @@ def guest_density(session: Session, domain_uuid: str, since: datetime, until: da
     database (GROUP BY on ix_events_domain_started, no rows read): the guest page's picture
     when the range holds more calls than it draws one by one. Hosts in order of their first
     call in the range; every bucket of the grid (app.services.histogram) per host."""
-    from app.services.histogram import bucket_of, dense_buckets, grid
-
     t0, step, n = grid(since, until, max_buckets)
     bucket = bucket_of(Event.started_at, t0, step).label("bucket")
     stmt = (select(Event.host_id, bucket, Event.outcome, func.count()).select_from(Event)

@@ -146,14 +146,15 @@ def slot_stats(session, host_id: int, t0: datetime, t1: datetime, slots: int) ->
 
 def gaps(session, host_id: int, t0: datetime, t1: datetime, longer_than_s: float) -> list:
     """Outages touching [t0, t1]: silences between consecutive rows (the last beat of one,
-    the first of the next) longer than ``longer_than_s``, found in the database with a
-    window function, and the silence after the host's last beat (end None) when it lasts."""
+    the first of the next) longer than ``longer_than_s`` (a window function on PostgreSQL,
+    ``silences`` on SQLite), and the silence after the host's last beat (end None) when it
+    lasts."""
     mine = HostHeartbeat.host_id == host_id
     # one row each side of the range, so a silence across either end is seen whole
     lo = session.scalar(select(func.max(HostHeartbeat.at)).where(mine, HostHeartbeat.at < t0))
     hi = session.scalar(select(func.min(HostHeartbeat.at)).where(mine, HostHeartbeat.at > t1))
     span = (mine, HostHeartbeat.at >= (lo or t0), HostHeartbeat.at <= (hi or t1))
-    if is_postgresql(session.bind):
+    if is_postgresql(session.bind):     # the window runs in PostgreSQL's own process
         prev = func.lag(HostHeartbeat.until, type_=DateTime)
         seq = (select(HostHeartbeat.at, prev.over(order_by=HostHeartbeat.at).label("prev"))
                .where(*span).subquery())
@@ -162,20 +163,15 @@ def gaps(session, host_id: int, t0: datetime, t1: datetime, longer_than_s: float
             select(seq.c.at, seq.c.prev).where(seq.c.prev.isnot(None), silent > longer_than_s)
             .order_by(seq.c.at))]
     else:
-        # SQLite's window machinery cost ~27 ms over a month's ~9,800 rows and julianday
-        # another ~15: the two columns as stored text, parsed by fromisoformat, compared here
-        # (~10 ms through a Core result, and exact to the microsecond where julianday's
-        # doubles are not)
+        # SQLite's window machinery and julianday cost ~42 ms over a month's ~9,800 rows:
+        # the rows are compared in Python instead (``silences``), the two columns read as
+        # stored text and parsed by fromisoformat (SQLAlchemy's DateTime processor is much
+        # slower), exact to the microsecond where julianday's doubles are not
         rows = session.connection().execute(
             select(type_coerce(HostHeartbeat.at, String), type_coerce(HostHeartbeat.until, String))
             .where(*span).order_by(HostHeartbeat.at)).all()
-        parse, limit = datetime.fromisoformat, timedelta(seconds=longer_than_s)
-        found, last_until = [], None
-        for at_text, until_text in rows:
-            at = parse(at_text)
-            if last_until is not None and at - last_until > limit:
-                found.append(Outage(last_until, at))
-            last_until = parse(until_text)
+        parse = datetime.fromisoformat
+        found = silences([_Span(parse(at), parse(until)) for at, until in rows], longer_than_s)
     if hi is None:
         # the newest row's last beat (rows never overlap: a merged row ends before the next
         # begins), found on the (host_id, at) index, not by scanning every row for max(until)
@@ -203,10 +199,16 @@ class Outage:
                 "ongoing": self.end is None}
 
 
+def silences(rows: list, outage_after_s: float) -> list[Outage]:
+    """Silences longer than ``outage_after_s`` between consecutive rows (in ``at`` order)."""
+    limit = timedelta(seconds=outage_after_s)
+    return [Outage(a.until, b.at) for a, b in zip(rows, rows[1:]) if b.at - a.until > limit]
+
+
 def outages(rows: list, now: datetime, outage_after_s: float) -> list[Outage]:
     """Silences longer than ``outage_after_s`` between consecutive rows, and after the last."""
     limit = timedelta(seconds=outage_after_s)
-    found = [Outage(a.until, b.at) for a, b in zip(rows, rows[1:]) if b.at - a.until > limit]
+    found = silences(rows, outage_after_s)
     if rows and now - rows[-1].until > limit:
         found.append(Outage(rows[-1].until, None))
     return found
