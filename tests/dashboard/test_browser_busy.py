@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import REPO, skip_or_fail
 from tests.dashboard.seeding import WEB_UUID, fleet, migration_story
-from tests.dashboard.test_browser import ARGS, CHROMIUM, _ingest, _prepare_db, log_in, shot
-from tests.dashboard.test_browser_fit import CONTRAST_JS, NARROW, WIDE
+from tests.dashboard.test_browser import CHROMIUM, _ingest, _prepare_db, log_in, shot
+from tests.dashboard.test_browser_fit import (  # noqa: F401 (browser: a fixture on this server)
+    CONTRAST_JS, NARROW, WIDE, browser)
 from tests.serving import free_port, uvicorn_command, wait_ready
 
 pytestmark = pytest.mark.browser
@@ -46,15 +47,6 @@ def server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_page(browser, base, viewport=WIDE, scheme="light"):
